@@ -1,0 +1,86 @@
+import js from '@eslint/js';
+import nx from '@nx/eslint-plugin';
+import prettier from 'eslint-config-prettier';
+import tseslint from 'typescript-eslint';
+
+/** What a domain lib may not import: no I/O, no framework, no transport. */
+const bannedInDomain = [
+  '@nestjs/*',
+  'mongodb',
+  'kafkajs',
+  '@grpc/*',
+  '@opentelemetry/*',
+  'grpc-health-check',
+  'jose',
+  'pino',
+  'rxjs',
+  'testcontainers',
+  '@testcontainers/*',
+  'node:fs',
+  'node:net',
+  'node:http',
+  'node:child_process',
+  'node:sqlite',
+];
+
+/**
+ * Module boundaries (Nx tags in each project.json):
+ * - a domain lib depends only on the decider kernel and the generated contracts, and imports no I/O;
+ * - a service (scope) never imports another service's code;
+ * - platform libs serve every service and know none of them;
+ * - apps/tandem (scope:all) composes every service into one process.
+ */
+const depConstraints = (testing) => [
+  {
+    sourceTag: 'type:domain',
+    onlyDependOnLibsWithTags: ['type:kernel', 'type:contracts', ...testing],
+    bannedExternalImports: bannedInDomain,
+  },
+  { sourceTag: 'type:kernel', onlyDependOnLibsWithTags: [], bannedExternalImports: bannedInDomain },
+  { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [] },
+  {
+    sourceTag: 'type:platform',
+    onlyDependOnLibsWithTags: ['type:platform', 'type:kernel', 'type:contracts', ...testing],
+  },
+  {
+    sourceTag: 'type:testing',
+    onlyDependOnLibsWithTags: ['type:testing', 'type:platform', 'type:kernel', 'type:contracts'],
+  },
+  { sourceTag: 'scope:accounts', onlyDependOnLibsWithTags: ['scope:accounts', 'scope:shared'] },
+  { sourceTag: 'scope:linking', onlyDependOnLibsWithTags: ['scope:linking', 'scope:shared'] },
+  { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
+  { sourceTag: 'scope:all', onlyDependOnLibsWithTags: ['*'] },
+];
+
+const boundaries = (testing) => [
+  'error',
+  {
+    enforceBuildableLibDependency: false,
+    allow: ['@tandem/accounts-app', '@tandem/linking-app'],
+    depConstraints: depConstraints(testing),
+  },
+];
+
+export default tseslint.config(
+  { ignores: ['node_modules', 'dist', 'libs/contracts/src/generated', '.infra', 'data', '.nx', 'coverage'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  { plugins: { '@nx': nx } },
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': boundaries([]),
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+    },
+  },
+  {
+    files: ['**/*.spec.ts', 'libs/platform/testing/**/*.ts'],
+    rules: { '@nx/enforce-module-boundaries': boundaries(['type:testing']) },
+  },
+  {
+    files: ['**/*.mjs', '**/*.mts'],
+    rules: { '@typescript-eslint/consistent-type-imports': 'off' },
+  },
+  prettier,
+);
