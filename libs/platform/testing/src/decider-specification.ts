@@ -25,7 +25,9 @@ export function deciderSpecification<Command, Event, State>(decider: Decider<Com
               } catch (error) {
                 thrown = error;
               }
-              expect(isDomainError(thrown), `expected a ${kind} DomainError, got ${String(thrown)}`).toBe(true);
+              expect(isDomainError(thrown), `expected a ${kind} DomainError, got ${String(thrown)}`).toBe(
+                true,
+              );
               if (!isDomainError(thrown)) return;
               expect(thrown.kind).toBe(kind);
               if (message !== undefined) expect(thrown.message).toMatch(message);

@@ -1,0 +1,110 @@
+import { type Collection, type Db, type Filter as MongoFilter, MongoServerError, type Sort } from 'mongodb';
+import type {
+  Document,
+  DocumentCollection,
+  DocumentStore,
+  Filter,
+  FindOptions,
+  VersionedDocument,
+} from './document-store.port';
+
+interface StoredDocument {
+  _id: string;
+  [field: string]: unknown;
+}
+
+export interface MongoDocumentStoreOptions {
+  /**
+   * Prefix of this store's collection names; defaults to `projection_`. `drop()` drops exactly the
+   * collections that start with it, so the event store in the same database survives a rebuild.
+   */
+  readonly collectionPrefix?: string;
+}
+
+const DUPLICATE_KEY = 11000;
+
+/** Read models on MongoDB (or FerretDB). `close()` leaves the `Db`'s client to whoever passed it in. */
+export class MongoDocumentStore implements DocumentStore {
+  private readonly prefix: string;
+
+  constructor(
+    private readonly db: Db,
+    options: MongoDocumentStoreOptions = {},
+  ) {
+    this.prefix = options.collectionPrefix ?? 'projection_';
+  }
+
+  collection<T extends Document>(name: string): DocumentCollection<T> {
+    return new MongoDocumentCollection<T>(this.db.collection<StoredDocument>(this.prefix + name));
+  }
+
+  async drop(): Promise<void> {
+    const collections = await this.db.listCollections({}, { nameOnly: true }).toArray();
+    for (const { name } of collections) {
+      if (name.startsWith(this.prefix) && !name.startsWith('system.')) await this.db.dropCollection(name);
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+class MongoDocumentCollection<T extends Document> implements DocumentCollection<T> {
+  constructor(private readonly documents: Collection<StoredDocument>) {}
+
+  async get(id: string): Promise<T | null> {
+    return (await this.documents.findOne({ _id: id })) as T | null;
+  }
+
+  async findOne(filter: Filter<T>): Promise<T | null> {
+    return (await this.documents.findOne(filter as MongoFilter<StoredDocument>)) as T | null;
+  }
+
+  async find(filter: Filter<T>, options: FindOptions<T> = {}): Promise<T[]> {
+    let cursor = this.documents.find(filter as MongoFilter<StoredDocument>);
+    if (options.sort) cursor = cursor.sort(options.sort as Sort);
+    if (options.limit !== undefined) cursor = cursor.limit(options.limit);
+    return (await cursor.toArray()) as T[];
+  }
+
+  async put(doc: T): Promise<void> {
+    await this.documents.replaceOne({ _id: doc._id }, doc, { upsert: true });
+  }
+
+  /**
+   * Replaces only a stored document with a lower `version`; when there is none with a lower version
+   * the upsert's insert collides on `_id` (E11000), which means "not newer".
+   */
+  async putIfNewer(doc: T & VersionedDocument): Promise<boolean> {
+    try {
+      const result = await this.documents.replaceOne({ _id: doc._id, version: { $lt: doc.version } }, doc, {
+        upsert: true,
+      });
+      return result.matchedCount + result.upsertedCount > 0;
+    } catch (error) {
+      if (error instanceof MongoServerError && error.code === DUPLICATE_KEY) {
+        const stored = await this.documents.findOne({ _id: doc._id }, { projection: { version: 1 } });
+        if (stored && !(typeof stored['version'] === 'number' && stored['version'] < doc.version))
+          return false;
+      }
+      throw error;
+    }
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.documents.deleteOne({ _id: id });
+  }
+
+  async deleteMany(filter: Filter<T>): Promise<number> {
+    return (await this.documents.deleteMany(filter as MongoFilter<StoredDocument>)).deletedCount;
+  }
+
+  async ensureIndex(
+    fields: readonly (keyof T & string)[],
+    options: { unique?: boolean } = {},
+  ): Promise<void> {
+    await this.documents.createIndex(
+      Object.fromEntries(fields.map((field) => [field, 1])),
+      options.unique ? { unique: true } : {},
+    );
+  }
+}

@@ -1,0 +1,3 @@
+export * from './document-store.port';
+export * from './document-store.mongo';
+export * from './document-store.embedded';

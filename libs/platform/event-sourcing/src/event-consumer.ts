@@ -1,0 +1,34 @@
+import type { EventLog, Subscription } from '@tandem/messaging';
+import type { EventCodec } from './event-codec';
+import { fromRecord, type ReceivedEvent } from './envelope';
+
+export interface EventConsumerOptions<E> {
+  /** The consumer group; one per projection or process manager, e.g. `accounts.read-model`. */
+  readonly groupId: string;
+  readonly topic: string;
+  readonly codec: EventCodec<E>;
+  /**
+   * Applies one event. It must be idempotent: after a crash, events since the last committed
+   * offset come again. Throwing stops the batch; it is delivered again, from that event on.
+   */
+  readonly handle: (received: ReceivedEvent<E>) => Promise<void>;
+}
+
+/**
+ * Subscribes to a service topic and hands each event, decoded, to `handle` in log order.
+ * Events of another payload type on the topic are passed over.
+ */
+export function consumeEvents<E>(log: EventLog, options: EventConsumerOptions<E>): Promise<Subscription> {
+  return log.subscribe({
+    groupId: options.groupId,
+    topics: [options.topic],
+    fromBeginning: true,
+    onBatch: async (batch) => {
+      for (const record of batch.records) {
+        const { metadata, payload } = fromRecord(record);
+        if (metadata.payloadType !== options.codec.payloadType) continue;
+        await options.handle({ event: options.codec.decode(payload), metadata });
+      }
+    },
+  });
+}

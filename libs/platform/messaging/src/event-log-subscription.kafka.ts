@@ -1,0 +1,118 @@
+import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage } from 'kafkajs';
+import { backoffDelay, type ErrorReporter, type RetryBackoff } from './error-reporting';
+import type { IncomingRecord, RecordBatch, SubscribeOptions, Subscription } from './event-log.port';
+
+export interface SubscriptionSettings {
+  readonly heartbeatIntervalMs: number;
+  readonly retryBackoff: RetryBackoff;
+  readonly onError: ErrorReporter;
+  readonly onStopped: () => void;
+}
+
+/** One kafkajs consumer; a failed batch is sought back to its first offset and its partition paused. */
+export class KafkaSubscription implements Subscription {
+  private readonly failures = new Map<string, number>();
+  private readonly resumeTimers = new Set<NodeJS.Timeout>();
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private readonly consumer: Consumer,
+    private readonly options: SubscribeOptions,
+    private readonly settings: SubscriptionSettings,
+  ) {}
+
+  async handle(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    if (batch.isEmpty() || !payload.isRunning() || payload.isStale()) return;
+    const recordBatch: RecordBatch = {
+      topic: batch.topic,
+      partition: batch.partition,
+      records: batch.messages.map((message) => toIncomingRecord(batch.topic, batch.partition, message)),
+    };
+    const partitionKey = `${batch.topic}:${batch.partition}`;
+    try {
+      await this.withHeartbeats(payload, () => this.options.onBatch(recordBatch));
+    } catch (error) {
+      const failures = (this.failures.get(partitionKey) ?? 0) + 1;
+      this.failures.set(partitionKey, failures);
+      const delayMs = backoffDelay(this.settings.retryBackoff, failures);
+      this.settings.onError('event log batch handler failed; the batch will be delivered again', error, {
+        groupId: this.options.groupId,
+        topic: batch.topic,
+        partition: batch.partition,
+        firstOffset: batch.firstOffset(),
+        failures,
+        delayMs,
+      });
+      this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: batch.firstOffset()! });
+      this.pauseFor(payload, delayMs);
+      return;
+    }
+    this.failures.delete(partitionKey);
+    const lastOffset = batch.lastOffset();
+    payload.resolveOffset(lastOffset);
+    await payload.commitOffsetsIfNecessary({
+      topics: [
+        {
+          topic: batch.topic,
+          partitions: [{ partition: batch.partition, offset: (BigInt(lastOffset) + 1n).toString() }],
+        },
+      ],
+    });
+  }
+
+  /** Stops fetching, lets the batch in hand finish and commit, then leaves the group. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      for (const timer of this.resumeTimers) clearTimeout(timer);
+      this.resumeTimers.clear();
+      try {
+        await this.consumer.disconnect();
+      } finally {
+        this.settings.onStopped();
+      }
+    })();
+    return this.stopping;
+  }
+
+  private async withHeartbeats(payload: EachBatchPayload, work: () => Promise<void>): Promise<void> {
+    const timer = setInterval(() => {
+      payload.heartbeat().catch(() => undefined);
+    }, this.settings.heartbeatIntervalMs);
+    try {
+      await work();
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  private pauseFor(payload: EachBatchPayload, delayMs: number): void {
+    const resume = payload.pause();
+    const timer = setTimeout(() => {
+      this.resumeTimers.delete(timer);
+      resume();
+    }, delayMs);
+    this.resumeTimers.add(timer);
+  }
+}
+
+function toIncomingRecord(topic: string, partition: number, message: KafkaMessage): IncomingRecord {
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    key: message.key?.toString('utf8') ?? '',
+    value: message.value ? new Uint8Array(message.value) : new Uint8Array(),
+    headers: decodeHeaders(message.headers),
+    timestamp: Number(message.timestamp),
+  };
+}
+
+function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
+  const decoded: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first !== undefined) decoded[name] = first.toString();
+  }
+  return decoded;
+}

@@ -1,0 +1,5 @@
+export * from './event-log.port';
+export * from './error-reporting';
+export * from './partitioner';
+export * from './event-log.kafka';
+export * from './event-log.embedded';
