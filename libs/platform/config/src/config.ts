@@ -1,0 +1,85 @@
+import { resolve } from 'node:path';
+
+/**
+ * Tandem's configuration, from the environment. With KAFKA_BROKERS and MONGODB_URI set the
+ * services use them (distributed mode, as in Kubernetes); with neither set they use the embedded
+ * event log and stores under TANDEM_DATA_DIR (embedded mode, the default on a bare machine).
+ */
+export interface TandemConfig {
+  readonly mode: 'embedded' | 'distributed';
+  /** Kafka bootstrap brokers (distributed mode). */
+  readonly kafkaBrokers: readonly string[];
+  /** MongoDB connection string (distributed mode). */
+  readonly mongoUri: string | undefined;
+  /** Each service's database is `<prefix>_<service>`. */
+  readonly mongoDatabasePrefix: string;
+  /** Where embedded mode keeps its event log and stores, and where generated keys live. */
+  readonly dataDir: string;
+  /** host:port the gRPC server listens on. */
+  readonly grpcAddress: string;
+  /** Partitions of each topic Tandem creates. */
+  readonly topicPartitions: number;
+  /** Prefix of every topic and consumer group name, to share a Kafka cluster between installations. */
+  readonly topicPrefix: string;
+  /** Folder with the .proto files the gRPC server loads. */
+  readonly protoDir: string;
+  readonly tokens: {
+    /** PKCS#8 PEM Ed25519 key that signs device tokens (the linking service); generated into dataDir when unset. */
+    readonly privateKeyPem: string | undefined;
+    /** SPKI PEM Ed25519 key that verifies device tokens (every service); derived from the private key when unset. */
+    readonly publicKeyPem: string | undefined;
+    readonly ttlSeconds: number;
+  };
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new ConfigError(`${name} must be an integer of at least ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+/** The repository's proto/ folder, found from this file in the source tree or in dist/. */
+function defaultProtoDir(): string {
+  const marker = '/libs/platform/config/';
+  const root = __dirname.slice(0, __dirname.lastIndexOf(marker)).replace(/\/dist$/, '');
+  return resolve(root, 'proto');
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): TandemConfig {
+  const brokers = (env['KAFKA_BROKERS'] ?? '')
+    .split(',')
+    .map((broker) => broker.trim())
+    .filter(Boolean);
+  const mongoUri = env['MONGODB_URI'] || undefined;
+  if (brokers.length > 0 !== (mongoUri !== undefined)) {
+    throw new ConfigError(
+      'set both KAFKA_BROKERS and MONGODB_URI for distributed mode, or neither for embedded mode',
+    );
+  }
+  return {
+    mode: mongoUri ? 'distributed' : 'embedded',
+    kafkaBrokers: brokers,
+    mongoUri,
+    mongoDatabasePrefix: env['TANDEM_MONGODB_DATABASE_PREFIX'] || 'tandem',
+    dataDir: resolve(env['TANDEM_DATA_DIR'] || 'data'),
+    grpcAddress: env['TANDEM_GRPC_ADDRESS'] || '127.0.0.1:50051',
+    topicPartitions: integer(env, 'TANDEM_TOPIC_PARTITIONS', 6),
+    topicPrefix: env['TANDEM_TOPIC_PREFIX'] ?? '',
+    protoDir: env['TANDEM_PROTO_DIR'] ? resolve(env['TANDEM_PROTO_DIR']) : defaultProtoDir(),
+    tokens: {
+      privateKeyPem: env['TANDEM_TOKEN_PRIVATE_KEY'] || undefined,
+      publicKeyPem: env['TANDEM_TOKEN_PUBLIC_KEY'] || undefined,
+      ttlSeconds: integer(env, 'TANDEM_TOKEN_TTL_SECONDS', 900),
+    },
+    logLevel: env['TANDEM_LOG_LEVEL'] || 'info',
+  };
+}

@@ -1,0 +1,65 @@
+import { join } from 'node:path';
+import type { Server } from '@grpc/grpc-js';
+import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { type GrpcOptions, Transport } from '@nestjs/microservices';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { GRPC_LOADER_OPTIONS } from './grpc-loader-options';
+
+/** One Tandem gRPC service: its proto package, file and fully qualified service name. */
+export interface GrpcServiceSpec {
+  /** e.g. `tandem.accounts.v1` */
+  readonly package: string;
+  /** Path below the proto folder, e.g. `tandem/accounts/v1/accounts_service.proto`. */
+  readonly protoFile: string;
+  /** e.g. `tandem.accounts.v1.AccountsService`, the name health checks use. */
+  readonly serviceName: string;
+}
+
+export interface GrpcServerOptions {
+  /** host:port to listen on. */
+  readonly address: string;
+  readonly protoDir: string;
+  readonly services: readonly GrpcServiceSpec[];
+  /** Reports NOT_SERVING until the process is ready and again while it shuts down. */
+  readonly health: HealthImplementation;
+}
+
+/** A health service that starts NOT_SERVING for the whole server and each of these services. */
+export function createHealth(services: readonly GrpcServiceSpec[]): HealthImplementation {
+  return new HealthImplementation(
+    Object.fromEntries([['', 'NOT_SERVING'], ...services.map((spec) => [spec.serviceName, 'NOT_SERVING'])]),
+  );
+}
+
+export function setServing(
+  health: HealthImplementation,
+  services: readonly GrpcServiceSpec[],
+  serving: boolean,
+): void {
+  const value = serving ? 'SERVING' : 'NOT_SERVING';
+  health.setStatus('', value);
+  for (const spec of services) health.setStatus(spec.serviceName, value);
+}
+
+/**
+ * NestJS microservice options for a gRPC server that carries the given Tandem services plus
+ * `grpc.health.v1.Health` and server reflection (v1 and v1alpha), so grpcurl works against it.
+ */
+export function grpcServerOptions(options: GrpcServerOptions): GrpcOptions {
+  return {
+    transport: Transport.GRPC,
+    options: {
+      url: options.address,
+      package: options.services.map((spec) => spec.package),
+      protoPath: options.services.map((spec) => join(options.protoDir, spec.protoFile)),
+      loader: { ...GRPC_LOADER_OPTIONS, includeDirs: [options.protoDir] },
+      gracefulShutdown: true,
+      onLoadPackageDefinition: (definition: PackageDefinition, server: Server) => {
+        const health = loadSync(healthProtoPath, GRPC_LOADER_OPTIONS);
+        new ReflectionService({ ...definition, ...health }).addToServer(server);
+        options.health.addToServer(server);
+      },
+    },
+  };
+}

@@ -1,0 +1,5 @@
+export * from './grpc-errors';
+export * from './grpc-loader-options';
+export * from './grpc-server';
+export * from './request-context';
+export * from './timestamps';

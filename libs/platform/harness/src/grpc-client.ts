@@ -1,0 +1,91 @@
+import { resolve } from 'node:path';
+import { credentials, loadPackageDefinition, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
+import { REPOSITORY_ROOT } from './repository';
+
+export const PROTO_DIR = resolve(REPOSITORY_ROOT, 'proto');
+
+/** The gRPC services of Tandem, as clients address them. */
+export const services = {
+  accounts: {
+    protoFile: 'tandem/accounts/v1/accounts_service.proto',
+    name: 'tandem.accounts.v1.AccountsService',
+  },
+  linking: { protoFile: 'tandem/linking/v1/linking_service.proto', name: 'tandem.linking.v1.LinkingService' },
+} as const;
+
+type UnaryMethod = (
+  request: unknown,
+  metadata: Metadata,
+  callback: (error: ServiceError | null, response: unknown) => void,
+) => void;
+
+/** A real gRPC client for one Tandem service, loaded from its .proto the way clients do. */
+export class GrpcTestClient {
+  private readonly client: Record<string, UnaryMethod> & { close(): void };
+
+  constructor(address: string, protoFile: string, serviceName: string) {
+    const definition = loadSync(resolve(PROTO_DIR, protoFile), {
+      ...GRPC_LOADER_OPTIONS,
+      includeDirs: [PROTO_DIR],
+    });
+    let constructor: unknown = loadPackageDefinition(definition);
+    for (const part of serviceName.split('.')) constructor = (constructor as Record<string, unknown>)[part];
+    const Client = constructor as new (
+      address: string,
+      creds: ReturnType<typeof credentials.createInsecure>,
+    ) => never;
+    this.client = new Client(address, credentials.createInsecure());
+  }
+
+  /** Calls a unary RPC; `token` becomes `authorization: Bearer <token>`. */
+  call<Response>(method: string, request: object, token?: string): Promise<Response> {
+    const metadata = new Metadata();
+    if (token) metadata.set('authorization', `Bearer ${token}`);
+    return new Promise((resolvePromise, reject) => {
+      const rpc = this.client[method];
+      if (!rpc) throw new Error(`no method ${method}`);
+      rpc.call(this.client, request, metadata, (error, response) =>
+        error ? reject(error) : resolvePromise(response as Response),
+      );
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** The error a call failed with; fails the test when it did not fail. */
+export async function grpcFailure(promise: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as ServiceError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+/**
+ * Retries `action` until it resolves: while it fails with one of the given gRPC statuses or with
+ * an error that has none (a failed expectation), up to `timeoutMs`. For what follows events.
+ */
+export async function eventually<T>(
+  action: () => Promise<T>,
+  options: { timeoutMs?: number; retryOn?: readonly status[]; intervalMs?: number } = {},
+): Promise<T> {
+  const { timeoutMs = 15_000, intervalMs = 25 } = options;
+  const retryOn = options.retryOn ?? [status.NOT_FOUND, status.UNAVAILABLE, status.UNAUTHENTICATED];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await action();
+    } catch (error) {
+      const code = (error as Partial<ServiceError>).code;
+      const retryable = code === undefined || retryOn.includes(code);
+      if (!retryable || Date.now() > deadline) throw error;
+      await new Promise((done) => setTimeout(done, intervalMs));
+    }
+  }
+}

@@ -1,0 +1,4 @@
+export * from './devices';
+export * from './grpc-client';
+export * from './service-process';
+export * from './repository';

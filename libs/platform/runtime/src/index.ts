@@ -1,0 +1,3 @@
+export * from './infrastructure';
+export * from './run-services';
+export * from './service';

@@ -1,0 +1,97 @@
+import type { TandemConfig } from '@tandem/config';
+import { type DocumentStore, EmbeddedDocumentStore, MongoDocumentStore } from '@tandem/documents';
+import { EmbeddedEventStore, type EventStore, MongoEventStore } from '@tandem/event-sourcing';
+import {
+  EmbeddedEventLog,
+  type ErrorReporter,
+  type EventLog,
+  KafkaEventLog,
+  type TopicSpec,
+} from '@tandem/messaging';
+import type { Logger } from '@tandem/observability';
+import { MongoClient } from 'mongodb';
+
+/**
+ * The event log and stores a process runs on: Kafka and MongoDB in distributed mode, the embedded
+ * log and stores under the data folder otherwise. Services get the same ports either way and
+ * never know which they have.
+ */
+export interface Infrastructure {
+  readonly config: TandemConfig;
+  readonly logger: Logger;
+  readonly eventLog: EventLog;
+  /** The service's own event store (its own database). */
+  eventStore(service: string): Promise<EventStore>;
+  /** The service's own read-model store (its own database). */
+  documents(service: string): Promise<DocumentStore>;
+  /** The topic a service publishes its events to: `tandem.<service>.events`. */
+  topic(service: string): TopicSpec;
+  /** A consumer group name, e.g. `accounts.read-model`. */
+  groupId(service: string, purpose: string): string;
+  close(): Promise<void>;
+}
+
+/** Adapter errors (retried, never thrown) into the process's JSON log. */
+const reportTo =
+  (logger: Logger): ErrorReporter =>
+  (message, error, context) =>
+    logger.error({ err: error, ...context }, message);
+
+function memoize<T>(create: (service: string) => Promise<T>): (service: string) => Promise<T> {
+  const made = new Map<string, Promise<T>>();
+  return (service) => {
+    let value = made.get(service);
+    if (!value) {
+      value = create(service);
+      made.set(service, value);
+    }
+    return value;
+  };
+}
+
+export async function openInfrastructure(config: TandemConfig, logger: Logger): Promise<Infrastructure> {
+  const names = {
+    topic: (service: string): TopicSpec => ({
+      name: `${config.topicPrefix}tandem.${service}.events`,
+      partitions: config.topicPartitions,
+    }),
+    groupId: (service: string, purpose: string) => `${config.topicPrefix}${service}.${purpose}`,
+  };
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close();
+  };
+
+  if (config.mode === 'distributed') {
+    const client = await MongoClient.connect(config.mongoUri as string);
+    const eventLog = new KafkaEventLog({ brokers: config.kafkaBrokers, clientId: 'tandem', logger });
+    closers.push(
+      () => client.close(),
+      () => eventLog.close(),
+    );
+    const database = (service: string) => client.db(`${config.mongoDatabasePrefix}_${service}`);
+    const eventStore = memoize(async (service) => {
+      const store = await MongoEventStore.open(database(service));
+      closers.push(() => store.close());
+      return store;
+    });
+    const documents = memoize(
+      async (service) => new MongoDocumentStore(database(service), { collectionPrefix: 'read_' }),
+    );
+    return { config, logger, eventLog, eventStore, documents, ...names, close: closeAll };
+  }
+
+  const eventLog = new EmbeddedEventLog({ dataDir: config.dataDir, onError: reportTo(logger) });
+  closers.push(() => eventLog.close());
+  const eventStore = memoize(async (service) => {
+    const store = new EmbeddedEventStore({ dataDir: config.dataDir, name: service });
+    closers.push(() => store.close());
+    return store;
+  });
+  const documents = memoize(async (service) => {
+    const store = new EmbeddedDocumentStore({ dataDir: config.dataDir, name: service });
+    closers.push(() => store.close());
+    return store;
+  });
+  return { config, logger, eventLog, eventStore, documents, ...names, close: closeAll };
+}

@@ -1,0 +1,92 @@
+import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { MicroserviceOptions } from '@nestjs/microservices';
+import { loadConfig } from '@tandem/config';
+import { createHealth, GrpcExceptionFilter, grpcServerOptions, setServing } from '@tandem/grpc';
+import { createLogger, NestPinoLogger } from '@tandem/observability';
+import { openInfrastructure } from './infrastructure';
+import type { ServiceFactory } from './service';
+
+@Module({})
+class TandemModule {}
+
+export interface RunningServices {
+  /** Stops taking RPCs, stops the workers, closes the infrastructure. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs services in this process behind one gRPC server: one service in distributed mode, all of
+ * them in `apps/tandem`. Start-up order: infrastructure, topics, set-up, workers, gRPC, then
+ * health SERVING. SIGTERM and SIGINT stop in the reverse order.
+ */
+export async function runServices(
+  processName: string,
+  factories: readonly ServiceFactory[],
+): Promise<RunningServices> {
+  const config = loadConfig();
+  const logger = createLogger(processName, config.logLevel);
+  const infrastructure = await openInfrastructure(config, logger);
+  const services = [];
+  for (const factory of factories) services.push(await factory(infrastructure));
+  const specs = services.map((service) => service.grpc);
+  const health = createHealth(specs);
+
+  await infrastructure.eventLog.ensureTopics(services.flatMap((service) => service.topics));
+  for (const service of services) await service.setUp?.();
+  const workers = services.flatMap((service) => service.workers);
+  for (const worker of workers) await worker.start();
+
+  const app = await NestFactory.createMicroservice<MicroserviceOptions>(
+    { module: TandemModule, imports: services.map((service) => service.module) },
+    {
+      ...grpcServerOptions({
+        address: config.grpcAddress,
+        protoDir: config.protoDir,
+        services: specs,
+        health,
+      }),
+      logger: new NestPinoLogger(logger),
+    },
+  );
+  app.useGlobalFilters(new GrpcExceptionFilter(logger));
+  await app.listen();
+  setServing(health, specs, true);
+  logger.info(
+    { mode: config.mode, address: config.grpcAddress, services: specs.map((spec) => spec.serviceName) },
+    'tandem is serving',
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      setServing(health, specs, false);
+      await app.close();
+      for (const worker of [...workers].reverse()) await worker.stop();
+      await infrastructure.close();
+      logger.info('tandem stopped');
+    })());
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      logger.info({ signal }, 'shutting down');
+      stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
+  return { stop };
+}
+
+/** The entry point of a service process: runs it and exits non-zero if it cannot start. */
+export function main(processName: string, factories: readonly ServiceFactory[]): void {
+  runServices(processName, factories).catch((error: unknown) => {
+    createLogger(processName).fatal({ err: error }, 'failed to start');
+    process.exit(1);
+  });
+}
