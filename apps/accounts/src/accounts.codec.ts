@@ -1,0 +1,8 @@
+import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
+import type { AccountDomainEvent } from '@tandem/accounts-domain';
+import { oneofEventCodec } from '@tandem/event-sourcing';
+
+export const accountEventCodec = oneofEventCodec<AccountDomainEvent>(
+  'tandem.accounts.v1.AccountEvent',
+  AccountEvent,
+);

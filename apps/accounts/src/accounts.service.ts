@@ -1,0 +1,82 @@
+import { Module } from '@nestjs/common';
+import {
+  DEVICE_AUTHENTICATOR,
+  DeviceAuthenticator,
+  DeviceAuthGuard,
+  DeviceDirectory,
+  deviceListEventCodec,
+  DeviceTokens,
+  loadTokenKeys,
+} from '@tandem/auth';
+import { OutboxRelay, toRecord } from '@tandem/event-sourcing';
+import { consumerWorker, type Infrastructure, relayWorker, type TandemService } from '@tandem/runtime';
+import { accountEventCodec } from './accounts.codec';
+import { AccountCommands } from './accounts.commands';
+import { AccountsGrpcController } from './accounts.grpc-controller';
+import { AccountsReadModel } from './accounts-read-model.projection';
+
+@Module({})
+class AccountsModule {}
+
+/**
+ * The accounts service: its event store and relay to tandem.accounts.events, the accounts read
+ * model, and the device directory it authenticates devices with (from tandem.linking.events).
+ */
+export async function accountsService(infrastructure: Infrastructure): Promise<TandemService> {
+  const { eventLog, logger } = infrastructure;
+  const store = await infrastructure.eventStore('accounts');
+  const documents = await infrastructure.documents('accounts');
+  const topic = infrastructure.topic('accounts');
+  const linkingTopic = infrastructure.topic('linking');
+
+  const relay = new OutboxRelay({
+    store,
+    log: eventLog,
+    topic: topic.name,
+    encode: (event) => toRecord(event, accountEventCodec.payloadType),
+    onError: (message, error, context) => logger.error({ err: error, ...context }, message),
+  });
+  const commands = new AccountCommands(store, () => relay.wake());
+  const readModel = new AccountsReadModel(documents.collection('accounts'));
+  const directory = new DeviceDirectory(documents.collection('devices'));
+  const authenticator = new DeviceAuthenticator(
+    new DeviceTokens(loadTokenKeys(infrastructure.config), infrastructure.config.tokens.ttlSeconds),
+    directory,
+  );
+
+  return {
+    name: 'accounts',
+    grpc: {
+      package: 'tandem.accounts.v1',
+      protoFile: 'tandem/accounts/v1/accounts_service.proto',
+      serviceName: 'tandem.accounts.v1.AccountsService',
+    },
+    module: {
+      module: AccountsModule,
+      controllers: [AccountsGrpcController],
+      providers: [
+        { provide: AccountCommands, useValue: commands },
+        { provide: AccountsReadModel, useValue: readModel },
+        { provide: DEVICE_AUTHENTICATOR, useValue: authenticator },
+        DeviceAuthGuard,
+      ],
+    },
+    topics: [topic, linkingTopic],
+    setUp: () => readModel.setUp(),
+    workers: [
+      relayWorker('accounts.relay', relay),
+      consumerWorker('accounts.read-model', eventLog, {
+        groupId: infrastructure.groupId('accounts', 'read-model'),
+        topic: topic.name,
+        codec: accountEventCodec,
+        handle: (received) => readModel.apply(received),
+      }),
+      consumerWorker('accounts.device-directory', eventLog, {
+        groupId: infrastructure.groupId('accounts', 'device-directory'),
+        topic: linkingTopic.name,
+        codec: deviceListEventCodec,
+        handle: (received) => directory.apply(received),
+      }),
+    ],
+  };
+}

@@ -1,0 +1,1 @@
+export { linkingService } from './linking.service';

@@ -1,0 +1,4 @@
+import { main } from '@tandem/runtime';
+import { linkingService } from './linking.service';
+
+main('linking', [linkingService]);

@@ -1,0 +1,6 @@
+import { accountsService } from '@tandem/accounts-app';
+import { linkingService } from '@tandem/linking-app';
+import { main } from '@tandem/runtime';
+
+/** Every Tandem service in one process behind one gRPC port: `npm start`. */
+main('tandem', [accountsService, linkingService]);
