@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
-const { compilerOptions } = JSON.parse(readFileSync(resolve(import.meta.dirname, 'tsconfig.base.json'), 'utf8')) as {
+const { compilerOptions } = JSON.parse(
+  readFileSync(resolve(import.meta.dirname, 'tsconfig.base.json'), 'utf8'),
+) as {
   compilerOptions: { paths: Record<string, string[]> };
 };
 
@@ -13,7 +15,10 @@ const alias = Object.entries(compilerOptions.paths).map(([name, [target]]) =>
         find: new RegExp(`^${name.slice(0, -2).replace('/', '\\/')}\\/(.*)$`),
         replacement: resolve(import.meta.dirname, target.slice(0, -2)) + '/$1',
       }
-    : { find: new RegExp(`^${name.replace('/', '\\/')}$`), replacement: resolve(import.meta.dirname, target) },
+    : {
+        find: new RegExp(`^${name.replace('/', '\\/')}$`),
+        replacement: resolve(import.meta.dirname, target),
+      },
 );
 
 const exclude = ['**/node_modules/**', 'dist/**'];

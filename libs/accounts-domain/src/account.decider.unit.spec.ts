@@ -139,7 +139,10 @@ describe('the account decider', () => {
     });
 
     it('records nothing when nothing changes', () => {
-      spec.given([registered]).when({ type: 'UpdateProfile', byDeviceId: 1, displayName: '' }).thenNothingHappens();
+      spec
+        .given([registered])
+        .when({ type: 'UpdateProfile', byDeviceId: 1, displayName: '' })
+        .thenNothingHappens();
     });
 
     it('refuses an account that does not exist', () => {
@@ -204,7 +207,10 @@ describe('the account decider', () => {
 
   describe('when the account is deleted', () => {
     it('records AccountDeleted when the primary asks', () => {
-      spec.given([registered]).when({ type: 'DeleteAccount', byDeviceId: 1, byPrimary: true }).then([deleted]);
+      spec
+        .given([registered])
+        .when({ type: 'DeleteAccount', byDeviceId: 1, byPrimary: true })
+        .then([deleted]);
     });
 
     it('refuses a companion device', () => {

@@ -22,7 +22,8 @@ export function validatePhoneNumber(phoneNumber: string): string {
     throw invalidArgument(field, 'must be in E.164 form: "+" then 7 to 15 digits, e.g. +4915112345678');
   }
   const parsed = parsePhoneNumberFromString(phoneNumber);
-  if (!parsed || !parsed.isValid()) throw invalidArgument(field, `${phoneNumber} is not a valid phone number`);
+  if (!parsed || !parsed.isValid())
+    throw invalidArgument(field, `${phoneNumber} is not a valid phone number`);
   return parsed.number;
 }
 

@@ -12,7 +12,11 @@ const claimedBy = (accountId: string, at = claimedAt) => ({
   value: { phoneNumber, accountId, claimedAt: at },
 });
 
-const claim = (accountId: string, holderStatus: ClaimPhoneNumber['holderStatus'], now: Date): ClaimPhoneNumber => ({
+const claim = (
+  accountId: string,
+  holderStatus: ClaimPhoneNumber['holderStatus'],
+  now: Date,
+): ClaimPhoneNumber => ({
   type: 'ClaimPhoneNumber',
   phoneNumber,
   accountId,
@@ -23,7 +27,10 @@ const claim = (accountId: string, holderStatus: ClaimPhoneNumber['holderStatus']
 describe('the phone number decider', () => {
   describe('when an account claims a number', () => {
     it('records the claim for a number never claimed', () => {
-      spec.given([]).when(claim('a1', 'unregistered', claimedAt)).then([claimedBy('a1')]);
+      spec
+        .given([])
+        .when(claim('a1', 'unregistered', claimedAt))
+        .then([claimedBy('a1')]);
     });
 
     it('refuses a number held by another registered account', () => {
@@ -55,7 +62,10 @@ describe('the phone number decider', () => {
     });
 
     it('records nothing when the holder claims again', () => {
-      spec.given([claimedBy('a1')]).when(claim('a1', 'registered', later(1))).thenNothingHappens();
+      spec
+        .given([claimedBy('a1')])
+        .when(claim('a1', 'registered', later(1)))
+        .thenNothingHappens();
     });
   });
 });

@@ -45,11 +45,17 @@ const unlinked = (deviceId: number, reason: UnlinkReason): DeviceListDomainEvent
 describe('the device list decider', () => {
   describe('when the account is registered', () => {
     it('links the primary as device 1', () => {
-      spec.given([]).when(registerPrimary).then([linked(1, true)]);
+      spec
+        .given([])
+        .when(registerPrimary)
+        .then([linked(1, true)]);
     });
 
     it('records nothing when the registration is delivered again', () => {
-      spec.given([linked(1, true)]).when(registerPrimary).thenNothingHappens();
+      spec
+        .given([linked(1, true)])
+        .when(registerPrimary)
+        .thenNothingHappens();
     });
 
     it('records nothing for a list whose devices were all unlinked', () => {

@@ -1,0 +1,54 @@
+import { performance } from 'node:perf_hooks';
+
+export interface Figures {
+  readonly operations: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+/** Runs `operation(i)` for i in [0, count) with `concurrency` in flight; times each and the whole. */
+export async function measure(
+  count: number,
+  concurrency: number,
+  operation: (index: number) => Promise<unknown>,
+): Promise<Figures> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let index = next++; index < count; index = next++) {
+        const begin = performance.now();
+        await operation(index);
+        latencies.push(performance.now() - begin);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    operations: count,
+    seconds,
+    perSecond: count / seconds,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  };
+}
+
+export function report(name: string, figures: Figures): void {
+  const row = [
+    name.padEnd(48),
+    `${figures.perSecond.toFixed(0).padStart(7)} ops/s`,
+    `p50 ${figures.p50Ms.toFixed(2).padStart(7)} ms`,
+    `p99 ${figures.p99Ms.toFixed(2).padStart(7)} ms`,
+    `(${figures.operations} in ${figures.seconds.toFixed(2)} s)`,
+  ];
+  console.log(row.join('  '));
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# npm run bench: builds, then prints Tandem's benchmark figures. The distributed figures run
+# against KAFKA_BROKERS and MONGODB_URI when set, else against a local Kafka and FerretDB that
+# this starts (infra/bin/up) and stops again.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if [ -z "${KAFKA_BROKERS:-}" ] || [ -z "${MONGODB_URI:-}" ]; then
+  trap 'bash infra/bin/down' EXIT
+  eval "$(bash infra/bin/up)"
+  export KAFKA_BROKERS MONGODB_URI
+fi
+
+npm run build
+node dist/bench/src/main.js
