@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import type { Server } from '@grpc/grpc-js';
-import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
+import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { type GrpcOptions, Transport } from '@nestjs/microservices';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { GRPC_LOADER_OPTIONS } from './grpc-loader-options';
+import { reflectionDefinition } from './reflection';
 
 /** One Tandem gRPC service: its proto package, file and fully qualified service name. */
 export interface GrpcServiceSpec {
@@ -55,9 +56,11 @@ export function grpcServerOptions(options: GrpcServerOptions): GrpcOptions {
       protoPath: options.services.map((spec) => join(options.protoDir, spec.protoFile)),
       loader: { ...GRPC_LOADER_OPTIONS, includeDirs: [options.protoDir] },
       gracefulShutdown: true,
-      onLoadPackageDefinition: (definition: PackageDefinition, server: Server) => {
-        const health = loadSync(healthProtoPath, GRPC_LOADER_OPTIONS);
-        new ReflectionService({ ...definition, ...health }).addToServer(server);
+      onLoadPackageDefinition: (_definition: PackageDefinition, server: Server) => {
+        const protoFiles = options.services.map((spec) => join(options.protoDir, spec.protoFile));
+        new ReflectionService(
+          reflectionDefinition([...protoFiles, healthProtoPath], [options.protoDir]),
+        ).addToServer(server);
         options.health.addToServer(server);
       },
     },
