@@ -18,4 +18,6 @@ npm run build
 npm run proto:lint
 npm run lint
 npm run typecheck
-npx vitest run
+npx vitest run --project unit
+npx vitest run --project int
+npx vitest run --project e2e

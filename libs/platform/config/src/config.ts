@@ -31,6 +31,18 @@ export interface TandemConfig {
     readonly ttlSeconds: number;
   };
   readonly logLevel: string;
+  readonly linking: {
+    /** Companion devices an account may link besides its primary. */
+    readonly maxCompanions: number;
+    /** How long a link session (a QR code) can be approved. */
+    readonly linkSessionTtlSeconds: number;
+    /** After how long without the primary signing in its companions are unlinked. */
+    readonly primaryInactivitySeconds: number;
+    /** How often the link-session and inactivity sweepers run. */
+    readonly sweepIntervalSeconds: number;
+    /** Link sessions per source address and link approvals per account, per window. */
+    readonly rateLimit: { readonly requests: number; readonly windowSeconds: number };
+  };
 }
 
 export class ConfigError extends Error {
@@ -81,5 +93,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TandemConfig {
       ttlSeconds: integer(env, 'TANDEM_TOKEN_TTL_SECONDS', 900),
     },
     logLevel: env['TANDEM_LOG_LEVEL'] || 'info',
+    linking: {
+      maxCompanions: integer(env, 'TANDEM_MAX_COMPANIONS', 4),
+      linkSessionTtlSeconds: integer(env, 'TANDEM_LINK_SESSION_TTL_SECONDS', 60),
+      primaryInactivitySeconds: integer(env, 'TANDEM_PRIMARY_INACTIVITY_SECONDS', 14 * 24 * 3600),
+      sweepIntervalSeconds: integer(env, 'TANDEM_SWEEP_INTERVAL_SECONDS', 60),
+      rateLimit: {
+        requests: integer(env, 'TANDEM_LINK_RATE_LIMIT', 6),
+        windowSeconds: integer(env, 'TANDEM_LINK_RATE_WINDOW_SECONDS', 12 * 60),
+      },
+    },
   };
 }

@@ -25,10 +25,14 @@ interface OneofMessageFns<E> {
 export const eventTypeName = (oneofCase: string): string =>
   oneofCase.charAt(0).toUpperCase() + oneofCase.slice(1);
 
-/** A codec for a ts-proto message generated with `oneof=unions-value` whose cases carry an `accountId`. */
+/**
+ * A codec for a ts-proto message generated with `oneof=unions-value` whose cases carry an
+ * `accountId`; events that belong to no account yet name their key with `partitionKeyOf`.
+ */
 export function oneofEventCodec<E extends { $case: string; value: { accountId: string } }>(
   payloadType: string,
   message: OneofMessageFns<E>,
+  partitionKeyOf: (event: E) => string = (event) => event.value.accountId,
 ): EventCodec<E> {
   return {
     payloadType,
@@ -39,6 +43,6 @@ export function oneofEventCodec<E extends { $case: string; value: { accountId: s
       return event;
     },
     typeOf: (event) => eventTypeName(event.$case),
-    partitionKeyOf: (event) => event.value.accountId,
+    partitionKeyOf,
   };
 }

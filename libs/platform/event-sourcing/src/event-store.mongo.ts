@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Binary, type Collection, type Db, MongoServerError } from 'mongodb';
 import {
   ConcurrencyError,
@@ -82,17 +81,22 @@ export class MongoEventStore implements EventStore {
     events: readonly NewEvent[],
   ): Promise<number> {
     assertVersion(expectedVersion);
-    const last = await this.commits.findOne(
-      { streamId },
-      { sort: { version: -1 }, projection: { version: 1, committedAt: 1 } },
-    );
-    if ((last?.version ?? 0) !== expectedVersion) throw new ConcurrencyError(streamId, expectedVersion);
+    // The commit that ends at the expected version, found by its _id: FerretDB answers _id
+    // lookups from its primary key, while a filter on streamId reads the whole collection.
+    const last =
+      expectedVersion === 0
+        ? null
+        : await this.commits.findOne(
+            { _id: commitId(streamId, expectedVersion) },
+            { projection: { version: 1, committedAt: 1 } },
+          );
+    if (expectedVersion > 0 && !last) throw new ConcurrencyError(streamId, expectedVersion);
     if (events.length === 0) return expectedVersion;
 
     const now = this.now();
     const version = expectedVersion + events.length;
     const commit: CommitDocument = {
-      _id: randomUUID(),
+      _id: commitId(streamId, version),
       streamId,
       baseVersion: expectedVersion,
       version,
@@ -146,6 +150,9 @@ export class MongoEventStore implements EventStore {
     return storedIds.join('\n') === events.map((event) => event.eventId).join('\n');
   }
 }
+
+/** A commit's _id: its stream and the version it ends at, unique like (streamId, version). */
+const commitId = (streamId: string, version: number): string => `${streamId}@${version}`;
 
 function toEventDocument(event: NewEvent, version: number): EventDocument {
   return {

@@ -18,6 +18,12 @@ const statusOfKind: Readonly<Record<DomainErrorKind, status>> = {
 /** Trailing metadata naming the request field an INVALID_ARGUMENT is about. */
 export const FIELD_METADATA_KEY = 'tandem-field';
 
+/** Trailing metadata with the milliseconds a RESOURCE_EXHAUSTED caller should wait before retrying. */
+export const RETRY_AFTER_METADATA_KEY = 'retry-after-ms';
+
+/** Trailing metadata with a refusal's details as JSON, e.g. the current device list version. */
+export const DETAILS_METADATA_KEY = 'tandem-details';
+
 /** An error as @grpc/grpc-js sends it: a status code, a message and trailing metadata. */
 export interface GrpcError {
   readonly code: status;
@@ -50,6 +56,11 @@ export function toGrpcError(error: unknown, logger?: Logger): GrpcError {
   if (isDomainError(error)) {
     const metadata = new Metadata();
     if (error.field) metadata.set(FIELD_METADATA_KEY, error.field);
+    if (error.details) {
+      metadata.set(DETAILS_METADATA_KEY, JSON.stringify(error.details));
+      const retryAfterMs = error.details['retryAfterMs'];
+      if (typeof retryAfterMs === 'number') metadata.set(RETRY_AFTER_METADATA_KEY, String(retryAfterMs));
+    }
     return grpcError(statusOfKind[error.kind], error.message, metadata);
   }
   if (error instanceof GrpcStatusError) return grpcError(error.code, error.message);

@@ -3,3 +3,4 @@ export * from './grpc-loader-options';
 export * from './grpc-server';
 export * from './request-context';
 export * from './timestamps';
+export * from './rate-limit';

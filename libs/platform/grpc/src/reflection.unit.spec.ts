@@ -23,7 +23,7 @@ describe('the descriptors served by reflection', () => {
     const linking = byPackage.get('tandem.linking.v1')!;
     const timestamps = byPackage.get('google.protobuf')!;
     const response = linking.messageType?.find((message) => message.name === 'CreateSignInChallengeResponse');
-    expect(response?.field?.map((field) => field.name)).toEqual(['challenge', 'expires_at']);
+    expect(response?.field?.map((field) => field.name)).toEqual(['challenge', 'expires_at', 'device_id']);
     expect(response?.field?.[1]?.typeName).toBe('.google.protobuf.Timestamp');
     expect(linking.dependency).toEqual([timestamps.name]);
     const signIn = linking.service?.[0]?.method?.find((method) => method.name === 'SignIn');

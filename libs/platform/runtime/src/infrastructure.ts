@@ -89,7 +89,12 @@ export async function openInfrastructure(config: TandemConfig, logger: Logger): 
     return store;
   });
   const documents = memoize(async (service) => {
-    const store = new EmbeddedDocumentStore({ dataDir: config.dataDir, name: service });
+    // Read models are rebuilt by replay; WAL with synchronous NORMAL still survives a process crash.
+    const store = new EmbeddedDocumentStore({
+      dataDir: config.dataDir,
+      name: service,
+      synchronous: 'NORMAL',
+    });
     closers.push(() => store.close());
     return store;
   });

@@ -6,7 +6,7 @@ import { loadConfig } from '@tandem/config';
 import { createHealth, GrpcExceptionFilter, grpcServerOptions, setServing } from '@tandem/grpc';
 import { createLogger, NestPinoLogger } from '@tandem/observability';
 import { openInfrastructure } from './infrastructure';
-import type { ServiceFactory } from './service';
+import type { ServiceFactory, TandemService } from './service';
 
 @Module({})
 class TandemModule {}
@@ -28,7 +28,7 @@ export async function runServices(
   const config = loadConfig();
   const logger = createLogger(processName, config.logLevel);
   const infrastructure = await openInfrastructure(config, logger);
-  const services = [];
+  const services: TandemService[] = [];
   for (const factory of factories) services.push(await factory(infrastructure));
   const specs = services.map((service) => service.grpc);
   const health = createHealth(specs);
@@ -62,6 +62,7 @@ export async function runServices(
   const stop = () =>
     (stopping ??= (async () => {
       setServing(health, specs, false);
+      await Promise.all(services.map((service) => service.endStreams?.()));
       await app.close();
       for (const worker of [...workers].reverse()) await worker.stop();
       await infrastructure.close();

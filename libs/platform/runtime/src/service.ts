@@ -4,6 +4,13 @@ import type { GrpcServiceSpec } from '@tandem/grpc';
 import type { EventLog, Subscription, TopicSpec } from '@tandem/messaging';
 import type { Infrastructure } from './infrastructure';
 
+/**
+ * How often a relay looks for commits it was not woken for (another instance's, or a crashed
+ * process's). Appends in this process wake it at once, so this bounds only that recovery delay,
+ * while keeping idle polling from reading the event store fifty times a second.
+ */
+export const RELAY_IDLE_POLL_MS = 500;
+
 /** Background work of a service: its outbox relay and its consumers. */
 export interface Worker {
   readonly name: string;
@@ -23,6 +30,11 @@ export interface TandemService {
   readonly workers: readonly Worker[];
   /** Creates indexes and the like before any worker runs. */
   readonly setUp?: () => Promise<void>;
+  /**
+   * Ends the service's open server streams, on shutdown, with UNAVAILABLE: clients open them
+   * again, on another instance or after the restart. Resolves when they have ended.
+   */
+  readonly endStreams?: () => Promise<void>;
 }
 
 export type ServiceFactory = (infrastructure: Infrastructure) => TandemService | Promise<TandemService>;
@@ -45,6 +57,42 @@ export function consumerWorker<E>(name: string, log: EventLog, options: EventCon
     async stop() {
       await subscription?.stop();
       subscription = undefined;
+    },
+  };
+}
+
+/**
+ * Runs `task` every `intervalMs` (a scheduled job such as a sweeper), one run at a time; a failed
+ * run is reported and the next one comes at its time.
+ */
+export function periodicWorker(
+  name: string,
+  intervalMs: number,
+  task: () => Promise<void>,
+  onError: (error: unknown) => void,
+): Worker {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  let stopped = true;
+  const schedule = () => {
+    timer = setTimeout(() => {
+      running = task()
+        .catch(onError)
+        .finally(() => {
+          if (!stopped) schedule();
+        });
+    }, intervalMs);
+  };
+  return {
+    name,
+    async start() {
+      stopped = false;
+      schedule();
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
     },
   };
 }
