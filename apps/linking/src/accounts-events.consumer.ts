@@ -7,7 +7,8 @@ type AccountEvent = ReturnType<typeof accountEventCodec.decode>;
 
 /**
  * Turns the accounts service's events into device-list commands: a registered account gets its
- * primary device, a deleted account loses every device. The device-list decider ignores what it
+ * primary device, a re-registered one a new primary in place of every old device, a deleted
+ * account loses every device. The device-list decider ignores what it
  * has already recorded, so a redelivered event changes nothing.
  */
 export class AccountsEventsConsumer {
@@ -29,6 +30,22 @@ export class AccountsEventsConsumer {
           value.accountId,
           {
             type: 'RegisterPrimaryDevice',
+            accountId: value.accountId,
+            identityKey: value.primaryIdentityKey,
+            registrationId: value.primaryRegistrationId,
+            name: value.primaryDeviceName,
+            now: metadata.occurredAt,
+          },
+          context,
+        );
+        return;
+      }
+      case 'accountReregistered': {
+        const { value } = event;
+        await this.deviceLists.handle(
+          value.accountId,
+          {
+            type: 'ReplacePrimaryDevice',
             accountId: value.accountId,
             identityKey: value.primaryIdentityKey,
             registrationId: value.primaryRegistrationId,

@@ -8,20 +8,33 @@ import {
   loadTokenKeys,
 } from '@tandem/auth';
 import { CommandHandler, OutboxRelay, toRecord } from '@tandem/event-sourcing';
-import { deviceListDecider } from '@tandem/linking-domain';
-import { consumerWorker, type Infrastructure, relayWorker, type TandemService } from '@tandem/runtime';
+import { RateLimit } from '@tandem/grpc';
+import { deviceListDecider, linkSessionDecider } from '@tandem/linking-domain';
+import {
+  consumerWorker,
+  type Infrastructure,
+  periodicWorker,
+  RELAY_IDLE_POLL_MS,
+  relayWorker,
+  type TandemService,
+} from '@tandem/runtime';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
-import { DEVICE_LISTS, LinkingGrpcController } from './linking.grpc-controller';
+import { DeviceActivity } from './device-activity';
+import { DeviceLinking } from './device-linking';
+import { LinkSessionsProjection } from './link-sessions.projection';
+import { LINK_RATE_LIMITS, type LinkRateLimits, LinkingGrpcController } from './linking.grpc-controller';
 import { accountEventCodec, deviceListEventCodec } from './linking.codecs';
 import { SignIn } from './sign-in';
+import { expireLinkSessions, unlinkCompanionsOfInactivePrimaries } from './sweepers';
 
 @Module({})
 class LinkingModule {}
 
 /**
- * The linking service: every account's device list (event store and relay to
- * tandem.linking.events), device sign-in, the device directory it authenticates with, and the
- * consumer that starts and ends device lists from tandem.accounts.events.
+ * The linking service: every account's device list and the link sessions (event store and relay
+ * to tandem.linking.events), device sign-in, the device directory it authenticates with, the
+ * consumer that starts and ends device lists from tandem.accounts.events, and the sweepers that
+ * expire link sessions and unlink the companions of inactive primaries.
  */
 export async function linkingService(infrastructure: Infrastructure): Promise<TandemService> {
   const { eventLog, logger, config } = infrastructure;
@@ -35,14 +48,28 @@ export async function linkingService(infrastructure: Infrastructure): Promise<Ta
     log: eventLog,
     topic: topic.name,
     encode: (event) => toRecord(event, deviceListEventCodec.payloadType),
+    idleIntervalMs: RELAY_IDLE_POLL_MS,
     onError: (message, error, context) => logger.error({ err: error, ...context }, message),
   });
-  const deviceLists = new CommandHandler(store, deviceListDecider, deviceListEventCodec, {
-    onAppended: () => relay.wake(),
-  });
+  const onAppended = () => relay.wake();
+  const deviceLists = new CommandHandler(store, deviceListDecider, deviceListEventCodec, { onAppended });
+  const linkSessions = new CommandHandler(store, linkSessionDecider, deviceListEventCodec, { onAppended });
   const tokens = new DeviceTokens(loadTokenKeys(config), config.tokens.ttlSeconds);
   const directory = new DeviceDirectory(documents.collection('devices'));
+  const activity = new DeviceActivity(documents.collection('device_activity'));
+  const sessions = new LinkSessionsProjection(documents.collection('link_sessions'));
   const accountsEvents = new AccountsEventsConsumer(deviceLists);
+  const linking = new DeviceLinking(deviceLists, linkSessions, store, deviceListEventCodec, activity, {
+    maxCompanions: config.linking.maxCompanions,
+    linkSessionTtlMs: config.linking.linkSessionTtlSeconds * 1000,
+  });
+  const { requests, windowSeconds } = config.linking.rateLimit;
+  const limits: LinkRateLimits = {
+    beginLinkPerAddress: new RateLimit('link sessions from this address', requests, windowSeconds),
+    approveLinkPerAccount: new RateLimit('link approvals for this account', requests, windowSeconds),
+  };
+  const sweepMs = config.linking.sweepIntervalSeconds * 1000;
+  const reportSweepError = (error: unknown) => logger.error({ err: error }, 'sweep failed');
 
   return {
     name: 'linking',
@@ -55,13 +82,15 @@ export async function linkingService(infrastructure: Infrastructure): Promise<Ta
       module: LinkingModule,
       controllers: [LinkingGrpcController],
       providers: [
-        { provide: SignIn, useValue: new SignIn(deviceLists, tokens) },
-        { provide: DEVICE_LISTS, useValue: deviceLists },
+        { provide: SignIn, useValue: new SignIn(deviceLists, tokens, activity) },
+        { provide: DeviceLinking, useValue: linking },
+        { provide: LINK_RATE_LIMITS, useValue: limits },
         { provide: DEVICE_AUTHENTICATOR, useValue: new DeviceAuthenticator(tokens, directory) },
         DeviceAuthGuard,
       ],
     },
     topics: [topic, accountsTopic],
+    endStreams: () => linking.endWatches(),
     workers: [
       relayWorker('linking.relay', relay),
       consumerWorker('linking.accounts-events', eventLog, {
@@ -74,8 +103,30 @@ export async function linkingService(infrastructure: Infrastructure): Promise<Ta
         groupId: infrastructure.groupId('linking', 'device-directory'),
         topic: topic.name,
         codec: deviceListEventCodec,
-        handle: (received) => directory.apply(received),
+        handle: async (received) => {
+          await directory.apply(received);
+          await sessions.apply(received);
+        },
       }),
+      periodicWorker(
+        'linking.link-session-sweeper',
+        Math.min(sweepMs, 5_000),
+        () => expireLinkSessions(sessions, linkSessions, new Date()),
+        reportSweepError,
+      ),
+      periodicWorker(
+        'linking.inactivity-sweeper',
+        sweepMs,
+        () =>
+          unlinkCompanionsOfInactivePrimaries(
+            directory,
+            activity,
+            deviceLists,
+            config.linking.primaryInactivitySeconds * 1000,
+            new Date(),
+          ),
+        reportSweepError,
+      ),
     ],
   };
 }

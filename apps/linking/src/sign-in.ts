@@ -1,23 +1,16 @@
-import { createPublicKey, verify } from 'node:crypto';
 import type { DevicePrincipal, DeviceTokens } from '@tandem/auth';
 import { DomainError, invalidArgument, notFound } from '@tandem/decider';
 import type { CommandHandler } from '@tandem/event-sourcing';
-import type {
-  DeviceListCommand,
-  DeviceListDomainEvent,
-  DeviceListState,
-  LinkedDevice,
+import {
+  type DeviceListCommand,
+  type DeviceListDomainEvent,
+  type DeviceListState,
+  type LinkedDevice,
+  verifyEd25519,
 } from '@tandem/linking-domain';
+import type { DeviceActivity } from './device-activity';
 
 const SIGNATURE_BYTES = 64;
-
-/** An Ed25519 public key from its 32 raw bytes. */
-function ed25519PublicKey(raw: Uint8Array) {
-  return createPublicKey({
-    key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') },
-    format: 'jwk',
-  });
-}
 
 export function validatePrincipal(accountId: string, deviceId: number): DevicePrincipal {
   if (!accountId) throw invalidArgument('account_id', 'is required');
@@ -34,11 +27,24 @@ export class SignIn {
   constructor(
     private readonly deviceLists: CommandHandler<DeviceListCommand, DeviceListDomainEvent, DeviceListState>,
     private readonly tokens: DeviceTokens,
+    private readonly activity: DeviceActivity,
   ) {}
 
-  async challenge(principal: DevicePrincipal): Promise<{ challenge: Buffer; expiresAt: Date }> {
+  /**
+   * A challenge for a linked device, named by its id or, when `deviceId` is 0, by its identity key
+   * (a phone that re-registered the number learns its new id this way).
+   */
+  async challenge(
+    accountId: string,
+    deviceId: number,
+    identityKey: Uint8Array,
+  ): Promise<{ challenge: Buffer; expiresAt: Date; deviceId: number }> {
+    const principal =
+      deviceId === 0 && identityKey.length > 0
+        ? { accountId, deviceId: await this.deviceIdOf(accountId, identityKey) }
+        : validatePrincipal(accountId, deviceId);
     await this.linkedDevice(principal);
-    return this.tokens.issueChallenge(principal);
+    return { ...(await this.tokens.issueChallenge(principal)), deviceId: principal.deviceId };
   }
 
   async signIn(
@@ -54,10 +60,21 @@ export class SignIn {
     }
     await this.tokens.verifyChallenge(challenge, principal);
     const device = await this.linkedDevice(principal);
-    if (!verify(null, challenge, ed25519PublicKey(device.identityKey), signature)) {
+    if (!verifyEd25519(device.identityKey, challenge, signature)) {
       throw new DomainError('unauthenticated', 'signature does not verify with the device identity key');
     }
-    return this.tokens.issueToken(principal);
+    const issued = await this.tokens.issueToken(principal);
+    await this.activity.record(principal.accountId, principal.deviceId, new Date());
+    return issued;
+  }
+
+  private async deviceIdOf(accountId: string, identityKey: Uint8Array): Promise<number> {
+    if (!accountId) throw invalidArgument('account_id', 'is required');
+    const { state } = await this.deviceLists.load(accountId);
+    const key = Buffer.from(identityKey);
+    const device = [...state.devices.values()].find((linked) => key.equals(Buffer.from(linked.identityKey)));
+    if (!device) throw notFound('no linked device has this identity key');
+    return device.deviceId;
   }
 
   private async linkedDevice(principal: DevicePrincipal): Promise<LinkedDevice> {

@@ -1,1 +1,3 @@
+export * from './device-list-content';
 export * from './device-list.decider';
+export * from './link-session.decider';

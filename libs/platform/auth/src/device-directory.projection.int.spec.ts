@@ -1,8 +1,5 @@
-import {
-  DevicePlatform,
-  type DeviceListEvent,
-  UnlinkReason,
-} from '@tandem/contracts/events/tandem/linking/v1/events';
+import { DevicePlatform } from '@tandem/contracts/events/tandem/linking/v1/device_list';
+import { type DeviceListEvent, UnlinkReason } from '@tandem/contracts/events/tandem/linking/v1/events';
 import { MongoDocumentStore } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
@@ -48,6 +45,10 @@ const linked = (deviceId: number, version: number) =>
         platform: DevicePlatform.DEVICE_PLATFORM_PHONE,
         primary: deviceId === 1,
         linkedAt: new Date('2026-11-25T10:00:00Z'),
+        listVersion: version,
+        linkSessionId: deviceId === 1 ? '' : `session-${deviceId}`,
+        listSignature: Buffer.alloc(deviceId === 1 ? 0 : 64, 7),
+        byDeviceId: deviceId === 1 ? 0 : 1,
       },
     },
     version,
@@ -57,7 +58,15 @@ const unlinked = (deviceId: number, version: number) =>
   received(
     {
       $case: 'deviceUnlinked',
-      value: { accountId, deviceId, reason: UnlinkReason.UNLINK_REASON_BY_PRIMARY, unlinkedAt: new Date() },
+      value: {
+        accountId,
+        deviceId,
+        reason: UnlinkReason.UNLINK_REASON_BY_PRIMARY,
+        unlinkedAt: new Date('2026-11-25T10:05:00Z'),
+        listVersion: version,
+        listSignature: Buffer.alloc(64, 7),
+        byDeviceId: 1,
+      },
     },
     version,
   );

@@ -8,6 +8,7 @@ type DeviceListDomainEvent = NonNullable<DeviceListEvent['event']>;
 export const deviceListEventCodec = oneofEventCodec<DeviceListDomainEvent>(
   'tandem.linking.v1.DeviceListEvent',
   DeviceListEvent,
+  (event) => event.value.accountId || ('sessionId' in event.value ? event.value.sessionId : ''),
 );
 
 /** One device as a service knows it from the linking service's events. */
@@ -64,6 +65,11 @@ export class DeviceDirectory {
         return;
       }
     }
+  }
+
+  /** The primary devices that are linked: the accounts the inactivity sweeper looks at. */
+  linkedPrimaries(): Promise<DeviceRecord[]> {
+    return this.devices.find({ primary: true, linked: true });
   }
 
   find(accountId: string, deviceId: number): Promise<DeviceRecord | null> {

@@ -52,6 +52,22 @@ export class GrpcTestClient {
     });
   }
 
+  /** Calls a server-streaming RPC and resolves with every message once the stream ends. */
+  stream<Response>(method: string, request: object, token?: string): Promise<Response[]> {
+    const metadata = new Metadata();
+    if (token) metadata.set('authorization', `Bearer ${token}`);
+    const rpc = this.client[method] as unknown as
+      ((request: unknown, metadata: Metadata) => NodeJS.EventEmitter) | undefined;
+    if (!rpc) throw new Error(`no method ${method}`);
+    return new Promise((resolvePromise, reject) => {
+      const messages: Response[] = [];
+      const call = rpc.call(this.client, request, metadata);
+      call.on('data', (message: Response) => messages.push(message));
+      call.on('error', reject);
+      call.on('end', () => resolvePromise(messages));
+    });
+  }
+
   close(): void {
     this.client.close();
   }

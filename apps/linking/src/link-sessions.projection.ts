@@ -1,0 +1,49 @@
+import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
+import type { ReceivedEvent } from '@tandem/event-sourcing';
+import type { DeviceListDomainEvent } from '@tandem/linking-domain';
+
+/** A link session that is still open or just ended, for the expiry sweeper. */
+export interface LinkSessionRecord extends VersionedDocument {
+  readonly status: 'started' | 'approved' | 'expired';
+  readonly expiresAt: string;
+}
+
+/**
+ * Open link sessions, from tandem.linking.events, so the sweeper finds those to expire without
+ * reading every session's stream. Versioned by the session's stream: replays change nothing.
+ */
+export class LinkSessionsProjection {
+  constructor(private readonly sessions: DocumentCollection<LinkSessionRecord>) {}
+
+  async apply({ event, metadata }: ReceivedEvent<DeviceListDomainEvent>): Promise<void> {
+    const version = metadata.aggregateVersion;
+    switch (event.$case) {
+      case 'linkSessionStarted':
+        await this.sessions.putIfNewer({
+          _id: event.value.sessionId,
+          status: 'started',
+          expiresAt: (event.value.expiresAt ?? metadata.occurredAt).toISOString(),
+          version,
+        });
+        return;
+      case 'linkSessionApproved':
+      case 'linkSessionExpired': {
+        const known = await this.sessions.get(event.value.sessionId);
+        if (!known) return;
+        const status = event.$case === 'linkSessionApproved' ? 'approved' : 'expired';
+        await this.sessions.putIfNewer({ ...known, status, version });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Ids of sessions still marked started whose expiry has passed. */
+  async expiredBy(now: Date): Promise<string[]> {
+    const started = await this.sessions.find({ status: 'started' });
+    return started
+      .filter((session) => Date.parse(session.expiresAt) <= now.getTime())
+      .map((session) => session._id);
+  }
+}

@@ -1,0 +1,386 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { type Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { MongoClient } from 'mongodb';
+import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
+import { DevicePlatform } from '@tandem/contracts/grpc/tandem/linking/v1/device_list';
+import {
+  DeviceListChangeKind,
+  type ApproveLinkResponse,
+  type BeginLinkResponse,
+  type GetDeviceListResponse,
+  type ListDeviceListChangesResponse,
+  type ListDevicesResponse,
+  type WatchLinkResponse,
+} from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+import {
+  eventually,
+  grpcFailure,
+  GrpcTestClient,
+  newDevice,
+  newPhoneNumber,
+  type ServiceProcess,
+  services,
+  signDeviceList,
+  signIn,
+  signInByKey,
+  startServiceProcess,
+  type TestDevice,
+  watchProof,
+} from '@tandem/harness';
+import { testInfrastructure, uniqueName } from '@tandem/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The whole QR-code link flow with accounts and linking as processes on Kafka and MongoDB: four
+ * companions linked, a fifth refused, a used session refused, a companion refused as approver,
+ * an unlinked device's token refused everywhere, ids never reused, and an inactive primary's
+ * companions unlinked, and the number re-registered on a new phone. After each step the device
+ * list agrees between linking's API and the device directories the services keep.
+ */
+describe('linking companion devices, services as processes on Kafka and MongoDB', () => {
+  const prefix = uniqueName('e2e_link');
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  let env: Record<string, string>;
+  let accountsProcess: ServiceProcess;
+  let linkingProcess: ServiceProcess;
+  let accounts: GrpcTestClient;
+  let linking: GrpcTestClient;
+  let mongo: MongoClient;
+  const phoneNumber = newPhoneNumber();
+
+  const primary = newDevice();
+  let accountId: string;
+  let primaryToken: string;
+  let newPrimaryToken: string;
+  /** The watch of a session never approved: still open when the linking process stops. */
+  let unapprovedWatch: Promise<ServiceError | undefined>;
+  const companions = new Map<number, { device: TestDevice; token: string }>();
+  const sessionsByDevice = new Map<number, string>();
+
+  const startLinking = async (extra: Record<string, string> = {}) => {
+    linkingProcess = await startServiceProcess('linking', {
+      ...env,
+      TANDEM_TOKEN_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      TANDEM_LINK_RATE_LIMIT: '50',
+      ...extra,
+    });
+    linking = new GrpcTestClient(linkingProcess.address, services.linking.protoFile, services.linking.name);
+  };
+
+  beforeAll(async () => {
+    const { kafkaBrokers, mongoUri } = testInfrastructure();
+    mongo = await MongoClient.connect(mongoUri);
+    env = {
+      KAFKA_BROKERS: kafkaBrokers.join(','),
+      MONGODB_URI: mongoUri,
+      TANDEM_MONGODB_DATABASE_PREFIX: prefix,
+      TANDEM_TOPIC_PREFIX: `${prefix}.`,
+      TANDEM_TOPIC_PARTITIONS: '3',
+    };
+    [accountsProcess] = await Promise.all([
+      startServiceProcess('accounts', {
+        ...env,
+        TANDEM_TOKEN_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      }),
+      startLinking(),
+    ]);
+    accounts = new GrpcTestClient(
+      accountsProcess.address,
+      services.accounts.protoFile,
+      services.accounts.name,
+    );
+
+    const registered = await accounts.call<RegisterResponse>('Register', {
+      phoneNumber,
+      identityKey: primary.identityKey,
+      registrationId: primary.registrationId,
+      deviceName: 'Pixel 9',
+    });
+    accountId = registered.accountId;
+    primaryToken = await signIn(linking, primary, accountId, 1);
+  });
+
+  afterAll(async () => {
+    await Promise.all([accountsProcess?.stop(), linkingProcess?.stop()]);
+    await mongo?.close();
+  });
+
+  const devices = () =>
+    eventually(() => linking.call<ListDevicesResponse>('ListDevices', { accountId }, primaryToken));
+
+  /** The companion shows a QR code, waits on its session, the primary scans and approves. */
+  async function link(companion: TestDevice, name: string) {
+    const session = await linking.call<BeginLinkResponse>('BeginLink', {
+      identityKey: companion.identityKey,
+      registrationId: companion.registrationId,
+      name,
+      platform: DevicePlatform.DEVICE_PLATFORM_DESKTOP,
+    });
+    const watched = linking.stream<WatchLinkResponse>('WatchLink', {
+      sessionId: session.sessionId,
+      signature: watchProof(companion, session.sessionId),
+    });
+    const list = await devices();
+    const approval = linking.call<ApproveLinkResponse>(
+      'ApproveLink',
+      {
+        accountId,
+        sessionId: session.sessionId,
+        identityKey: companion.identityKey,
+        listVersion: list.listVersion + 1,
+        listSignature: signDeviceList(primary, accountId, list.listVersion + 1, [
+          ...list.devices,
+          { deviceId: list.nextDeviceId, identityKey: companion.identityKey },
+        ]),
+      },
+      primaryToken,
+    );
+    return { session, watched, approval, list };
+  }
+
+  /** The devices a service's device directory holds as linked for the account. */
+  async function directory(service: 'accounts' | 'linking') {
+    const records = await mongo
+      .db(`${prefix}_${service}`)
+      .collection('read_devices')
+      .find({ accountId, linked: true })
+      .toArray();
+    return records
+      .map((record) => ({
+        deviceId: record['deviceId'] as number,
+        identityKey: Buffer.from(record['identityKey'] as string, 'base64'),
+        registrationId: record['registrationId'] as number,
+      }))
+      .sort((a, b) => a.deviceId - b.deviceId);
+  }
+
+  /**
+   * The device list as a sender gets it, as the account's devices list it, and as the accounts
+   * and linking services' device directories hold it, all the same.
+   */
+  async function expectListsAgree(token = primaryToken) {
+    const list = await linking.call<GetDeviceListResponse>('GetDeviceList', { accountId }, token);
+    const own = await eventually(() =>
+      linking.call<ListDevicesResponse>('ListDevices', { accountId }, token),
+    );
+    expect(list.listVersion).toBe(own.listVersion);
+    expect(list.devices.map((device) => device.deviceId)).toEqual(
+      own.devices.map((device) => device.deviceId).sort((a, b) => a - b),
+    );
+    expect(list.listHash).toMatch(/^[0-9a-f]{16}$/);
+    for (const service of ['accounts', 'linking'] as const) {
+      await eventually(async () => expect(await directory(service)).toEqual(list.devices));
+    }
+    return list;
+  }
+
+  it('links four companions through the QR flow; each signs in', async () => {
+    const qrPattern = /^tandem:\/\/link\?v=1&s=[0-9a-f-]{36}&k=[A-Za-z0-9_-]{43}$/;
+    for (let index = 1; index <= 4; index++) {
+      const companion = newDevice();
+      const { session, watched, approval, list } = await link(companion, `Laptop ${index}`);
+      expect(session.qrPayload).toMatch(qrPattern);
+      const approved = await approval;
+      expect(approved).toEqual({ deviceId: list.nextDeviceId, listVersion: list.listVersion + 1 });
+      expect(await watched).toMatchObject([{ approved: { accountId, deviceId: approved.deviceId } }]);
+      const token = await signIn(linking, companion, accountId, approved.deviceId);
+      companions.set(approved.deviceId, { device: companion, token });
+      sessionsByDevice.set(approved.deviceId, session.sessionId);
+      await eventually(() => accounts.call('GetAccount', { accountId }, token), {
+        retryOn: [status.UNAVAILABLE],
+      });
+    }
+    const list = await expectListsAgree();
+    expect(list.devices.map((device) => device.deviceId)).toEqual([1, 2, 3, 4, 5]);
+    expect(list.signedListVersion).toBe(list.listVersion);
+  });
+
+  it('refuses a fifth companion, a used session and an approval from a companion, recording nothing', async () => {
+    const before = await expectListsAgree();
+    const fifth = await link(newDevice(), 'One too many');
+    unapprovedWatch = fifth.watched.then(
+      () => undefined,
+      (error: ServiceError) => error,
+    );
+    const refused = await grpcFailure(fifth.approval);
+    expect(refused.code).toBe(status.FAILED_PRECONDITION);
+    expect(refused.details).toMatch(/4 linked companion devices/);
+
+    const companionToken = companions.get(2)!.token;
+    const fromCompanion = await grpcFailure(
+      linking.call(
+        'ApproveLink',
+        {
+          accountId,
+          sessionId: fifth.session.sessionId,
+          identityKey: Buffer.alloc(32),
+          listVersion: before.listVersion + 1,
+          listSignature: Buffer.alloc(64),
+        },
+        companionToken,
+      ),
+    );
+    expect(fromCompanion.code).toBe(status.PERMISSION_DENIED);
+
+    const forgedWatch = await grpcFailure(
+      linking.stream('WatchLink', { sessionId: fifth.session.sessionId, signature: Buffer.alloc(64, 1) }),
+    );
+    expect(forgedWatch.code).toBe(status.PERMISSION_DENIED);
+
+    const usedSession = await grpcFailure(
+      linking.call(
+        'ApproveLink',
+        {
+          accountId,
+          sessionId: sessionsByDevice.get(2),
+          identityKey: companions.get(2)!.device.identityKey,
+          listVersion: before.listVersion + 1,
+          listSignature: Buffer.alloc(64),
+        },
+        primaryToken,
+      ),
+    );
+    expect(usedSession.code).toBe(status.FAILED_PRECONDITION);
+    expect((await expectListsAgree()).listVersion).toBe(before.listVersion);
+  });
+
+  it('unlinks a companion: its token is refused by every service within a second', async () => {
+    const before = await devices();
+    const remaining = before.devices.filter((device) => device.deviceId !== 3);
+    const unlinked = await linking.call<{ listVersion: number }>(
+      'UnlinkDevice',
+      {
+        accountId,
+        deviceId: 3,
+        listVersion: before.listVersion + 1,
+        listSignature: signDeviceList(primary, accountId, before.listVersion + 1, remaining),
+      },
+      primaryToken,
+    );
+    const started = Date.now();
+    expect(unlinked.listVersion).toBe(before.listVersion + 1);
+    const token = companions.get(3)!.token;
+    for (const client of [accounts, linking]) {
+      await eventually(
+        async () => {
+          const failure = await grpcFailure(
+            client === accounts
+              ? accounts.call('GetAccount', { accountId }, token)
+              : linking.call('ListDevices', { accountId }, token),
+          );
+          expect(failure.code).toBe(status.UNAUTHENTICATED);
+        },
+        { retryOn: [] },
+      );
+    }
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  it('links a new companion with a new id, never reusing one', async () => {
+    const companion = newDevice();
+    const { approval, watched } = await link(companion, 'Tablet');
+    const approved = await approval;
+    expect(approved.deviceId).toBe(6);
+    expect(await watched).toMatchObject([{ approved: { accountId, deviceId: 6 } }]);
+    await expectListsAgree();
+  });
+
+  it('unlinks the companions of a primary inactive past the threshold', async () => {
+    await linkingProcess.stop();
+    expect((await unapprovedWatch)?.code).toBe(status.UNAVAILABLE);
+    await startLinking({ TANDEM_PRIMARY_INACTIVITY_SECONDS: '1', TANDEM_SWEEP_INTERVAL_SECONDS: '1' });
+    await eventually(async () => {
+      const current = await linking.call<GetDeviceListResponse>('GetDeviceList', { accountId }, primaryToken);
+      expect(current.devices.map((device) => device.deviceId)).toEqual([1]);
+    });
+    const list = await expectListsAgree();
+    expect(list.signedListVersion).toBe(0);
+    const changes = await linking.call<ListDeviceListChangesResponse>(
+      'ListDeviceListChanges',
+      { accountId, limit: 4 },
+      primaryToken,
+    );
+    expect(changes.changes.map((change) => change.reason)).toEqual([
+      'PRIMARY_INACTIVE',
+      'PRIMARY_INACTIVE',
+      'PRIMARY_INACTIVE',
+      'PRIMARY_INACTIVE',
+    ]);
+  });
+
+  it('re-registers the number on a new phone: the old devices go, the account stays', async () => {
+    const newPhone = newDevice();
+    const registered = await accounts.call<RegisterResponse>('Register', {
+      phoneNumber,
+      identityKey: newPhone.identityKey,
+      registrationId: newPhone.registrationId,
+      deviceName: 'Pixel 10',
+      reregister: true,
+    });
+    expect(registered).toEqual({ accountId, deviceId: 0, reregistered: true });
+
+    const { token, deviceId } = await signInByKey(linking, newPhone, accountId);
+    newPrimaryToken = token;
+    expect(deviceId).toBe(7);
+    const list = await expectListsAgree(token);
+    expect(list.devices).toEqual([
+      { deviceId: 7, identityKey: newPhone.identityKey, registrationId: newPhone.registrationId },
+    ]);
+    for (const call of [
+      () => accounts.call('GetAccount', { accountId }, primaryToken),
+      () => linking.call('ListDevices', { accountId }, primaryToken),
+    ]) {
+      expect((await grpcFailure(call())).code).toBe(status.UNAUTHENTICATED);
+    }
+    const account = await eventually(
+      () => accounts.call<{ account: { phoneNumber: string } }>('GetAccount', { accountId }, token),
+      { retryOn: [status.UNAVAILABLE] },
+    );
+    expect(account.account.phoneNumber).toBe(phoneNumber);
+
+    const changes = await linking.call<ListDeviceListChangesResponse>(
+      'ListDeviceListChanges',
+      { accountId, limit: 2 },
+      token,
+    );
+    expect(changes.changes.map(({ kind, deviceId, reason }) => ({ kind, deviceId, reason }))).toEqual([
+      { kind: DeviceListChangeKind.DEVICE_LIST_CHANGE_KIND_LINKED, deviceId: 7, reason: '' },
+      {
+        kind: DeviceListChangeKind.DEVICE_LIST_CHANGE_KIND_UNLINKED,
+        deviceId: 1,
+        reason: 'ACCOUNT_REREGISTERED',
+      },
+    ]);
+  });
+
+  it('refuses a taken number without reregister, recording nothing', async () => {
+    const before = await expectListsAgree(newPrimaryToken);
+    const other = newDevice();
+    const refused = await grpcFailure(
+      accounts.call('Register', {
+        phoneNumber,
+        identityKey: other.identityKey,
+        registrationId: other.registrationId,
+      }),
+    );
+    expect(refused.code).toBe(status.ALREADY_EXISTS);
+    expect(await expectListsAgree(newPrimaryToken)).toEqual(before);
+  });
+
+  it('limits link sessions per source address', async () => {
+    await linkingProcess.stop();
+    await startLinking({ TANDEM_LINK_RATE_LIMIT: '2' });
+    const begin = () => {
+      const companion = newDevice();
+      return linking.call<BeginLinkResponse>('BeginLink', {
+        identityKey: companion.identityKey,
+        registrationId: companion.registrationId,
+      });
+    };
+    await begin();
+    await begin();
+    const limited = await grpcFailure(begin());
+    expect(limited.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(Number((limited.metadata as Metadata).get('retry-after-ms')[0])).toBeGreaterThan(0);
+  });
+});
