@@ -31,7 +31,7 @@ export class AccountsReadModel {
 
   async apply({ event, metadata }: ReceivedEvent<AccountDomainEvent>): Promise<void> {
     const version = metadata.aggregateVersion;
-    if (event.$case === 'phoneNumberClaimed') return;
+    if (event.$case === 'phoneNumberClaimed' || event.$case === 'accountReregistered') return;
     if (event.$case === 'accountRegistered') {
       await this.accounts.putIfNewer({
         _id: event.value.accountId,

@@ -46,16 +46,17 @@ export class AccountsGrpcController implements AccountsServiceController {
 
   @Public()
   async register(request: RegisterRequest, metadata?: Metadata): Promise<RegisterResponse> {
-    const { accountId } = await this.commands.register(
+    const { accountId, reregistered } = await this.commands.register(
       {
         phoneNumber: request.phoneNumber,
         identityKey: request.identityKey,
         registrationId: request.registrationId,
         deviceName: request.deviceName,
+        reregister: request.reregister,
       },
       requestContext(metadata),
     );
-    return { accountId, deviceId: 1 };
+    return { accountId, deviceId: reregistered ? 0 : 1, reregistered };
   }
 
   async getAccount(request: GetAccountRequest, metadata?: Metadata): Promise<GetAccountResponse> {

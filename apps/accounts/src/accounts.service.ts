@@ -9,7 +9,13 @@ import {
   loadTokenKeys,
 } from '@tandem/auth';
 import { OutboxRelay, toRecord } from '@tandem/event-sourcing';
-import { consumerWorker, type Infrastructure, relayWorker, type TandemService } from '@tandem/runtime';
+import {
+  consumerWorker,
+  type Infrastructure,
+  RELAY_IDLE_POLL_MS,
+  relayWorker,
+  type TandemService,
+} from '@tandem/runtime';
 import { accountEventCodec } from './accounts.codec';
 import { AccountCommands } from './accounts.commands';
 import { AccountsGrpcController } from './accounts.grpc-controller';
@@ -34,6 +40,7 @@ export async function accountsService(infrastructure: Infrastructure): Promise<T
     log: eventLog,
     topic: topic.name,
     encode: (event) => toRecord(event, accountEventCodec.payloadType),
+    idleIntervalMs: RELAY_IDLE_POLL_MS,
     onError: (message, error, context) => logger.error({ err: error, ...context }, message),
   });
   const commands = new AccountCommands(store, () => relay.wake());

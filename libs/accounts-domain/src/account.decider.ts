@@ -6,6 +6,8 @@
  *   avatar reference of at most 256; settings hold known enum values;
  * - only registered accounts change; a deleted account changes no more;
  * - only the primary device deletes the account;
+ * - a registered account's number can be registered again on a new phone, which becomes the
+ *   primary; registering again with the same primary key records nothing;
  * - a change that changes nothing records nothing.
  */
 import { assertNever, type Decider, failedPrecondition, notFound, permissionDenied } from '@tandem/decider';
@@ -38,6 +40,7 @@ export interface Settings {
 export interface AccountData {
   readonly accountId: string;
   readonly phoneNumber: string;
+  readonly primaryIdentityKey: Uint8Array;
   readonly profile: Profile;
   readonly settings: Settings;
 }
@@ -64,6 +67,11 @@ export interface RegisterAccount {
   readonly now: Date;
 }
 
+/** The account's number registered again on a new phone, its new primary device. */
+export interface ReregisterAccount extends Omit<RegisterAccount, 'type'> {
+  readonly type: 'ReregisterAccount';
+}
+
 export interface UpdateProfile {
   readonly type: 'UpdateProfile';
   readonly byDeviceId: number;
@@ -87,7 +95,8 @@ export interface DeleteAccount {
   readonly byPrimary: boolean;
 }
 
-export type AccountCommand = RegisterAccount | UpdateProfile | UpdateSettings | DeleteAccount;
+export type AccountCommand =
+  RegisterAccount | ReregisterAccount | UpdateProfile | UpdateSettings | DeleteAccount;
 
 function requireRegistered(state: AccountState): AccountData {
   if (state.status === 'unregistered') throw notFound('account not found');
@@ -110,6 +119,27 @@ function decide(command: AccountCommand, state: AccountState): AccountDomainEven
             primaryRegistrationId: command.registrationId,
             primaryDeviceName: registration.deviceName,
             registeredAt: command.now,
+          },
+        },
+      ];
+    }
+    case 'ReregisterAccount': {
+      const account = requireRegistered(state);
+      const registration = validateRegistration(command);
+      if (registration.phoneNumber !== account.phoneNumber) {
+        throw failedPrecondition('the account is registered with another phone number');
+      }
+      if (Buffer.from(account.primaryIdentityKey).equals(Buffer.from(command.identityKey))) return [];
+      return [
+        {
+          $case: 'accountReregistered',
+          value: {
+            accountId: account.accountId,
+            phoneNumber: account.phoneNumber,
+            primaryIdentityKey: Buffer.from(command.identityKey),
+            primaryRegistrationId: command.registrationId,
+            primaryDeviceName: registration.deviceName,
+            reregisteredAt: command.now,
           },
         },
       ];
@@ -182,9 +212,14 @@ function evolve(state: AccountState, event: AccountDomainEvent): AccountState {
         status: 'registered',
         accountId: event.value.accountId,
         phoneNumber: event.value.phoneNumber,
+        primaryIdentityKey: event.value.primaryIdentityKey,
         profile: { displayName: '', about: '', avatarRef: '' },
         settings: defaultSettings,
       };
+    case 'accountReregistered':
+      return state.status === 'registered'
+        ? { ...state, primaryIdentityKey: event.value.primaryIdentityKey }
+        : state;
     case 'profileUpdated': {
       if (state.status === 'unregistered') return state;
       const { displayName, about, avatarRef } = event.value;

@@ -1,7 +1,12 @@
 import { BackupFrequency, LastSeenVisibility } from '@tandem/contracts/events/tandem/accounts/v1/settings';
 import { deciderSpecification } from '@tandem/testing';
 import { describe, it } from 'vitest';
-import { type AccountDomainEvent, accountDecider, type RegisterAccount } from './account.decider';
+import {
+  type AccountCommand,
+  type AccountDomainEvent,
+  accountDecider,
+  type RegisterAccount,
+} from './account.decider';
 
 const spec = deciderSpecification(accountDecider);
 const now = new Date('2026-11-25T10:00:00Z');
@@ -35,7 +40,74 @@ const deleted: AccountDomainEvent = {
   value: { accountId, phoneNumber: '+4915112345678', byDeviceId: 1 },
 };
 
+const newPhoneKey = new Uint8Array(32).fill(9);
+
+const reregister: AccountCommand = {
+  ...register,
+  type: 'ReregisterAccount',
+  identityKey: newPhoneKey,
+  registrationId: 77,
+  deviceName: 'New phone',
+};
+
+const reregistered: AccountDomainEvent = {
+  $case: 'accountReregistered',
+  value: {
+    accountId,
+    phoneNumber: '+4915112345678',
+    primaryIdentityKey: Buffer.from(newPhoneKey),
+    primaryRegistrationId: 77,
+    primaryDeviceName: 'New phone',
+    reregisteredAt: now,
+  },
+};
+
 describe('the account decider', () => {
+  describe('when the number is registered again on a new phone', () => {
+    it('records AccountReregistered with the new primary device', () => {
+      spec.given([registered]).when(reregister).then([reregistered]);
+    });
+
+    it('records nothing when the same new phone registers again', () => {
+      spec.given([registered, reregistered]).when(reregister).thenNothingHappens();
+    });
+
+    it('records nothing when the current primary registers again', () => {
+      spec
+        .given([registered])
+        .when({ ...reregister, identityKey })
+        .thenNothingHappens();
+    });
+
+    it('refuses an account that was never registered', () => {
+      spec
+        .given([])
+        .when(reregister)
+        .thenThrows('not-found', /account not found/);
+    });
+
+    it('refuses a deleted account', () => {
+      spec
+        .given([registered, deleted])
+        .when(reregister)
+        .thenThrows('failed-precondition', /deleted/);
+    });
+
+    it('refuses another phone number', () => {
+      spec
+        .given([registered])
+        .when({ ...reregister, phoneNumber: '+4915187654321' })
+        .thenThrows('failed-precondition', /another phone number/);
+    });
+
+    it('refuses an identity key that is not 32 bytes', () => {
+      spec
+        .given([registered])
+        .when({ ...reregister, identityKey: new Uint8Array(31) })
+        .thenThrows('invalid-argument', /identity_key/);
+    });
+  });
+
   describe('when an account registers', () => {
     it('records AccountRegistered with the primary device', () => {
       spec.given([]).when(register).then([registered]);

@@ -2,7 +2,14 @@
  * Input rules for accounts, shared by the deciders and by the register flow, which checks a
  * registration before it claims the phone number so a refused request records nothing.
  */
-import { invalidArgument } from '@tandem/decider';
+import {
+  deviceIdentityLimits,
+  invalidArgument,
+  validateDeviceName as validateName,
+  validateIdentityKey,
+  validateRegistrationId,
+  validateText,
+} from '@tandem/decider';
 import { BackupFrequency, LastSeenVisibility } from '@tandem/contracts/events/tandem/accounts/v1/settings';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 
@@ -10,9 +17,7 @@ export const limits = {
   displayName: 25,
   about: 139,
   avatarRef: 256,
-  deviceName: 64,
-  identityKeyBytes: 32,
-  registrationId: { min: 1, max: 16380 },
+  ...deviceIdentityLimits,
 } as const;
 
 /** Returns the number in E.164 form when it is a valid phone number written in E.164. */
@@ -27,30 +32,6 @@ export function validatePhoneNumber(phoneNumber: string): string {
   return parsed.number;
 }
 
-export function validateIdentityKey(identityKey: Uint8Array, field = 'identity_key'): Uint8Array {
-  if (identityKey.length !== limits.identityKeyBytes) {
-    throw invalidArgument(field, `must be a ${limits.identityKeyBytes}-byte Ed25519 public key`);
-  }
-  return identityKey;
-}
-
-export function validateRegistrationId(registrationId: number, field = 'registration_id'): number {
-  const { min, max } = limits.registrationId;
-  if (!Number.isInteger(registrationId) || registrationId < min || registrationId > max) {
-    throw invalidArgument(field, `must be between ${min} and ${max}`);
-  }
-  return registrationId;
-}
-
-function validateText(field: string, value: string, max: number): string {
-  if ([...value].length > max) throw invalidArgument(field, `must be at most ${max} characters`);
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(value)) {
-    throw invalidArgument(field, 'must not contain control characters');
-  }
-  return value;
-}
-
 export const validateDisplayName = (value: string): string =>
   validateText('display_name', value, limits.displayName);
 
@@ -59,10 +40,7 @@ export const validateAbout = (value: string): string => validateText('about', va
 export const validateAvatarRef = (value: string): string =>
   validateText('avatar_ref', value, limits.avatarRef);
 
-export function validateDeviceName(value: string): string {
-  const name = validateText('device_name', value.trim(), limits.deviceName);
-  return name === '' ? 'Primary' : name;
-}
+export const validateDeviceName = (value: string): string => validateName(value, 'Primary');
 
 function validateEnum<T extends number>(field: string, value: T, known: readonly T[]): T {
   if (!known.includes(value)) throw invalidArgument(field, `unknown value ${value}`);
