@@ -13,20 +13,23 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
-/** Runs `operation(i)` for i in [0, count) with `concurrency` in flight; times each and the whole. */
+/**
+ * Runs `operation(i, worker)` for i in [0, count) on `concurrency` workers, each running one
+ * operation at a time; times each operation and the whole.
+ */
 export async function measure(
   count: number,
   concurrency: number,
-  operation: (index: number) => Promise<unknown>,
+  operation: (index: number, worker: number) => Promise<unknown>,
 ): Promise<Figures> {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
+    Array.from({ length: concurrency }, async (_, worker) => {
       for (let index = next++; index < count; index = next++) {
         const begin = performance.now();
-        await operation(index);
+        await operation(index, worker);
         latencies.push(performance.now() - begin);
       }
     }),
