@@ -1,0 +1,5 @@
+export * from './coverage';
+export * from './inbox';
+export * from './message.decider';
+export * from './inbox-head';
+export * from './inbox.decider';
