@@ -43,6 +43,14 @@ export interface TandemConfig {
     /** Link sessions per source address and link approvals per account, per window. */
     readonly rateLimit: { readonly requests: number; readonly windowSeconds: number };
   };
+  readonly fanout: {
+    /** Messages one device may send per window. */
+    readonly sendRateLimit: { readonly requests: number; readonly windowSeconds: number };
+    /** How long an unacked inbox entry is kept. */
+    readonly inboxRetentionSeconds: number;
+    /** How often the inbox expiry sweep runs. */
+    readonly expirySweepIntervalSeconds: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -102,6 +110,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TandemConfig {
         requests: integer(env, 'TANDEM_LINK_RATE_LIMIT', 6),
         windowSeconds: integer(env, 'TANDEM_LINK_RATE_WINDOW_SECONDS', 12 * 60),
       },
+    },
+    fanout: {
+      sendRateLimit: {
+        requests: integer(env, 'TANDEM_SEND_RATE_LIMIT', 600),
+        windowSeconds: integer(env, 'TANDEM_SEND_RATE_WINDOW_SECONDS', 60),
+      },
+      inboxRetentionSeconds: integer(env, 'TANDEM_INBOX_RETENTION_SECONDS', 30 * 24 * 3600),
+      expirySweepIntervalSeconds: integer(env, 'TANDEM_INBOX_SWEEP_INTERVAL_SECONDS', 3600),
     },
   };
 }

@@ -153,6 +153,74 @@ export function describeDocumentStoreContract(
       });
     });
 
+    describe('when a projection writes and reads in batches', () => {
+      interface EntryDoc extends Document {
+        readonly _id: string;
+        readonly body: string;
+      }
+
+      const seeded = async () => {
+        const entries = store.collection<EntryDoc>('entries');
+        await entries.putMany(['e1', 'e2', 'e3', 'e4'].map((id) => ({ _id: id, body: `body of ${id}` })));
+        return entries;
+      };
+
+      it('gets the documents that exist among the ids asked for', async () => {
+        const entries = await seeded();
+
+        const found = await entries.getMany(['e3', 'missing', 'e1']);
+
+        expect(found.sort((a, b) => a._id.localeCompare(b._id))).toEqual([
+          { _id: 'e1', body: 'body of e1' },
+          { _id: 'e3', body: 'body of e3' },
+        ]);
+        expect(await entries.getMany([])).toEqual([]);
+      });
+
+      it('inserts only documents not stored yet, so a redelivered batch changes nothing', async () => {
+        const entries = store.collection<EntryDoc>('entries');
+        await entries.insertNew([
+          { _id: 'e1', body: 'first' },
+          { _id: 'e2', body: 'second' },
+        ]);
+
+        await entries.insertNew([
+          { _id: 'e2', body: 'changed' },
+          { _id: 'e3', body: 'third' },
+        ]);
+
+        expect(await entries.find({}, { sort: { _id: 1 } })).toEqual([
+          { _id: 'e1', body: 'first' },
+          { _id: 'e2', body: 'second' },
+          { _id: 'e3', body: 'third' },
+        ]);
+      });
+
+      it('puts many documents at once, replacing those with the same id', async () => {
+        const entries = store.collection<EntryDoc>('entries');
+        await entries.put({ _id: 'e1', body: 'old' });
+
+        await entries.putMany([
+          { _id: 'e1', body: 'new' },
+          { _id: 'e2', body: 'added' },
+        ]);
+
+        expect(await entries.find({}, { sort: { _id: 1 } })).toEqual([
+          { _id: 'e1', body: 'new' },
+          { _id: 'e2', body: 'added' },
+        ]);
+      });
+
+      it('deletes by ids, ignoring ids not stored', async () => {
+        const entries = await seeded();
+
+        await entries.deleteIds(['e1', 'e4', 'never-there']);
+        await entries.deleteIds([]);
+
+        expect((await entries.find({}, { sort: { _id: 1 } })).map((doc) => doc._id)).toEqual(['e2', 'e3']);
+      });
+    });
+
     describe('when the same event is applied with putIfNewer', () => {
       it('writes a document that is not there yet', async () => {
         const lists = store.collection<DeviceListDoc>('device_lists');

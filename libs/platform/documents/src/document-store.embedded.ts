@@ -131,8 +131,52 @@ class EmbeddedDocumentCollection<T extends Document> implements DocumentCollecti
     return Number(changes) > 0;
   }
 
+  async getMany(ids: readonly string[]): Promise<T[]> {
+    if (ids.length === 0) return [];
+    const rows = this.db()
+      .prepare(`SELECT body FROM ${this.table} WHERE id IN (SELECT value FROM json_each(?))`)
+      .all(JSON.stringify(ids)) as unknown as { body: string }[];
+    return rows.map((row) => JSON.parse(row.body) as T);
+  }
+
+  async insertNew(docs: readonly T[]): Promise<void> {
+    this.inTransaction(
+      docs,
+      `INSERT INTO ${this.table} (id, body) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`,
+    );
+  }
+
+  async putMany(docs: readonly T[]): Promise<void> {
+    this.inTransaction(
+      docs,
+      `INSERT INTO ${this.table} (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body`,
+    );
+  }
+
   async delete(id: string): Promise<void> {
     this.db().prepare(`DELETE FROM ${this.table} WHERE id = ?`).run(id);
+  }
+
+  async deleteIds(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    this.db()
+      .prepare(`DELETE FROM ${this.table} WHERE id IN (SELECT value FROM json_each(?))`)
+      .run(JSON.stringify(ids));
+  }
+
+  /** Runs `sql` with each document's id and JSON, all in one transaction. */
+  private inTransaction(docs: readonly T[], sql: string): void {
+    if (docs.length === 0) return;
+    const db = this.db();
+    const statement = db.prepare(sql);
+    db.exec('BEGIN');
+    try {
+      for (const doc of docs) statement.run(doc._id, JSON.stringify(doc));
+      db.exec('COMMIT');
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw error;
+    }
   }
 
   async deleteMany(filter: Filter<T>): Promise<number> {

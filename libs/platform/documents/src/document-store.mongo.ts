@@ -1,4 +1,11 @@
-import { type Collection, type Db, type Filter as MongoFilter, MongoServerError, type Sort } from 'mongodb';
+import {
+  type Collection,
+  type Db,
+  MongoBulkWriteError,
+  type Filter as MongoFilter,
+  MongoServerError,
+  type Sort,
+} from 'mongodb';
 import type {
   Document,
   DocumentCollection,
@@ -90,8 +97,40 @@ class MongoDocumentCollection<T extends Document> implements DocumentCollection<
     }
   }
 
+  async getMany(ids: readonly string[]): Promise<T[]> {
+    if (ids.length === 0) return [];
+    return (await this.documents.find({ _id: { $in: [...ids] } }).toArray()) as T[];
+  }
+
+  async insertNew(docs: readonly T[]): Promise<void> {
+    if (docs.length === 0) return;
+    try {
+      await this.documents.insertMany(docs as unknown as StoredDocument[], { ordered: false });
+    } catch (error) {
+      const duplicatesOnly =
+        error instanceof MongoBulkWriteError &&
+        Object.values(error.writeErrors).every((writeError) => writeError.code === DUPLICATE_KEY);
+      if (!duplicatesOnly) throw error;
+    }
+  }
+
+  async putMany(docs: readonly T[]): Promise<void> {
+    if (docs.length === 0) return;
+    await this.documents.bulkWrite(
+      docs.map((doc) => ({
+        replaceOne: { filter: { _id: doc._id }, replacement: doc as StoredDocument, upsert: true },
+      })),
+      { ordered: false },
+    );
+  }
+
   async delete(id: string): Promise<void> {
     await this.documents.deleteOne({ _id: id });
+  }
+
+  async deleteIds(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.documents.deleteMany({ _id: { $in: [...ids] } });
   }
 
   async deleteMany(filter: Filter<T>): Promise<number> {

@@ -36,7 +36,18 @@ export interface DocumentCollection<T extends Document> {
    * Returns whether anything was written: a redelivered event changes nothing.
    */
   putIfNewer(doc: T & VersionedDocument): Promise<boolean>;
+  /** The documents with these ids that exist, in no particular order. */
+  getMany(ids: readonly string[]): Promise<T[]>;
+  /**
+   * Inserts the documents whose `_id` is not stored yet and leaves the stored ones as they are
+   * (content that never changes, written again after a redelivery).
+   */
+  insertNew(docs: readonly T[]): Promise<void>;
+  /** Inserts or replaces each document, as `put` does, in one round trip. */
+  putMany(docs: readonly T[]): Promise<void>;
   delete(id: string): Promise<void>;
+  /** Deletes the documents with these ids; ids not stored are ignored. */
+  deleteIds(ids: readonly string[]): Promise<void>;
   deleteMany(filter: Filter<T>): Promise<number>;
   /** Creates an index on top-level fields (idempotent). */
   ensureIndex(fields: readonly (keyof T & string)[], options?: { unique?: boolean }): Promise<void>;

@@ -13,6 +13,7 @@ export const services = {
     name: 'tandem.accounts.v1.AccountsService',
   },
   linking: { protoFile: 'tandem/linking/v1/linking_service.proto', name: 'tandem.linking.v1.LinkingService' },
+  fanout: { protoFile: 'tandem/fanout/v1/fanout_service.proto', name: 'tandem.fanout.v1.FanoutService' },
 } as const;
 
 type UnaryMethod = (

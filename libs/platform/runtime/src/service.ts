@@ -1,7 +1,7 @@
 import type { DynamicModule } from '@nestjs/common';
 import { consumeEvents, type EventConsumerOptions, type OutboxRelay } from '@tandem/event-sourcing';
 import type { GrpcServiceSpec } from '@tandem/grpc';
-import type { EventLog, Subscription, TopicSpec } from '@tandem/messaging';
+import type { EventLog, RecordBatch, Subscription, TopicSpec } from '@tandem/messaging';
 import type { Infrastructure } from './infrastructure';
 
 /**
@@ -57,6 +57,36 @@ export function consumerWorker<E>(name: string, log: EventLog, options: EventCon
     async stop() {
       await subscription?.stop();
       subscription = undefined;
+    },
+  };
+}
+
+/**
+ * A consumer that takes each partition's records a batch at a time, for projections that write a
+ * batch's effect in bulk; offsets are committed after `onBatch` resolves.
+ */
+export function batchConsumerWorker(
+  name: string,
+  log: EventLog,
+  options: {
+    readonly groupId: string;
+    readonly topic: string;
+    readonly onBatch: (batch: RecordBatch) => Promise<void>;
+  },
+): Worker {
+  let subscription: Subscription | undefined;
+  return {
+    name,
+    async start() {
+      subscription = await log.subscribe({
+        groupId: options.groupId,
+        topics: [options.topic],
+        fromBeginning: true,
+        onBatch: options.onBatch,
+      });
+    },
+    async stop() {
+      await subscription?.stop();
     },
   };
 }
