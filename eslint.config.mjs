@@ -48,6 +48,7 @@ const depConstraints = (testing) => [
   },
   { sourceTag: 'scope:accounts', onlyDependOnLibsWithTags: ['scope:accounts', 'scope:shared'] },
   { sourceTag: 'scope:linking', onlyDependOnLibsWithTags: ['scope:linking', 'scope:shared'] },
+  { sourceTag: 'scope:fanout', onlyDependOnLibsWithTags: ['scope:fanout', 'scope:shared'] },
   { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
   { sourceTag: 'scope:all', onlyDependOnLibsWithTags: ['*'] },
 ];
@@ -56,7 +57,7 @@ const boundaries = (testing) => [
   'error',
   {
     enforceBuildableLibDependency: false,
-    allow: ['@tandem/accounts-app', '@tandem/linking-app'],
+    allow: ['@tandem/accounts-app', '@tandem/linking-app', '@tandem/fanout-app'],
     depConstraints: depConstraints(testing),
   },
 ];

@@ -1,0 +1,18 @@
+import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
+import { FanoutEvent } from '@tandem/contracts/events/tandem/fanout/v1/events';
+import { oneofEventCodec } from '@tandem/event-sourcing';
+import type { FanoutDomainEvent } from '@tandem/fanout-domain';
+
+export { deviceListEventCodec } from '@tandem/auth';
+
+/** The fanout service's own events, on tandem.fanout.events, keyed by the account whose inboxes change. */
+export const fanoutEventCodec = oneofEventCodec<FanoutDomainEvent>(
+  'tandem.fanout.v1.FanoutEvent',
+  FanoutEvent,
+);
+
+/** The accounts service's events: profile and settings changes reach every device as system entries. */
+export const accountEventCodec = oneofEventCodec<NonNullable<AccountEvent['event']>>(
+  'tandem.accounts.v1.AccountEvent',
+  AccountEvent,
+);

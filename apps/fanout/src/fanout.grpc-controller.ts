@@ -1,0 +1,90 @@
+import type { Metadata, ServerWritableStream } from '@grpc/grpc-js';
+import { Controller, Inject, UseGuards } from '@nestjs/common';
+import { authenticatedDevice, DeviceAuthGuard } from '@tandem/auth';
+import {
+  type AckRequest,
+  type AckResponse,
+  type FanoutServiceController,
+  FanoutServiceControllerMethods,
+  type GetInboxStatusRequest,
+  type GetInboxStatusResponse,
+  type SendRequest,
+  type SendResponse,
+  type StreamInboxRequest,
+  type StreamInboxResponse,
+} from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+import { invalidArgument } from '@tandem/decider';
+import { maxInboxDepth } from '@tandem/fanout-domain';
+import { type RateLimit, requestContext, toTimestamp } from '@tandem/grpc';
+import { Observable } from 'rxjs';
+import { DeviceListsProjection } from './device-lists.projection';
+import { FanoutCommands } from './fanout.commands';
+import { InboxStreams } from './inbox-streams';
+import { InboxesProjection } from './inboxes.projection';
+
+/** The per-device send budget. */
+export const SEND_RATE_LIMIT = Symbol('SendRateLimit');
+
+@Controller()
+@FanoutServiceControllerMethods()
+@UseGuards(DeviceAuthGuard)
+export class FanoutGrpcController implements FanoutServiceController {
+  constructor(
+    @Inject(FanoutCommands) private readonly commands: FanoutCommands,
+    @Inject(InboxStreams) private readonly streams: InboxStreams,
+    @Inject(InboxesProjection) private readonly inboxes: InboxesProjection,
+    @Inject(DeviceListsProjection) private readonly deviceLists: DeviceListsProjection,
+    @Inject(SEND_RATE_LIMIT) private readonly sendRate: RateLimit,
+  ) {}
+
+  async send(request: SendRequest, metadata?: Metadata): Promise<SendResponse> {
+    const device = authenticatedDevice(metadata);
+    await this.sendRate.consume(`${device.accountId}:${device.deviceId}`);
+    return this.commands.send(device, request, requestContext(metadata));
+  }
+
+  streamInbox(
+    request: StreamInboxRequest,
+    metadata?: Metadata,
+    call?: ServerWritableStream<StreamInboxRequest, StreamInboxResponse>,
+  ): Observable<StreamInboxResponse> {
+    const device = authenticatedDevice(metadata);
+    if (!Number.isSafeInteger(request.afterSequence) || request.afterSequence < 0) {
+      throw invalidArgument('after_sequence', 'must be a sequence number, 0 or more');
+    }
+    return new Observable<StreamInboxResponse>((subscriber) => {
+      const close = this.streams.open(device.accountId, device.deviceId, request.afterSequence, {
+        next: (item) => subscriber.next(item),
+        error: (error) => subscriber.error(error),
+      });
+      call?.on('cancelled', close);
+      return close;
+    });
+  }
+
+  async ack(request: AckRequest, metadata?: Metadata): Promise<AckResponse> {
+    const device = authenticatedDevice(metadata);
+    return { ackedCount: await this.commands.ack(device, request, requestContext(metadata)) };
+  }
+
+  async getInboxStatus(
+    _request: GetInboxStatusRequest,
+    metadata?: Metadata,
+  ): Promise<GetInboxStatusResponse> {
+    const device = authenticatedDevice(metadata);
+    const [head, list] = await Promise.all([
+      this.inboxes.head(device.accountId),
+      this.deviceLists.get(device.accountId),
+    ]);
+    const inbox = head?.inboxes.find((known) => known.deviceId === device.deviceId);
+    const oldest = inbox?.pending[0];
+    return {
+      depth: inbox?.pending.length ?? 0,
+      maxDepth: maxInboxDepth(
+        list?.devices.find((known) => known.deviceId === device.deviceId)?.primary ?? false,
+      ),
+      lastSequence: inbox?.lastSequence ?? 0,
+      oldestAppendedAt: oldest ? toTimestamp(new Date(oldest.appendedAt)) : undefined,
+    };
+  }
+}

@@ -1,0 +1,195 @@
+import { status } from '@grpc/grpc-js';
+import type { InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import type { StreamInboxResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+import { GrpcStatusError, toTimestamp } from '@tandem/grpc';
+import type { AppendedEntries } from './inboxes.projection';
+
+/** Where a stream's items go: the gRPC call. */
+export interface InboxSink {
+  next(item: StreamInboxResponse): void;
+  error(error: unknown): void;
+}
+
+/** Reads what a device's inbox holds after a sequence number, in sequence order. */
+export interface InboxReader {
+  pendingAfter(
+    accountId: string,
+    deviceId: number,
+    afterSequence: number,
+    limit: number,
+  ): Promise<InboxEntry[]>;
+}
+
+export interface StreamEvents {
+  /** A device's stream opened: it is connected. */
+  readonly onConnected?: (accountId: string, deviceId: number) => void;
+  /** A device's stream ended and no other is open: it is disconnected. */
+  readonly onDisconnected?: (accountId: string, deviceId: number) => void;
+}
+
+const PAGE = 256;
+
+/** An InboxEntry as the gRPC stream sends it (Timestamps as {seconds, nanos}, oneofs as properties). */
+export function toResponseEntry(entry: InboxEntry): StreamInboxResponse['entry'] {
+  const content = entry.content;
+  const at = (date: Date | undefined) => (date ? toTimestamp(date) : undefined);
+  return {
+    serverMessageId: entry.serverMessageId,
+    sequence: entry.sequence,
+    appendedAt: at(entry.appendedAt),
+    message:
+      content?.$case === 'message'
+        ? { ...content.value, serverTimestamp: at(content.value.serverTimestamp) }
+        : undefined,
+    receipt:
+      content?.$case === 'receipt'
+        ? { ...content.value, deliveredAt: at(content.value.deliveredAt) }
+        : undefined,
+    system: content?.$case === 'system' ? content.value : undefined,
+    entriesDropped: content?.$case === 'entriesDropped' ? content.value : undefined,
+  };
+}
+
+/**
+ * One device's open inbox stream: the backlog after the requested sequence, in order, then a
+ * caught-up marker, then each entry appended later. It keeps the last sequence it sent and only
+ * ever sends greater ones, in order, read from the store or handed over by the projection: no gap
+ * and no duplicate between backlog and live entries.
+ */
+class InboxStream {
+  private lastSent: number;
+  private live = false;
+  private reading = false;
+  private readAgain = false;
+  closed = false;
+
+  constructor(
+    readonly accountId: string,
+    readonly deviceId: number,
+    afterSequence: number,
+    private readonly reader: InboxReader,
+    private readonly sink: InboxSink,
+  ) {
+    this.lastSent = afterSequence;
+  }
+
+  async start(): Promise<void> {
+    await this.drain();
+    if (this.closed) return;
+    this.sink.next({ caughtUp: { lastSequence: this.lastSent } });
+    this.live = true;
+    if (this.readAgain) await this.drain();
+  }
+
+  /** Entries the projection just stored for this device. */
+  offer(entries: readonly InboxEntry[]): void {
+    if (this.closed) return;
+    const fresh = entries.filter((entry) => entry.sequence > this.lastSent);
+    if (fresh.length === 0) return;
+    if (!this.live || this.reading || fresh[0]!.sequence !== this.lastSent + 1) {
+      void this.drain();
+      return;
+    }
+    for (const entry of fresh) this.send(entry);
+  }
+
+  /** Reads and sends everything the inbox holds after the last sequence sent. */
+  private async drain(): Promise<void> {
+    if (this.reading) {
+      this.readAgain = true;
+      return;
+    }
+    this.reading = true;
+    try {
+      do {
+        this.readAgain = false;
+        for (;;) {
+          const page = await this.reader.pendingAfter(this.accountId, this.deviceId, this.lastSent, PAGE);
+          for (const entry of page) if (!this.closed && entry.sequence > this.lastSent) this.send(entry);
+          if (page.length < PAGE || this.closed) break;
+        }
+      } while (this.readAgain && this.live && !this.closed);
+    } catch (error) {
+      this.end(error);
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  private send(entry: InboxEntry): void {
+    this.lastSent = entry.sequence;
+    this.sink.next({ entry: toResponseEntry(entry) });
+  }
+
+  /** Another stream opened for the device: says so, then ends with ABORTED. */
+  supersede(): void {
+    if (this.closed) return;
+    this.sink.next({ superseded: {} });
+    this.end(new GrpcStatusError(status.ABORTED, 'another stream opened for this device; this one ends'));
+  }
+
+  /** Ends the stream with `error` (a status the client reacts to). */
+  end(error: unknown): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sink.error(error);
+  }
+}
+
+/**
+ * The inbox streams open in this process, one per device: a second stream for a device ends the
+ * first with a superseded item and ABORTED. The inbox projection hands each batch's new entries
+ * here; streams of other processes learn of them through their own process.
+ */
+export class InboxStreams {
+  private readonly streams = new Map<string, InboxStream>();
+
+  constructor(
+    private readonly reader: InboxReader,
+    private readonly events: StreamEvents = {},
+  ) {}
+
+  /** Opens a device's stream; returns what ends it when the client goes away. */
+  open(accountId: string, deviceId: number, afterSequence: number, sink: InboxSink): () => void {
+    const key = `${accountId}:${deviceId}`;
+    const previous = this.streams.get(key);
+    if (previous) {
+      this.streams.delete(key);
+      previous.supersede();
+    }
+    const stream = new InboxStream(accountId, deviceId, afterSequence, this.reader, sink);
+    this.streams.set(key, stream);
+    if (!previous) this.events.onConnected?.(accountId, deviceId);
+    void stream.start();
+    return () => this.close(key, stream);
+  }
+
+  /** Hands a batch's new entries to the streams of their devices. */
+  appended(batch: readonly AppendedEntries[]): void {
+    for (const { accountId, deviceId, entries } of batch)
+      this.streams.get(`${accountId}:${deviceId}`)?.offer(entries);
+  }
+
+  /** Ends every stream with UNAVAILABLE: the process is shutting down, clients reconnect. */
+  async endAll(): Promise<void> {
+    for (const [key, stream] of [...this.streams]) {
+      this.streams.delete(key);
+      stream.end(
+        new GrpcStatusError(status.UNAVAILABLE, 'the server is shutting down; open the stream again'),
+      );
+      this.events.onDisconnected?.(stream.accountId, stream.deviceId);
+    }
+  }
+
+  /** How many streams are open. */
+  get size(): number {
+    return this.streams.size;
+  }
+
+  private close(key: string, stream: InboxStream): void {
+    stream.closed = true;
+    if (this.streams.get(key) !== stream) return;
+    this.streams.delete(key);
+    this.events.onDisconnected?.(stream.accountId, stream.deviceId);
+  }
+}

@@ -1,0 +1,1 @@
+export { fanoutService } from './fanout.service';

@@ -1,0 +1,56 @@
+import { SystemEntryKind } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import type { CommandHandler, EventCodec, ReceivedEvent } from '@tandem/event-sourcing';
+import {
+  type FanoutDomainEvent,
+  type InboxCommand,
+  type InboxState,
+  systemEntryStreamId,
+} from '@tandem/fanout-domain';
+
+/** The event cases of other services that every device of the account gets as a system entry. */
+const kinds: Readonly<Record<string, SystemEntryKind>> = {
+  profileUpdated: SystemEntryKind.SYSTEM_ENTRY_KIND_PROFILE_UPDATED,
+  settingsUpdated: SystemEntryKind.SYSTEM_ENTRY_KIND_SETTINGS_UPDATED,
+  deviceLinked: SystemEntryKind.SYSTEM_ENTRY_KIND_DEVICE_LIST_CHANGED,
+  deviceUnlinked: SystemEntryKind.SYSTEM_ENTRY_KIND_DEVICE_LIST_CHANGED,
+};
+
+type SourceEvent = { $case: string; value: { accountId: string; deviceId?: number } };
+
+/**
+ * Carries other services' events about an account (profile, settings, device list changes) into
+ * the fanout event store as system entries for every device of the account; an unlinked device's
+ * inbox is closed with it. Each is recorded under its source event's id, so a redelivered source
+ * event records nothing new.
+ */
+export class SystemEntries {
+  constructor(private readonly inboxChanges: CommandHandler<InboxCommand, FanoutDomainEvent, InboxState>) {}
+
+  async apply<E extends SourceEvent>(
+    codec: EventCodec<E>,
+    { event, metadata }: ReceivedEvent<E>,
+  ): Promise<void> {
+    const kind = kinds[event.$case];
+    if (kind === undefined || !event.value.accountId) return;
+    await this.inboxChanges.handle(
+      systemEntryStreamId(metadata.eventId),
+      {
+        type: 'AcceptSystemEntry',
+        accountId: event.value.accountId,
+        entry: {
+          kind,
+          sourceEventId: metadata.eventId,
+          payloadType: codec.payloadType,
+          payload: Buffer.from(codec.encode(event)),
+        },
+        closesDeviceId: event.$case === 'deviceUnlinked' ? (event.value.deviceId ?? 0) : 0,
+      },
+      {
+        correlationId: metadata.correlationId,
+        causationId: metadata.eventId,
+        traceparent: metadata.traceparent,
+        tracestate: metadata.tracestate,
+      },
+    );
+  }
+}
