@@ -14,7 +14,7 @@ path_args() {
 }
 
 mapfile -t service_paths < <(path_args '*_service.proto')
-mapfile -t event_paths < <(path_args 'events.proto'; path_args 'envelope.proto')
+mapfile -t event_paths < <(path_args 'events.proto'; path_args 'envelope.proto'; path_args 'signals.proto')
 
 npx --no-install buf generate proto --template proto/buf.gen.grpc.yaml "${service_paths[@]}"
 npx --no-install buf generate proto --template proto/buf.gen.events.yaml "${event_paths[@]}"

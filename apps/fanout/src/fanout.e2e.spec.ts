@@ -1,224 +1,43 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type Client,
-  type ClientReadableStream,
-  credentials,
-  loadPackageDefinition,
-  Metadata,
-  type ServiceClientConstructor,
-  type ServiceError,
-  status,
-} from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
 import type {
   AckResponse,
   CoverageMismatch,
   SendRequest,
   SendResponse,
-  StreamInboxRequest,
-  StreamInboxResponse,
 } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+import { EnvelopeType, SystemEntryKind } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
+import type { GetDeviceListResponse } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
 import {
-  type DeliveryReceipt,
-  type Envelope,
-  EnvelopeType,
-  type InboxEntry,
-  SystemEntryKind,
-} from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
-import { DevicePlatform } from '@tandem/contracts/grpc/tandem/linking/v1/device_list';
-import type {
-  ApproveLinkResponse,
-  BeginLinkResponse,
-  DeviceKeys,
-  GetDeviceListResponse,
-  ListDevicesResponse,
-  WatchLinkResponse,
-} from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
-import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
-import {
+  createTestAccount,
+  entriesOf,
   eventually,
+  type FanoutStreamingClient,
+  fanoutStreamingClient,
   grpcFailure,
   GrpcTestClient,
-  newDevice,
-  newPhoneNumber,
-  PROTO_DIR,
+  InboxStream,
+  messagesOf,
+  receiptsOf,
   type ServiceProcess,
   services,
-  signDeviceList,
-  signIn,
+  type SignedInDevice,
   startServiceProcess,
-  type TestDevice,
-  watchProof,
+  type TestAccount,
+  testCiphertext,
+  testMessage,
 } from '@tandem/harness';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
 
-/** A signed-in device of a test account. */
-interface Device {
-  readonly accountId: string;
-  readonly deviceId: number;
-  readonly token: string;
-}
-
-/** An account with its primary (device 1) first, then its four companions. */
-interface Account {
-  readonly accountId: string;
-  readonly primary: Device;
-  readonly devices: readonly Device[];
-}
-
-type FanoutStreamingClient = Client & {
-  StreamInbox(request: StreamInboxRequest, metadata: Metadata): ClientReadableStream<StreamInboxResponse>;
-};
-
-/** A FanoutService client of its own, for reading server streams item by item. */
-function fanoutStreamingClient(address: string): FanoutStreamingClient {
-  const definition = loadSync(resolve(PROTO_DIR, services.fanout.protoFile), {
-    ...GRPC_LOADER_OPTIONS,
-    includeDirs: [PROTO_DIR],
-  });
-  const loaded = loadPackageDefinition(definition) as unknown as {
-    tandem: { fanout: { v1: { FanoutService: ServiceClientConstructor } } };
-  };
-  const client = new loaded.tandem.fanout.v1.FanoutService(address, credentials.createInsecure());
-  return client as unknown as FanoutStreamingClient;
-}
-
-const entriesOf = (items: readonly StreamInboxResponse[]): InboxEntry[] =>
-  items.flatMap((item) => (item.entry ? [item.entry] : []));
-
-const messagesOf = (items: readonly StreamInboxResponse[]): InboxEntry[] =>
-  entriesOf(items).filter((entry) => entry.message);
-
-const receiptsOf = (items: readonly StreamInboxResponse[]): DeliveryReceipt[] =>
-  entriesOf(items).flatMap((entry) => (entry.receipt ? [entry.receipt] : []));
-
-function describeEntry(entry: InboxEntry): string {
-  if (entry.message) return `message ${entry.serverMessageId}`;
-  if (entry.receipt) return `receipt of ${entry.receipt.serverMessageIds.join(',')}`;
-  if (entry.system) return `system entry of kind ${entry.system.kind}`;
-  return 'entries dropped';
-}
-
-/** One device's StreamInbox call, its items collected as they arrive. */
-class InboxStream {
-  readonly items: StreamInboxResponse[] = [];
-  /** Set once the stream ended, normally or with an error. */
-  ended = false;
-  /** The status the stream failed with; undefined while open or after a normal end. */
-  error: ServiceError | undefined;
-  private readonly call: ClientReadableStream<StreamInboxResponse>;
-  private readonly listeners = new Set<() => void>();
-
-  constructor(client: FanoutStreamingClient, token: string, afterSequence = 0) {
-    const metadata = new Metadata();
-    metadata.set('authorization', `Bearer ${token}`);
-    this.call = client.StreamInbox({ afterSequence }, metadata);
-    this.call.on('data', (item: StreamInboxResponse) => {
-      this.items.push(item);
-      this.notify();
-    });
-    this.call.on('error', (error: ServiceError) => {
-      this.error = error;
-    });
-    this.call.on('end', () => {
-      this.ended = true;
-      this.notify();
-    });
-  }
-
-  entries(): InboxEntry[] {
-    return entriesOf(this.items);
-  }
-
-  messageIds(): string[] {
-    return messagesOf(this.items).map((entry) => entry.serverMessageId);
-  }
-
-  /** The entries before the first caught_up, and the last sequence it names. */
-  backlog(): { entries: InboxEntry[]; lastSequence: number } {
-    const index = this.items.findIndex((item) => item.caughtUp);
-    if (index < 0) throw new Error(`not caught up: ${this.describe()}`);
-    return {
-      entries: entriesOf(this.items.slice(0, index)),
-      lastSequence: this.items[index]!.caughtUp!.lastSequence,
-    };
-  }
-
-  /**
-   * Resolves with what `find` finds in the items so far, as soon as it finds something; rejects
-   * when the stream ends first (with its error status, if any) or after `timeoutMs`.
-   */
-  until<T>(find: (items: readonly StreamInboxResponse[]) => T | undefined, timeoutMs = 15_000): Promise<T> {
-    return new Promise<T>((resolvePromise, reject) => {
-      const finish = (settle: () => void) => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-        settle();
-      };
-      const check = () => {
-        let found: T | undefined;
-        try {
-          found = find(this.items);
-        } catch (error) {
-          finish(() => reject(error as Error));
-          return;
-        }
-        if (found !== undefined) finish(() => resolvePromise(found));
-        else if (this.ended)
-          finish(() => reject(this.error ?? new Error(`stream ended: ${this.describe()}`)));
-      };
-      const timer = setTimeout(
-        () => finish(() => reject(new Error(`nothing found in ${timeoutMs} ms: ${this.describe()}`))),
-        timeoutMs,
-      );
-      this.listeners.add(check);
-      check();
-    });
-  }
-
-  /** Waits for the end of the stream. */
-  async closed(timeoutMs = 15_000): Promise<void> {
-    await this.until(() => (this.ended ? true : undefined), timeoutMs);
-  }
-
-  cancel(): void {
-    this.call.cancel();
-  }
-
-  private notify() {
-    for (const listener of [...this.listeners]) listener();
-  }
-
-  private describe(): string {
-    return JSON.stringify(
-      this.items.map((item) =>
-        item.entry ? `${item.entry.sequence}: ${describeEntry(item.entry)}` : Object.keys(item).join(','),
-      ),
-    );
-  }
-}
+type Device = SignedInDevice;
 
 /** The entries a stream saw from afterSequence 0 are numbered 1, 2, 3 ... without a gap. */
 function expectGapFree(stream: InboxStream) {
   const sequences = stream.entries().map((entry) => entry.sequence);
   expect(sequences).toEqual(sequences.map((_, index) => index + 1));
 }
-
-/** What a test client "encrypts" for one device: distinct per message and device. */
-const ciphertext = (clientMessageId: string, accountId: string, deviceId: number) =>
-  Buffer.from(`ciphertext of ${clientMessageId} for ${accountId}/${deviceId}`);
-
-const envelope = (clientMessageId: string, accountId: string, device: DeviceKeys): Envelope => ({
-  accountId,
-  deviceId: device.deviceId,
-  registrationId: device.registrationId,
-  type: EnvelopeType.ENVELOPE_TYPE_CIPHERTEXT,
-  content: ciphertext(clientMessageId, accountId, device.deviceId),
-});
 
 /**
  * Fan-out with accounts, linking and fanout as processes on Kafka and MongoDB: two accounts of a
@@ -239,64 +58,15 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
   const opened: InboxStream[] = [];
   const streams = new Map<Device, InboxStream>();
 
-  let a: Account;
-  let b: Account;
+  let a: TestAccount;
+  let b: TestAccount;
   /** The device of B whose inbox is not streamed while A sends. */
   let latecomer: Device;
   const sent: { request: SendRequest; response: SendResponse }[] = [];
   const sentIds = () => sent.map(({ response }) => response.serverMessageId);
 
-  /** The companion shows a QR code, waits on its session, the primary scans and approves. */
-  async function link(primary: TestDevice, accountId: string, primaryToken: string, name: string) {
-    const companion = newDevice();
-    const session = await linking.call<BeginLinkResponse>('BeginLink', {
-      identityKey: companion.identityKey,
-      registrationId: companion.registrationId,
-      name,
-      platform: DevicePlatform.DEVICE_PLATFORM_DESKTOP,
-    });
-    const watched = linking.stream<WatchLinkResponse>('WatchLink', {
-      sessionId: session.sessionId,
-      signature: watchProof(companion, session.sessionId),
-    });
-    const list = await eventually(() =>
-      linking.call<ListDevicesResponse>('ListDevices', { accountId }, primaryToken),
-    );
-    const approved = await linking.call<ApproveLinkResponse>(
-      'ApproveLink',
-      {
-        accountId,
-        sessionId: session.sessionId,
-        identityKey: companion.identityKey,
-        listVersion: list.listVersion + 1,
-        listSignature: signDeviceList(primary, accountId, list.listVersion + 1, [
-          ...list.devices,
-          { deviceId: list.nextDeviceId, identityKey: companion.identityKey },
-        ]),
-      },
-      primaryToken,
-    );
-    await watched;
-    const token = await signIn(linking, companion, accountId, approved.deviceId);
-    return { accountId, deviceId: approved.deviceId, token };
-  }
-
   /** Registers an account on a new phone and links four companions to it, all signed in. */
-  async function createAccount(): Promise<Account> {
-    const phone = newDevice();
-    const { accountId } = await accounts.call<RegisterResponse>('Register', {
-      phoneNumber: newPhoneNumber(),
-      identityKey: phone.identityKey,
-      registrationId: phone.registrationId,
-      deviceName: 'Pixel 9',
-    });
-    const primary = { accountId, deviceId: 1, token: await signIn(linking, phone, accountId, 1) };
-    const devices: Device[] = [primary];
-    for (let index = 1; index <= 4; index++) {
-      devices.push(await link(phone, accountId, primary.token, `Laptop ${index}`));
-    }
-    return { accountId, primary, devices };
-  }
+  const createAccount = () => createTestAccount(accounts, linking, 4);
 
   /**
    * Opens a device's inbox stream and waits for its caught_up, retrying while fanout's device
@@ -320,24 +90,9 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
     );
   }
 
-  const deviceList = (accountId: string) =>
-    linking.call<GetDeviceListResponse>('GetDeviceList', { accountId }, a.primary.token);
-
   /** A message from A's primary to B: one envelope for each of B's devices and A's other ones. */
-  async function messageToB(clientMessageId = randomUUID()): Promise<SendRequest> {
-    const [recipient, own] = await Promise.all([deviceList(b.accountId), deviceList(a.accountId)]);
-    return {
-      recipientAccountId: b.accountId,
-      clientMessageId,
-      recipientListVersion: recipient.listVersion,
-      envelopes: [
-        ...recipient.devices.map((device) => envelope(clientMessageId, b.accountId, device)),
-        ...own.devices
-          .filter((device) => device.deviceId !== a.primary.deviceId)
-          .map((device) => envelope(clientMessageId, a.accountId, device)),
-      ],
-    };
-  }
+  const messageToB = (clientMessageId = randomUUID()) =>
+    testMessage(linking, a.primary, b.accountId, clientMessageId);
 
   const send = (request: SendRequest, token = a.primary.token) =>
     fanout.call<SendResponse>('Send', request, token);
@@ -428,7 +183,7 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
             recipientAccountId: b.accountId,
             serverTimestamp: response.serverTimestamp,
             type: EnvelopeType.ENVELOPE_TYPE_CIPHERTEXT,
-            content: ciphertext(request.clientMessageId, device.accountId, device.deviceId),
+            content: testCiphertext(request.clientMessageId, device.accountId, device.deviceId),
           },
         })),
       );
@@ -496,7 +251,11 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
   });
 
   it("refuses a send that does not cover exactly B's current devices, delivering nothing", async () => {
-    const list = await deviceList(b.accountId);
+    const list = await linking.call<GetDeviceListResponse>(
+      'GetDeviceList',
+      { accountId: b.accountId },
+      a.primary.token,
+    );
     const request = await messageToB();
     const wrong: SendRequest = {
       ...request,

@@ -7,7 +7,16 @@ import {
   DeviceTokens,
   loadTokenKeys,
 } from '@tandem/auth';
-import { OutboxRelay, toRecord } from '@tandem/event-sourcing';
+import { randomUUID } from 'node:crypto';
+import { CommandHandler, OutboxRelay, toRecord } from '@tandem/event-sourcing';
+import {
+  type ConnectionCommand,
+  connectionDecider,
+  type ConnectionState,
+  type FanoutDomainEvent,
+} from '@tandem/fanout-domain';
+import type { TopicSpec } from '@tandem/messaging';
+import type { Logger } from '@tandem/observability';
 import { RateLimit } from '@tandem/grpc';
 import {
   batchConsumerWorker,
@@ -17,18 +26,53 @@ import {
   RELAY_IDLE_POLL_MS,
   relayWorker,
   type TandemService,
+  type Worker,
 } from '@tandem/runtime';
 import { DeviceListsProjection } from './device-lists.projection';
 import { FanoutCommands } from './fanout.commands';
 import { accountEventCodec, deviceListEventCodec, fanoutEventCodec } from './fanout.codecs';
 import { FanoutGrpcController, SEND_RATE_LIMIT } from './fanout.grpc-controller';
 import { expireInboxEntries } from './inbox-expiry';
+import { InboxSignals } from './inbox-signals';
 import { InboxStreams } from './inbox-streams';
 import { InboxesProjection } from './inboxes.projection';
 import { SystemEntries } from './system-entries.consumer';
 
 @Module({})
 class FanoutModule {}
+
+/** How long signals are kept: they matter for moments only. */
+const SIGNAL_RETENTION_MS = 60 * 60 * 1000;
+
+/** How often an instance says it is alive, and for how long each time. */
+const INSTANCE_ALIVE_INTERVAL_MS = 20_000;
+const INSTANCE_ALIVE_VALID_MS = 60_000;
+
+/** Says at start and then every interval that this instance, and so its connections, are alive. */
+function instanceAliveWorker(
+  connections: CommandHandler<ConnectionCommand, FanoutDomainEvent, ConnectionState>,
+  instanceId: string,
+  logger: Logger,
+): Worker {
+  const announce = async () => {
+    await connections.handle(
+      `instance-alive:${instanceId}:${randomUUID()}`,
+      { type: 'AnnounceInstance', instanceId, validForMs: INSTANCE_ALIVE_VALID_MS, now: new Date() },
+      { correlationId: randomUUID(), causationId: '' },
+    );
+  };
+  const periodic = periodicWorker('fanout.instance-alive', INSTANCE_ALIVE_INTERVAL_MS, announce, (error) =>
+    logger.error({ err: error }, 'announcing the instance failed'),
+  );
+  return {
+    name: periodic.name,
+    async start() {
+      await announce();
+      await periodic.start();
+    },
+    stop: () => periodic.stop(),
+  };
+}
 
 /**
  * The fan-out service: accepts messages and acks into its event store, relays them to
@@ -54,22 +98,59 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
   });
   const directory = new DeviceDirectory(documents.collection('devices'));
   const deviceLists = new DeviceListsProjection(documents.collection('device_lists'));
-  const streams: InboxStreams = new InboxStreams({
-    async pendingAfter(accountId, deviceId, afterSequence, limit) {
-      const head = await inboxes.head(accountId);
-      const inbox = head?.inboxes.find((known) => known.deviceId === deviceId);
-      const sequences = (inbox?.pending ?? [])
-        .filter((entry) => entry.sequence > afterSequence)
-        .slice(0, limit)
-        .map((entry) => entry.sequence);
-      return sequences.length === 0 ? [] : inboxes.entriesOf(accountId, deviceId, sequences);
-    },
+  const instanceId = randomUUID();
+  const connections = new CommandHandler(store, connectionDecider, fanoutEventCodec, {
+    onAppended: () => relay.wake(),
   });
+  const recordConnection = async (accountId: string, deviceId: number, connected: boolean) => {
+    try {
+      await connections.handle(
+        `connection:${instanceId}:${accountId}:${deviceId}:${randomUUID()}`,
+        { type: 'RecordConnection', device: { accountId, deviceId }, instanceId, connected, now: new Date() },
+        { correlationId: randomUUID(), causationId: '' },
+      );
+    } catch (error) {
+      logger.error({ err: error, accountId, deviceId }, 'recording a connection failed');
+    }
+  };
+  // Several instances tell each other about streams; one process alone needs no signals.
+  const signalsTopic: TopicSpec = {
+    name: `${config.topicPrefix}tandem.fanout.signals`,
+    partitions: config.topicPartitions,
+    retentionMs: SIGNAL_RETENTION_MS,
+  };
+  const signals =
+    config.mode === 'distributed' ? new InboxSignals(eventLog, signalsTopic.name, instanceId) : undefined;
+  const reportSignalError = (error: unknown) =>
+    logger.warn({ err: error }, 'publishing an inbox signal failed');
+
+  const streams: InboxStreams = new InboxStreams(
+    {
+      async pendingAfter(accountId, deviceId, afterSequence, limit) {
+        const head = await inboxes.head(accountId);
+        const inbox = head?.inboxes.find((known) => known.deviceId === deviceId);
+        const sequences = (inbox?.pending ?? [])
+          .filter((entry) => entry.sequence > afterSequence)
+          .slice(0, limit)
+          .map((entry) => entry.sequence);
+        return sequences.length === 0 ? [] : inboxes.entriesOf(accountId, deviceId, sequences);
+      },
+    },
+    {
+      onOpened: (accountId, deviceId, streamId) =>
+        void signals?.streamOpened(accountId, deviceId, streamId).catch(reportSignalError),
+      onConnected: (accountId, deviceId) => recordConnection(accountId, deviceId, true),
+      onDisconnected: (accountId, deviceId) => recordConnection(accountId, deviceId, false),
+    },
+  );
   const inboxes = new InboxesProjection(
     documents.collection('inbox_heads'),
     documents.collection('inbox_entries'),
     deviceLists,
-    (appended) => streams.appended(appended),
+    (appended) => {
+      streams.appended(appended);
+      void signals?.entriesStored(appended).catch(reportSignalError);
+    },
   );
   const commands = new FanoutCommands(store, deviceLists, inboxes, () => relay.wake());
   const systemEntries = new SystemEntries(commands.inboxChanges);
@@ -105,7 +186,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
         DeviceAuthGuard,
       ],
     },
-    topics: [topic, linkingTopic, accountsTopic],
+    topics: [topic, linkingTopic, accountsTopic, ...(signals ? [signalsTopic] : [])],
     endStreams: () => streams.endAll(),
     workers: [
       relayWorker('fanout.relay', relay),
@@ -130,6 +211,10 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
         topic: topic.name,
         onBatch: (batch) => inboxes.applyBatch(batch),
       }),
+      ...(signals
+        ? [signals.worker(infrastructure.groupId('fanout', `signals.${instanceId}`), streams)]
+        : []),
+      instanceAliveWorker(connections, instanceId, logger),
       periodicWorker(
         'fanout.inbox-expiry',
         config.fanout.expirySweepIntervalSeconds * 1000,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import type { InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
 import type { StreamInboxResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
@@ -21,10 +22,12 @@ export interface InboxReader {
 }
 
 export interface StreamEvents {
-  /** A device's stream opened: it is connected. */
-  readonly onConnected?: (accountId: string, deviceId: number) => void;
-  /** A device's stream ended and no other is open: it is disconnected. */
-  readonly onDisconnected?: (accountId: string, deviceId: number) => void;
+  /** A device's stream opened here; `streamId` names it among every instance's streams. */
+  readonly onOpened?: (accountId: string, deviceId: number, streamId: string) => void;
+  /** A device's stream opened and no other of the device was open here: it is connected. */
+  readonly onConnected?: (accountId: string, deviceId: number) => Promise<void>;
+  /** A device's stream ended and no other of the device is open here: it is disconnected. */
+  readonly onDisconnected?: (accountId: string, deviceId: number) => Promise<void>;
 }
 
 const PAGE = 256;
@@ -64,6 +67,7 @@ class InboxStream {
   closed = false;
 
   constructor(
+    readonly streamId: string,
     readonly accountId: string,
     readonly deviceId: number,
     afterSequence: number,
@@ -94,7 +98,7 @@ class InboxStream {
   }
 
   /** Reads and sends everything the inbox holds after the last sequence sent. */
-  private async drain(): Promise<void> {
+  async drain(): Promise<void> {
     if (this.reading) {
       this.readAgain = true;
       return;
@@ -138,8 +142,9 @@ class InboxStream {
 
 /**
  * The inbox streams open in this process, one per device: a second stream for a device ends the
- * first with a superseded item and ABORTED. The inbox projection hands each batch's new entries
- * here; streams of other processes learn of them through their own process.
+ * first with a superseded item and ABORTED, also when the two are on different instances (the
+ * signals say so). The inbox projection hands each batch's new entries to the streams here, and
+ * the signals wake the streams whose entries another instance stored.
  */
 export class InboxStreams {
   private readonly streams = new Map<string, InboxStream>();
@@ -157,9 +162,10 @@ export class InboxStreams {
       this.streams.delete(key);
       previous.supersede();
     }
-    const stream = new InboxStream(accountId, deviceId, afterSequence, this.reader, sink);
+    const stream = new InboxStream(randomUUID(), accountId, deviceId, afterSequence, this.reader, sink);
     this.streams.set(key, stream);
-    if (!previous) this.events.onConnected?.(accountId, deviceId);
+    this.events.onOpened?.(accountId, deviceId, stream.streamId);
+    if (!previous) void this.events.onConnected?.(accountId, deviceId);
     void stream.start();
     return () => this.close(key, stream);
   }
@@ -170,15 +176,33 @@ export class InboxStreams {
       this.streams.get(`${accountId}:${deviceId}`)?.offer(entries);
   }
 
+  /** Another instance stored entries for the device: its stream here reads them. */
+  wake(accountId: string, deviceId: number): void {
+    void this.streams.get(`${accountId}:${deviceId}`)?.drain();
+  }
+
+  /** The device opened a stream elsewhere: the one here, if any, is superseded. */
+  openedElsewhere(accountId: string, deviceId: number, streamId: string): void {
+    const key = `${accountId}:${deviceId}`;
+    const stream = this.streams.get(key);
+    if (!stream || stream.streamId === streamId) return;
+    this.streams.delete(key);
+    stream.supersede();
+    void this.events.onDisconnected?.(accountId, deviceId);
+  }
+
   /** Ends every stream with UNAVAILABLE: the process is shutting down, clients reconnect. */
   async endAll(): Promise<void> {
+    const ended: Promise<void>[] = [];
     for (const [key, stream] of [...this.streams]) {
       this.streams.delete(key);
       stream.end(
         new GrpcStatusError(status.UNAVAILABLE, 'the server is shutting down; open the stream again'),
       );
-      this.events.onDisconnected?.(stream.accountId, stream.deviceId);
+      const disconnected = this.events.onDisconnected?.(stream.accountId, stream.deviceId);
+      if (disconnected) ended.push(disconnected);
     }
+    await Promise.all(ended);
   }
 
   /** How many streams are open. */
@@ -190,6 +214,6 @@ export class InboxStreams {
     stream.closed = true;
     if (this.streams.get(key) !== stream) return;
     this.streams.delete(key);
-    this.events.onDisconnected?.(stream.accountId, stream.deviceId);
+    void this.events.onDisconnected?.(stream.accountId, stream.deviceId);
   }
 }

@@ -25,7 +25,15 @@ export interface InboxHeadRecord extends Document {
   readonly inboxes: readonly DeviceInbox[];
   /** Devices that left the account: they get no more entries. */
   readonly closed: readonly number[];
+  /**
+   * The ids of the last events applied, newest last: an event relayed twice (two instances'
+   * relays, moments apart) comes at a later offset and is recognised here.
+   */
+  readonly recent: readonly string[];
 }
+
+/** How many applied event ids a head remembers. */
+const RECENT_EVENTS = 256;
 
 /** The content of one inbox entry, stored apart from the head. */
 export interface InboxEntryRecord extends Document {
@@ -82,7 +90,8 @@ class BatchEffects {
  * The inbox projection: every device's inbox, from tandem.fanout.events. Each event names the one
  * account whose inboxes it changes and is keyed by it, so one consumer writes an account's inboxes,
  * in log order. Per batch it reads the heads of the accounts in it, applies the events the heads
- * have not seen (each head records the offset of its last event), stores the new entries, deletes
+ * have not seen (each head records the offset of its last event and the ids of its last events),
+ * stores the new entries, deletes
  * the removed ones and writes the heads last: after a crash the batch comes again, the heads say
  * what was applied, and the same events give the same entries and sequence numbers.
  */
@@ -98,7 +107,8 @@ export class InboxesProjection {
     const events = batch.records
       .map(fromRecord)
       .filter(({ metadata }) => metadata.payloadType === fanoutEventCodec.payloadType)
-      .map(({ metadata, payload }) => ({ metadata, event: fanoutEventCodec.decode(payload) }));
+      .map(({ metadata, payload }) => ({ metadata, event: fanoutEventCodec.decode(payload) }))
+      .filter(({ event }) => changesInboxes(event));
     if (events.length === 0) return;
 
     const accountIds = [...new Set(events.map(({ event }) => event.value.accountId))];
@@ -112,10 +122,12 @@ export class InboxesProjection {
       const head = heads.get(accountId) ?? copyOf(stored.get(accountId), accountId);
       heads.set(accountId, head);
       if (head.partition === metadata.partition && BigInt(metadata.offset) <= BigInt(head.offset)) continue;
+      if (head.recent.includes(metadata.eventId)) continue;
       if (!lists.has(accountId)) lists.set(accountId, await this.deviceLists.get(accountId));
       this.apply(head, event, metadata, lists.get(accountId) ?? null, effects);
       head.partition = metadata.partition;
       head.offset = metadata.offset;
+      head.recent = [...head.recent.slice(-(RECENT_EVENTS - 1)), metadata.eventId];
     }
 
     await this.entries.insertNew(effects.inserts);
@@ -228,16 +240,26 @@ export class InboxesProjection {
         if (!head.closed.includes(deviceId)) head.closed = [...head.closed, deviceId];
         return;
       }
+      case 'deviceConnected':
+      case 'deviceDisconnected':
+      case 'instanceAlive':
+        return;
       default:
         event satisfies never;
     }
   }
 }
 
+/** Connections and instance liveness are presence's business; they change no inbox. */
+const changesInboxes = (event: FanoutDomainEvent): boolean =>
+  event.$case !== 'deviceConnected' &&
+  event.$case !== 'deviceDisconnected' &&
+  event.$case !== 'instanceAlive';
+
 function copyOf(stored: InboxHeadRecord | undefined, accountId: string): Head {
   return stored
-    ? { ...stored }
-    : { _id: accountId, accountId, partition: -1, offset: '-1', inboxes: [], closed: [] };
+    ? { ...stored, recent: stored.recent ?? [] }
+    : { _id: accountId, accountId, partition: -1, offset: '-1', inboxes: [], closed: [], recent: [] };
 }
 
 function inboxOf(head: Head, deviceId: number): DeviceInbox {

@@ -3,3 +3,4 @@ export * from './inbox';
 export * from './message.decider';
 export * from './inbox-head';
 export * from './inbox.decider';
+export * from './connection.decider';

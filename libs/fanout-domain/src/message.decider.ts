@@ -286,6 +286,9 @@ function evolve(state: MessageState, event: FanoutDomainEvent): MessageState {
     case 'receiptIssued':
     case 'systemEntryAccepted':
     case 'inboxClosed':
+    case 'deviceConnected':
+    case 'deviceDisconnected':
+    case 'instanceAlive':
       return state;
     default:
       return assertNever(event);

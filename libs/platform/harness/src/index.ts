@@ -2,3 +2,5 @@ export * from './devices';
 export * from './grpc-client';
 export * from './service-process';
 export * from './repository';
+export * from './inbox-stream';
+export * from './test-accounts';

@@ -1,0 +1,77 @@
+import { InboxSignal } from '@tandem/contracts/events/tandem/fanout/v1/signals';
+import type { EventLog, Subscription } from '@tandem/messaging';
+import type { Worker } from '@tandem/runtime';
+import type { AppendedEntries } from './inboxes.projection';
+import type { InboxStreams } from './inbox-streams';
+
+/**
+ * What the fan-out instances of one installation tell each other about inbox streams, through
+ * tandem.fanout.signals: a device's stream may be on any instance, while its inbox is written by
+ * the instance that consumes the device's account partition. Every instance reads every signal
+ * (a consumer group of its own, from the end) and passes over its own.
+ */
+export class InboxSignals {
+  constructor(
+    private readonly log: EventLog,
+    private readonly topic: string,
+    private readonly instanceId: string,
+  ) {}
+
+  /** Says which devices' inboxes got entries. */
+  async entriesStored(appended: readonly AppendedEntries[]): Promise<void> {
+    await this.log.publish(
+      this.topic,
+      appended.map(({ accountId, deviceId, entries }) => ({
+        key: accountId,
+        value: InboxSignal.encode({
+          originInstanceId: this.instanceId,
+          signal: {
+            $case: 'entriesStored',
+            value: { accountId, deviceId, lastSequence: entries.at(-1)?.sequence ?? 0 },
+          },
+        }).finish(),
+      })),
+    );
+  }
+
+  /** Says that a device opened a stream here. */
+  async streamOpened(accountId: string, deviceId: number, streamId: string): Promise<void> {
+    await this.log.publish(this.topic, [
+      {
+        key: accountId,
+        value: InboxSignal.encode({
+          originInstanceId: this.instanceId,
+          signal: { $case: 'streamOpened', value: { accountId, deviceId, streamId } },
+        }).finish(),
+      },
+    ]);
+  }
+
+  /** Reads the other instances' signals and passes them to the streams here. */
+  worker(groupId: string, streams: InboxStreams): Worker {
+    let subscription: Subscription | undefined;
+    return {
+      name: 'fanout.signals',
+      start: async () => {
+        subscription = await this.log.subscribe({
+          groupId,
+          topics: [this.topic],
+          fromBeginning: false,
+          onBatch: async (batch) => {
+            for (const record of batch.records) {
+              const { originInstanceId, signal } = InboxSignal.decode(record.value);
+              if (originInstanceId === this.instanceId || !signal) continue;
+              if (signal.$case === 'entriesStored')
+                streams.wake(signal.value.accountId, signal.value.deviceId);
+              else
+                streams.openedElsewhere(signal.value.accountId, signal.value.deviceId, signal.value.streamId);
+            }
+          },
+        });
+      },
+      stop: async () => {
+        await subscription?.stop();
+      },
+    };
+  }
+}

@@ -1,0 +1,150 @@
+import { resolve } from 'node:path';
+import {
+  type Client,
+  type ClientReadableStream,
+  credentials,
+  loadPackageDefinition,
+  Metadata,
+  type ServiceClientConstructor,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import type {
+  StreamInboxRequest,
+  StreamInboxResponse,
+} from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+import type { DeliveryReceipt, InboxEntry } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
+import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
+import { PROTO_DIR, services } from './grpc-client';
+
+export type FanoutStreamingClient = Client & {
+  StreamInbox(request: StreamInboxRequest, metadata: Metadata): ClientReadableStream<StreamInboxResponse>;
+};
+
+/** A FanoutService client of its own, for reading server streams item by item. */
+export function fanoutStreamingClient(address: string): FanoutStreamingClient {
+  const definition = loadSync(resolve(PROTO_DIR, services.fanout.protoFile), {
+    ...GRPC_LOADER_OPTIONS,
+    includeDirs: [PROTO_DIR],
+  });
+  const loaded = loadPackageDefinition(definition) as unknown as {
+    tandem: { fanout: { v1: { FanoutService: ServiceClientConstructor } } };
+  };
+  const client = new loaded.tandem.fanout.v1.FanoutService(address, credentials.createInsecure());
+  return client as unknown as FanoutStreamingClient;
+}
+
+export const entriesOf = (items: readonly StreamInboxResponse[]): InboxEntry[] =>
+  items.flatMap((item) => (item.entry ? [item.entry] : []));
+
+export const messagesOf = (items: readonly StreamInboxResponse[]): InboxEntry[] =>
+  entriesOf(items).filter((entry) => entry.message);
+
+export const receiptsOf = (items: readonly StreamInboxResponse[]): DeliveryReceipt[] =>
+  entriesOf(items).flatMap((entry) => (entry.receipt ? [entry.receipt] : []));
+
+function describeEntry(entry: InboxEntry): string {
+  if (entry.message) return `message ${entry.serverMessageId}`;
+  if (entry.receipt) return `receipt of ${entry.receipt.serverMessageIds.join(',')}`;
+  if (entry.system) return `system entry of kind ${entry.system.kind}`;
+  return 'entries dropped';
+}
+
+/** One device's StreamInbox call, its items collected as they arrive. */
+export class InboxStream {
+  readonly items: StreamInboxResponse[] = [];
+  /** Set once the stream ended, normally or with an error. */
+  ended = false;
+  /** The status the stream failed with; undefined while open or after a normal end. */
+  error: ServiceError | undefined;
+  private readonly call: ClientReadableStream<StreamInboxResponse>;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(client: FanoutStreamingClient, token: string, afterSequence = 0) {
+    const metadata = new Metadata();
+    metadata.set('authorization', `Bearer ${token}`);
+    this.call = client.StreamInbox({ afterSequence }, metadata);
+    this.call.on('data', (item: StreamInboxResponse) => {
+      this.items.push(item);
+      this.notify();
+    });
+    this.call.on('error', (error: ServiceError) => {
+      this.error = error;
+    });
+    this.call.on('end', () => {
+      this.ended = true;
+      this.notify();
+    });
+  }
+
+  entries(): InboxEntry[] {
+    return entriesOf(this.items);
+  }
+
+  messageIds(): string[] {
+    return messagesOf(this.items).map((entry) => entry.serverMessageId);
+  }
+
+  /** The entries before the first caught_up, and the last sequence it names. */
+  backlog(): { entries: InboxEntry[]; lastSequence: number } {
+    const index = this.items.findIndex((item) => item.caughtUp);
+    if (index < 0) throw new Error(`not caught up: ${this.describe()}`);
+    return {
+      entries: entriesOf(this.items.slice(0, index)),
+      lastSequence: this.items[index]!.caughtUp!.lastSequence,
+    };
+  }
+
+  /**
+   * Resolves with what `find` finds in the items so far, as soon as it finds something; rejects
+   * when the stream ends first (with its error status, if any) or after `timeoutMs`.
+   */
+  until<T>(find: (items: readonly StreamInboxResponse[]) => T | undefined, timeoutMs = 15_000): Promise<T> {
+    return new Promise<T>((resolvePromise, reject) => {
+      const finish = (settle: () => void) => {
+        clearTimeout(timer);
+        this.listeners.delete(check);
+        settle();
+      };
+      const check = () => {
+        let found: T | undefined;
+        try {
+          found = find(this.items);
+        } catch (error) {
+          finish(() => reject(error as Error));
+          return;
+        }
+        if (found !== undefined) finish(() => resolvePromise(found));
+        else if (this.ended)
+          finish(() => reject(this.error ?? new Error(`stream ended: ${this.describe()}`)));
+      };
+      const timer = setTimeout(
+        () => finish(() => reject(new Error(`nothing found in ${timeoutMs} ms: ${this.describe()}`))),
+        timeoutMs,
+      );
+      this.listeners.add(check);
+      check();
+    });
+  }
+
+  /** Waits for the end of the stream. */
+  async closed(timeoutMs = 15_000): Promise<void> {
+    await this.until(() => (this.ended ? true : undefined), timeoutMs);
+  }
+
+  cancel(): void {
+    this.call.cancel();
+  }
+
+  private notify() {
+    for (const listener of [...this.listeners]) listener();
+  }
+
+  private describe(): string {
+    return JSON.stringify(
+      this.items.map((item) =>
+        item.entry ? `${item.entry.sequence}: ${describeEntry(item.entry)}` : Object.keys(item).join(','),
+      ),
+    );
+  }
+}
