@@ -49,6 +49,8 @@ const depConstraints = (testing) => [
   { sourceTag: 'scope:accounts', onlyDependOnLibsWithTags: ['scope:accounts', 'scope:shared'] },
   { sourceTag: 'scope:linking', onlyDependOnLibsWithTags: ['scope:linking', 'scope:shared'] },
   { sourceTag: 'scope:fanout', onlyDependOnLibsWithTags: ['scope:fanout', 'scope:shared'] },
+  { sourceTag: 'scope:presence', onlyDependOnLibsWithTags: ['scope:presence', 'scope:shared'] },
+  { sourceTag: 'scope:backups', onlyDependOnLibsWithTags: ['scope:backups', 'scope:shared'] },
   { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
   { sourceTag: 'scope:all', onlyDependOnLibsWithTags: ['*'] },
 ];
@@ -57,7 +59,13 @@ const boundaries = (testing) => [
   'error',
   {
     enforceBuildableLibDependency: false,
-    allow: ['@tandem/accounts-app', '@tandem/linking-app', '@tandem/fanout-app'],
+    allow: [
+      '@tandem/accounts-app',
+      '@tandem/linking-app',
+      '@tandem/fanout-app',
+      '@tandem/presence-app',
+      '@tandem/backups-app',
+    ],
     depConstraints: depConstraints(testing),
   },
 ];

@@ -1,4 +1,5 @@
 import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
+import { BackupEvent } from '@tandem/contracts/events/tandem/backups/v1/events';
 import { FanoutEvent } from '@tandem/contracts/events/tandem/fanout/v1/events';
 import { oneofEventCodec } from '@tandem/event-sourcing';
 import type { FanoutDomainEvent } from '@tandem/fanout-domain';
@@ -15,4 +16,10 @@ export const fanoutEventCodec = oneofEventCodec<FanoutDomainEvent>(
 export const accountEventCodec = oneofEventCodec<NonNullable<AccountEvent['event']>>(
   'tandem.accounts.v1.AccountEvent',
   AccountEvent,
+);
+
+/** The backups service's events: a recorded backup reaches every device as a system entry. */
+export const backupEventCodec = oneofEventCodec<NonNullable<BackupEvent['event']>>(
+  'tandem.backups.v1.BackupEvent',
+  BackupEvent,
 );

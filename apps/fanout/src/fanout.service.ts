@@ -30,7 +30,7 @@ import {
 } from '@tandem/runtime';
 import { DeviceListsProjection } from './device-lists.projection';
 import { FanoutCommands } from './fanout.commands';
-import { accountEventCodec, deviceListEventCodec, fanoutEventCodec } from './fanout.codecs';
+import { accountEventCodec, backupEventCodec, deviceListEventCodec, fanoutEventCodec } from './fanout.codecs';
 import { FanoutGrpcController, SEND_RATE_LIMIT } from './fanout.grpc-controller';
 import { expireInboxEntries } from './inbox-expiry';
 import { InboxSignals } from './inbox-signals';
@@ -78,7 +78,7 @@ function instanceAliveWorker(
  * The fan-out service: accepts messages and acks into its event store, relays them to
  * tandem.fanout.events, and projects that topic into every device's inbox, which it streams to
  * the device. It keeps its own device lists and device directory from tandem.linking.events and
- * turns profile, settings and device-list changes into system entries for every device.
+ * turns profile, settings, device-list and backup changes into system entries for every device.
  */
 export async function fanoutService(infrastructure: Infrastructure): Promise<TandemService> {
   const { eventLog, logger, config } = infrastructure;
@@ -87,6 +87,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
   const topic = infrastructure.topic('fanout');
   const linkingTopic = infrastructure.topic('linking');
   const accountsTopic = infrastructure.topic('accounts');
+  const backupsTopic = infrastructure.topic('backups');
 
   const relay = new OutboxRelay({
     store,
@@ -186,7 +187,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
         DeviceAuthGuard,
       ],
     },
-    topics: [topic, linkingTopic, accountsTopic, ...(signals ? [signalsTopic] : [])],
+    topics: [topic, linkingTopic, accountsTopic, backupsTopic, ...(signals ? [signalsTopic] : [])],
     endStreams: () => streams.endAll(),
     workers: [
       relayWorker('fanout.relay', relay),
@@ -205,6 +206,12 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
         topic: accountsTopic.name,
         codec: accountEventCodec,
         handle: (received) => systemEntries.apply(accountEventCodec, received),
+      }),
+      consumerWorker('fanout.backups-events', eventLog, {
+        groupId: infrastructure.groupId('fanout', 'backups-events'),
+        topic: backupsTopic.name,
+        codec: backupEventCodec,
+        handle: (received) => systemEntries.apply(backupEventCodec, received),
       }),
       batchConsumerWorker('fanout.inboxes', eventLog, {
         groupId: infrastructure.groupId('fanout', 'inboxes'),

@@ -13,12 +13,14 @@ const kinds: Readonly<Record<string, SystemEntryKind>> = {
   settingsUpdated: SystemEntryKind.SYSTEM_ENTRY_KIND_SETTINGS_UPDATED,
   deviceLinked: SystemEntryKind.SYSTEM_ENTRY_KIND_DEVICE_LIST_CHANGED,
   deviceUnlinked: SystemEntryKind.SYSTEM_ENTRY_KIND_DEVICE_LIST_CHANGED,
+  backupRecorded: SystemEntryKind.SYSTEM_ENTRY_KIND_BACKUP_RECORDED,
 };
 
 type SourceEvent = { $case: string; value: { accountId: string; deviceId?: number } };
 
 /**
- * Carries other services' events about an account (profile, settings, device list changes) into
+ * Carries other services' events about an account (profile, settings, device list changes,
+ * recorded backups) into
  * the fanout event store as system entries for every device of the account; an unlinked device's
  * inbox is closed with it. Each is recorded under its source event's id, so a redelivered source
  * event records nothing new.

@@ -51,6 +51,16 @@ export interface TandemConfig {
     /** How often the inbox expiry sweep runs. */
     readonly expirySweepIntervalSeconds: number;
   };
+  readonly presence: {
+    /** After how long without a heartbeat a device without an open inbox stream is offline. */
+    readonly timeoutSeconds: number;
+    /** How long a typing or recording indicator lasts unless it is said again. */
+    readonly typingSeconds: number;
+  };
+  readonly backups: {
+    /** Backups kept per account and provider; recording a newer one prunes the oldest. */
+    readonly retention: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -118,6 +128,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TandemConfig {
       },
       inboxRetentionSeconds: integer(env, 'TANDEM_INBOX_RETENTION_SECONDS', 30 * 24 * 3600),
       expirySweepIntervalSeconds: integer(env, 'TANDEM_INBOX_SWEEP_INTERVAL_SECONDS', 3600),
+    },
+    presence: {
+      timeoutSeconds: integer(env, 'TANDEM_PRESENCE_TIMEOUT_SECONDS', 60),
+      typingSeconds: integer(env, 'TANDEM_PRESENCE_TYPING_SECONDS', 5),
+    },
+    backups: {
+      retention: integer(env, 'TANDEM_BACKUP_RETENTION', 3),
     },
   };
 }

@@ -14,6 +14,11 @@ export const services = {
   },
   linking: { protoFile: 'tandem/linking/v1/linking_service.proto', name: 'tandem.linking.v1.LinkingService' },
   fanout: { protoFile: 'tandem/fanout/v1/fanout_service.proto', name: 'tandem.fanout.v1.FanoutService' },
+  presence: {
+    protoFile: 'tandem/presence/v1/presence_service.proto',
+    name: 'tandem.presence.v1.PresenceService',
+  },
+  backups: { protoFile: 'tandem/backups/v1/backups_service.proto', name: 'tandem.backups.v1.BackupsService' },
 } as const;
 
 type UnaryMethod = (

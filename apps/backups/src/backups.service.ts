@@ -1,0 +1,98 @@
+import { Module } from '@nestjs/common';
+import {
+  DEVICE_AUTHENTICATOR,
+  DeviceAuthenticator,
+  DeviceAuthGuard,
+  DeviceDirectory,
+  DeviceTokens,
+  loadTokenKeys,
+} from '@tandem/auth';
+import { OutboxRelay, toRecord } from '@tandem/event-sourcing';
+import {
+  consumerWorker,
+  type Infrastructure,
+  RELAY_IDLE_POLL_MS,
+  relayWorker,
+  type TandemService,
+} from '@tandem/runtime';
+import { AccountsEventsConsumer } from './accounts-events.consumer';
+import { BackupListsProjection } from './backup-lists.projection';
+import { accountEventCodec, backupEventCodec, deviceListEventCodec } from './backups.codecs';
+import { BackupCommands } from './backups.commands';
+import { BackupsGrpcController } from './backups.grpc-controller';
+
+@Module({})
+class BackupsModule {}
+
+/**
+ * The backups service: each account's backup list (event store and relay to
+ * tandem.backups.events), the backup lists read model built from that topic, the consumer that
+ * purges a deleted account's backups (tandem.accounts.events) and the device directory it
+ * authenticates devices with (tandem.linking.events).
+ */
+export async function backupsService(infrastructure: Infrastructure): Promise<TandemService> {
+  const { eventLog, logger, config } = infrastructure;
+  const store = await infrastructure.eventStore('backups');
+  const documents = await infrastructure.documents('backups');
+  const topic = infrastructure.topic('backups');
+  const accountsTopic = infrastructure.topic('accounts');
+  const linkingTopic = infrastructure.topic('linking');
+
+  const relay = new OutboxRelay({
+    store,
+    log: eventLog,
+    topic: topic.name,
+    encode: (event) => toRecord(event, backupEventCodec.payloadType),
+    idleIntervalMs: RELAY_IDLE_POLL_MS,
+    onError: (message, error, context) => logger.error({ err: error, ...context }, message),
+  });
+  const commands = new BackupCommands(store, config.backups.retention, () => relay.wake());
+  const lists = new BackupListsProjection(documents.collection('backup_lists'));
+  const accountsEvents = new AccountsEventsConsumer(commands);
+  const directory = new DeviceDirectory(documents.collection('devices'));
+  const authenticator = new DeviceAuthenticator(
+    new DeviceTokens(loadTokenKeys(config), config.tokens.ttlSeconds),
+    directory,
+  );
+
+  return {
+    name: 'backups',
+    grpc: {
+      package: 'tandem.backups.v1',
+      protoFile: 'tandem/backups/v1/backups_service.proto',
+      serviceName: 'tandem.backups.v1.BackupsService',
+    },
+    module: {
+      module: BackupsModule,
+      controllers: [BackupsGrpcController],
+      providers: [
+        { provide: BackupCommands, useValue: commands },
+        { provide: BackupListsProjection, useValue: lists },
+        { provide: DEVICE_AUTHENTICATOR, useValue: authenticator },
+        DeviceAuthGuard,
+      ],
+    },
+    topics: [topic, accountsTopic, linkingTopic],
+    workers: [
+      relayWorker('backups.relay', relay),
+      consumerWorker('backups.backup-lists', eventLog, {
+        groupId: infrastructure.groupId('backups', 'backup-lists'),
+        topic: topic.name,
+        codec: backupEventCodec,
+        handle: (received) => lists.apply(received),
+      }),
+      consumerWorker('backups.accounts-events', eventLog, {
+        groupId: infrastructure.groupId('backups', 'accounts-events'),
+        topic: accountsTopic.name,
+        codec: accountEventCodec,
+        handle: (received) => accountsEvents.apply(received),
+      }),
+      consumerWorker('backups.device-directory', eventLog, {
+        groupId: infrastructure.groupId('backups', 'device-directory'),
+        topic: linkingTopic.name,
+        codec: deviceListEventCodec,
+        handle: (received) => directory.apply(received),
+      }),
+    ],
+  };
+}

@@ -1,0 +1,1 @@
+export { backupsService } from './backups.service';
