@@ -70,6 +70,8 @@ export class InboxStream {
     });
     this.call.on('error', (error: ServiceError) => {
       this.error = error;
+      this.ended = true;
+      this.notify();
     });
     this.call.on('end', () => {
       this.ended = true;

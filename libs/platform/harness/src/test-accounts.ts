@@ -98,7 +98,8 @@ export async function createTestAccount(
 export const testCiphertext = (clientMessageId: string, accountId: string, deviceId: number): Buffer =>
   Buffer.from(`ciphertext of ${clientMessageId} for ${accountId}/${deviceId}`);
 
-const envelope = (clientMessageId: string, accountId: string, device: DeviceKeys): Envelope => ({
+/** One device's envelope of a test message. */
+export const testEnvelope = (clientMessageId: string, accountId: string, device: DeviceKeys): Envelope => ({
   accountId,
   deviceId: device.deviceId,
   registrationId: device.registrationId,
@@ -126,10 +127,10 @@ export async function testMessage(
     recipientListVersion: recipient.listVersion,
     envelopes:
       recipientAccountId === sender.accountId
-        ? others.map((device) => envelope(clientMessageId, sender.accountId, device))
+        ? others.map((device) => testEnvelope(clientMessageId, sender.accountId, device))
         : [
-            ...recipient.devices.map((device) => envelope(clientMessageId, recipientAccountId, device)),
-            ...others.map((device) => envelope(clientMessageId, sender.accountId, device)),
+            ...recipient.devices.map((device) => testEnvelope(clientMessageId, recipientAccountId, device)),
+            ...others.map((device) => testEnvelope(clientMessageId, sender.accountId, device)),
           ],
   };
 }
