@@ -1,0 +1,4 @@
+import { main } from '@tandem/runtime';
+import { presenceService } from './presence.service';
+
+main('presence', [presenceService]);

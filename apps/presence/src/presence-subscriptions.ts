@@ -1,0 +1,210 @@
+import { status } from '@grpc/grpc-js';
+import type {
+  AccountPresence as AccountPresenceItem,
+  SubscribeResponse,
+  Typing,
+} from '@tandem/contracts/grpc/tandem/presence/v1/presence_service';
+import { GrpcStatusError, toTimestamp } from '@tandem/grpc';
+import {
+  type AccountPresence,
+  presenceSeenBy,
+  type PresenceView,
+  sameView,
+  type TypingUpdate,
+} from '@tandem/presence-domain';
+import type { LastSeenPrivacy } from './last-seen-privacy.projection';
+import type { PresenceBook } from './presence-book';
+import type { TypingIndicators } from './typing-indicators';
+
+/** Where a subscription's items go: the gRPC call. */
+export interface PresenceSink {
+  next(item: SubscribeResponse): void;
+  error(error: unknown): void;
+}
+
+const toItem = (view: PresenceView): AccountPresenceItem => ({
+  accountId: view.accountId,
+  online: view.online,
+  lastSeen: view.lastSeen ? toTimestamp(view.lastSeen) : undefined,
+  lastSeenHidden: view.lastSeenHidden,
+});
+
+const toTyping = (update: TypingUpdate): Typing => ({
+  accountId: update.accountId,
+  chatAccountId: update.chatAccountId,
+  state: update.state as number,
+  expiresAt: update.expiresAt ? toTimestamp(update.expiresAt) : undefined,
+});
+
+/** One Subscribe call: what it watches, what it may see, and what it was last sent of each account. */
+class Subscription {
+  readonly watched: ReadonlySet<string>;
+  readonly visible = new Map<string, boolean>();
+  readonly sent = new Map<string, PresenceView>();
+  live = false;
+  closed = false;
+
+  constructor(
+    readonly viewer: string,
+    readonly accountIds: readonly string[],
+    private readonly sink: PresenceSink,
+  ) {
+    this.watched = new Set(accountIds);
+  }
+
+  viewOf(presence: AccountPresence): PresenceView {
+    return presenceSeenBy(presence, this.visible.get(presence.accountId) ?? false);
+  }
+
+  /** Sends the account's presence if what this subscriber sees of it changed. */
+  offer(presence: AccountPresence): void {
+    if (!this.live || this.closed) return;
+    const view = this.viewOf(presence);
+    if (sameView(this.sent.get(presence.accountId), view)) return;
+    this.sent.set(presence.accountId, view);
+    this.sink.next({ presence: toItem(view) });
+  }
+
+  next(item: SubscribeResponse): void {
+    if (!this.closed) this.sink.next(item);
+  }
+
+  end(error: unknown): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sink.error(error);
+  }
+}
+
+const shuttingDown = () =>
+  new GrpcStatusError(status.UNAVAILABLE, 'the server is shutting down; subscribe again');
+
+/**
+ * The presence subscriptions open in this process. Each gets a snapshot, then every change of
+ * what its subscriber may see: an account's presence, the typing addressed to the subscriber by
+ * the accounts it watches, and last seen appearing or disappearing when an account's privacy
+ * setting changes or two accounts exchange their first message.
+ */
+export class PresenceSubscriptions {
+  private readonly byAccount = new Map<string, Set<Subscription>>();
+  private readonly byViewer = new Map<string, Set<Subscription>>();
+  private ending = false;
+
+  constructor(
+    private readonly book: PresenceBook,
+    private readonly typing: TypingIndicators,
+    private readonly privacy: LastSeenPrivacy,
+    private readonly reportError: (error: unknown, message: string) => void,
+  ) {}
+
+  /** Opens a subscription of `viewer` to `accountIds` (checked); returns what ends it. */
+  open(viewer: string, accountIds: readonly string[], sink: PresenceSink): () => void {
+    const subscription = new Subscription(viewer, accountIds, sink);
+    if (this.ending) {
+      subscription.end(shuttingDown());
+      return () => undefined;
+    }
+    this.privacy.lastSeenVisibleTo(viewer, accountIds).then(
+      (visible) => {
+        if (subscription.closed) return;
+        for (const [accountId, may] of visible) subscription.visible.set(accountId, may);
+        const presences = accountIds.map((accountId) => {
+          const view = subscription.viewOf(this.book.presenceOf(accountId));
+          subscription.sent.set(accountId, view);
+          return toItem(view);
+        });
+        subscription.next({
+          snapshot: { presences, typing: this.typing.inChat(viewer, accountIds).map(toTyping) },
+        });
+        subscription.live = true;
+        for (const accountId of accountIds) add(this.byAccount, accountId, subscription);
+        add(this.byViewer, viewer, subscription);
+      },
+      (error: unknown) => {
+        this.reportError(error, 'opening a presence subscription failed');
+        subscription.end(new GrpcStatusError(status.UNAVAILABLE, 'presence is not available; retry'));
+      },
+    );
+    return () => this.close(subscription);
+  }
+
+  /** An account's presence changed. */
+  presenceChanged(presence: AccountPresence): void {
+    for (const subscription of this.byAccount.get(presence.accountId) ?? []) subscription.offer(presence);
+  }
+
+  /** An account started or stopped typing in its chat with another. */
+  typingChanged(update: TypingUpdate): void {
+    for (const subscription of this.byViewer.get(update.chatAccountId) ?? []) {
+      if (subscription.watched.has(update.accountId)) subscription.next({ typing: toTyping(update) });
+    }
+  }
+
+  /** The account's last-seen visibility may have changed: its subscribers may see more or less. */
+  async visibilityChanged(accountId: string): Promise<void> {
+    await Promise.all(
+      [...(this.byAccount.get(accountId) ?? [])].map((subscription) => this.review(subscription, accountId)),
+    );
+  }
+
+  /** These accounts exchanged their first message: each may now see the other's last seen. */
+  async contactsLearned(pairs: readonly (readonly [string, string])[]): Promise<void> {
+    const reviews: Promise<void>[] = [];
+    for (const [a, b] of pairs) {
+      for (const [viewer, accountId] of [
+        [a, b],
+        [b, a],
+      ] as const) {
+        for (const subscription of this.byViewer.get(viewer) ?? []) {
+          if (subscription.watched.has(accountId)) reviews.push(this.review(subscription, accountId));
+        }
+      }
+    }
+    await Promise.all(reviews);
+  }
+
+  /** Ends every subscription with UNAVAILABLE: the process is shutting down, clients subscribe again. */
+  async endAll(): Promise<void> {
+    this.ending = true;
+    for (const subscriptions of this.byViewer.values()) {
+      for (const subscription of subscriptions) subscription.end(shuttingDown());
+    }
+    this.byAccount.clear();
+    this.byViewer.clear();
+  }
+
+  /** How many subscriptions are open. */
+  get size(): number {
+    let size = 0;
+    for (const subscriptions of this.byViewer.values()) size += subscriptions.size;
+    return size;
+  }
+
+  private async review(subscription: Subscription, accountId: string): Promise<void> {
+    const visible = await this.privacy.lastSeenVisibleTo(subscription.viewer, [accountId]);
+    subscription.visible.set(accountId, visible.get(accountId) ?? false);
+    subscription.offer(this.book.presenceOf(accountId));
+  }
+
+  private close(subscription: Subscription): void {
+    subscription.closed = true;
+    for (const accountId of subscription.accountIds) remove(this.byAccount, accountId, subscription);
+    remove(this.byViewer, subscription.viewer, subscription);
+  }
+}
+
+function add<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  let values = index.get(key);
+  if (!values) {
+    values = new Set();
+    index.set(key, values);
+  }
+  values.add(value);
+}
+
+function remove<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  const values = index.get(key);
+  if (!values) return;
+  values.delete(value);
+  if (values.size === 0) index.delete(key);
+}
