@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Every check and every test: build, proto lint and breaking check, lint, typecheck, then the
-# unit, integration and end-to-end tests. Integration and end-to-end tests run against
-# KAFKA_BROKERS and MONGODB_URI when set; else, without a Docker engine for testcontainers, this
-# starts a local Kafka and FerretDB (infra/bin/up) for the run and stops them after.
+# Every check and every test: build, proto lint and breaking check, lint, typecheck, the
+# Kubernetes manifests, then the unit, integration and end-to-end tests, and one closing line
+# with the counts of all three. Integration and end-to-end tests run against KAFKA_BROKERS and
+# MONGODB_URI when set; else, without a Docker engine for testcontainers, this starts a local Kafka
+# and FerretDB (infra/bin/up) for the run and stops them after.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -18,6 +19,20 @@ npm run build
 npm run proto:lint
 npm run lint
 npm run typecheck
-npx vitest run --project unit
-npx vitest run --project int
-npx vitest run --project e2e
+bash tools/k8s/validate.sh
+
+results=.test-results
+rm -rf "$results"
+mkdir -p "$results"
+for project in unit int e2e; do
+  npx vitest run --project "$project" --reporter=default --reporter=json --outputFile="$results/$project.json"
+done
+
+node -e '
+  const results = ["unit", "int", "e2e"].map((project) => require(`./${process.argv[1]}/${project}.json`));
+  const sum = (field) => results.reduce((total, result) => total + result[field], 0);
+  const line = (name, result) =>
+    `${name}: ${result.numPassedTests} passed, ${result.numFailedTests} failed`;
+  ["unit", "int", "e2e"].forEach((name, index) => console.log(line(name, results[index])));
+  console.log(`${sum("numPassedTests")} passed, ${sum("numFailedTests")} failed, ${sum("numPendingTests")} skipped`);
+' "$results"

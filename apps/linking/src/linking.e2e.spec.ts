@@ -159,7 +159,10 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
    * and linking services' device directories hold it, all the same.
    */
   async function expectListsAgree(token = primaryToken) {
-    const list = await linking.call<GetDeviceListResponse>('GetDeviceList', { accountId }, token);
+    const list = await eventually(
+      () => linking.call<GetDeviceListResponse>('GetDeviceList', { accountId }, token),
+      { retryOn: [status.UNAVAILABLE] },
+    );
     const own = await eventually(() =>
       linking.call<ListDevicesResponse>('ListDevices', { accountId }, token),
     );
