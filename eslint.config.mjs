@@ -88,6 +88,14 @@ export default tseslint.config(
     rules: { '@nx/enforce-module-boundaries': boundaries(['type:testing']) },
   },
   {
+    files: ['**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', module: 'writable', process: 'readonly', console: 'readonly' },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['**/*.mjs', '**/*.mts'],
     rules: { '@typescript-eslint/consistent-type-imports': 'off' },
   },
