@@ -1,4 +1,4 @@
-import type { ReceivedEvent } from '@tandem/event-sourcing';
+import { causedBy, type ReceivedEvent } from '@tandem/event-sourcing';
 import type { accountEventCodec } from './backups.codecs';
 import type { BackupCommands } from './backups.commands';
 
@@ -14,11 +14,6 @@ export class AccountsEventsConsumer {
 
   async apply({ event, metadata }: ReceivedEvent<AccountEvent>): Promise<void> {
     if (event.$case !== 'accountDeleted') return;
-    await this.commands.purge(event.value.accountId, metadata.occurredAt, {
-      correlationId: metadata.correlationId,
-      causationId: metadata.eventId,
-      traceparent: metadata.traceparent,
-      tracestate: metadata.tracestate,
-    });
+    await this.commands.purge(event.value.accountId, metadata.occurredAt, causedBy(metadata));
   }
 }

@@ -1,9 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
+import { type Histogram, SpanKind } from '@opentelemetry/api';
 import type { InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
 import type { StreamInboxResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
 import { GrpcStatusError, toTimestamp } from '@tandem/grpc';
-import type { AppendedEntries } from './inboxes.projection';
+import {
+  contextFrom,
+  LATENCY_BUCKETS_SECONDS,
+  secondsSince,
+  tandemMeter,
+  tandemTracer,
+} from '@tandem/observability';
+import type { AppendedEntries, TracedEntry } from './inboxes.projection';
 
 /** Where a stream's items go: the gRPC call. */
 export interface InboxSink {
@@ -18,7 +26,7 @@ export interface InboxReader {
     deviceId: number,
     afterSequence: number,
     limit: number,
-  ): Promise<InboxEntry[]>;
+  ): Promise<TracedEntry[]>;
 }
 
 export interface StreamEvents {
@@ -73,6 +81,7 @@ class InboxStream {
     afterSequence: number,
     private readonly reader: InboxReader,
     private readonly sink: InboxSink,
+    private readonly pushLatency: Histogram,
   ) {
     this.lastSent = afterSequence;
   }
@@ -86,11 +95,11 @@ class InboxStream {
   }
 
   /** Entries the projection just stored for this device. */
-  offer(entries: readonly InboxEntry[]): void {
+  offer(entries: readonly TracedEntry[]): void {
     if (this.closed) return;
-    const fresh = entries.filter((entry) => entry.sequence > this.lastSent);
+    const fresh = entries.filter(({ entry }) => entry.sequence > this.lastSent);
     if (fresh.length === 0) return;
-    if (!this.live || this.reading || fresh[0]!.sequence !== this.lastSent + 1) {
+    if (!this.live || this.reading || fresh[0]!.entry.sequence !== this.lastSent + 1) {
       void this.drain();
       return;
     }
@@ -109,7 +118,8 @@ class InboxStream {
         this.readAgain = false;
         for (;;) {
           const page = await this.reader.pendingAfter(this.accountId, this.deviceId, this.lastSent, PAGE);
-          for (const entry of page) if (!this.closed && entry.sequence > this.lastSent) this.send(entry);
+          for (const traced of page)
+            if (!this.closed && traced.entry.sequence > this.lastSent) this.send(traced);
           if (page.length < PAGE || this.closed) break;
         }
       } while (this.readAgain && this.live && !this.closed);
@@ -120,9 +130,31 @@ class InboxStream {
     }
   }
 
-  private send(entry: InboxEntry): void {
+  /**
+   * Pushes an entry, in a span `fanout.stream.push` that continues the trace of its append (from
+   * the backlog too, hours later); the latency counts from the entry's acceptance.
+   */
+  private send({ entry, trace }: TracedEntry): void {
     this.lastSent = entry.sequence;
+    const span = trace?.traceparent
+      ? tandemTracer().startSpan(
+          'fanout.stream.push',
+          {
+            kind: SpanKind.PRODUCER,
+            attributes: {
+              'tandem.account.id': this.accountId,
+              'tandem.device.id': this.deviceId,
+              'tandem.inbox.sequence': entry.sequence,
+              'tandem.push.backlog': !this.live,
+            },
+          },
+          contextFrom(trace),
+        )
+      : undefined;
     this.sink.next({ entry: toResponseEntry(entry) });
+    span?.end();
+    if (entry.appendedAt)
+      this.pushLatency.record(secondsSince(entry.appendedAt), { 'tandem.push.backlog': !this.live });
   }
 
   /** Another stream opened for the device: says so, then ends with ABORTED. */
@@ -148,11 +180,23 @@ class InboxStream {
  */
 export class InboxStreams {
   private readonly streams = new Map<string, InboxStream>();
+  private readonly pushLatency = tandemMeter().createHistogram('tandem.fanout.push.latency', {
+    unit: 's',
+    description: 'Time from the acceptance of an inbox entry until it was pushed to the device',
+    advice: { explicitBucketBoundaries: LATENCY_BUCKETS_SECONDS },
+  });
 
   constructor(
     private readonly reader: InboxReader,
     private readonly events: StreamEvents = {},
-  ) {}
+  ) {
+    tandemMeter()
+      .createObservableGauge('tandem.fanout.streams.open', {
+        unit: '{stream}',
+        description: 'Inbox streams open on this instance',
+      })
+      .addCallback((result) => result.observe(this.size));
+  }
 
   /** Opens a device's stream; returns what ends it when the client goes away. */
   open(accountId: string, deviceId: number, afterSequence: number, sink: InboxSink): () => void {
@@ -162,7 +206,15 @@ export class InboxStreams {
       this.streams.delete(key);
       previous.supersede();
     }
-    const stream = new InboxStream(randomUUID(), accountId, deviceId, afterSequence, this.reader, sink);
+    const stream = new InboxStream(
+      randomUUID(),
+      accountId,
+      deviceId,
+      afterSequence,
+      this.reader,
+      sink,
+      this.pushLatency,
+    );
     this.streams.set(key, stream);
     this.events.onOpened?.(accountId, deviceId, stream.streamId);
     if (!previous) void this.events.onConnected?.(accountId, deviceId);
@@ -172,8 +224,10 @@ export class InboxStreams {
 
   /** Hands a batch's new entries to the streams of their devices. */
   appended(batch: readonly AppendedEntries[]): void {
-    for (const { accountId, deviceId, entries } of batch)
-      this.streams.get(`${accountId}:${deviceId}`)?.offer(entries);
+    for (const { accountId, deviceId, entries, traces } of batch)
+      this.streams
+        .get(`${accountId}:${deviceId}`)
+        ?.offer(entries.map((entry, index) => ({ entry, trace: traces?.[index] })));
   }
 
   /** Another instance stored entries for the device: its stream here reads them. */

@@ -1,6 +1,7 @@
+import { type Span, SpanStatusCode } from '@opentelemetry/api';
 import { InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
 import type { Document, DocumentCollection } from '@tandem/documents';
-import { type EventMetadata, fromRecord } from '@tandem/event-sourcing';
+import { type EventMetadata, fromRecord, startEventSpan } from '@tandem/event-sourcing';
 import {
   appendEntries,
   type DeviceInbox,
@@ -13,6 +14,13 @@ import {
   removeEntries,
 } from '@tandem/fanout-domain';
 import type { RecordBatch } from '@tandem/messaging';
+import {
+  LATENCY_BUCKETS_SECONDS,
+  secondsSince,
+  tandemMeter,
+  type TraceContext,
+  traceContextOf,
+} from '@tandem/observability';
 import type { DeviceListRecord, DeviceListsProjection } from './device-lists.projection';
 import { fanoutEventCodec } from './fanout.codecs';
 
@@ -42,6 +50,15 @@ export interface InboxEntryRecord extends Document {
   readonly sequence: number;
   /** The InboxEntry, protobuf-encoded, base64. */
   readonly entry: string;
+  /** W3C trace context of the span that appended the entry (its push continues that trace); '' if none. */
+  readonly traceparent: string;
+  readonly tracestate: string;
+}
+
+/** A stored inbox entry with the trace context of the span that appended it. */
+export interface TracedEntry {
+  readonly entry: InboxEntry;
+  readonly trace?: TraceContext;
 }
 
 export const entryRecordId = (accountId: string, deviceId: number, sequence: number): string =>
@@ -52,18 +69,29 @@ export interface AppendedEntries {
   readonly accountId: string;
   readonly deviceId: number;
   readonly entries: readonly InboxEntry[];
+  /** The trace context of the span that appended each entry, by index. */
+  readonly traces?: readonly (TraceContext | undefined)[];
 }
 
 type Head = { -readonly [K in keyof InboxHeadRecord]: InboxHeadRecord[K] };
+
+/** One event's entries in one device's inbox: traced from the event until they are stored. */
+interface Append {
+  readonly span: Span;
+  readonly metadata: EventMetadata;
+  readonly depth: number;
+}
 
 /** What one batch changes: entries to store and delete, heads to write, streams to wake. */
 class BatchEffects {
   readonly inserts: InboxEntryRecord[] = [];
   readonly deletes: string[] = [];
   readonly appended = new Map<string, AppendedEntries>();
+  readonly appends: Append[] = [];
 
-  record(accountId: string, change: InboxChange): void {
+  record(accountId: string, change: InboxChange, metadata: EventMetadata): void {
     const { deviceId } = change.inbox;
+    const trace = change.appended.length > 0 ? this.startAppend(accountId, change, metadata) : undefined;
     for (const entry of change.appended) {
       this.inserts.push({
         _id: entryRecordId(accountId, deviceId, entry.sequence),
@@ -71,6 +99,8 @@ class BatchEffects {
         deviceId,
         sequence: entry.sequence,
         entry: Buffer.from(InboxEntry.encode(entry).finish()).toString('base64'),
+        traceparent: trace?.traceparent ?? '',
+        tracestate: trace?.tracestate ?? '',
       });
     }
     for (const removed of change.removed)
@@ -82,7 +112,24 @@ class BatchEffects {
       accountId,
       deviceId,
       entries: [...(known?.entries ?? []), ...change.appended],
+      traces: [...(known?.traces ?? []), ...change.appended.map(() => trace)],
     });
+  }
+
+  /** A span `fanout.inbox.append` per event and device, a child of the event's; ids only, no content. */
+  private startAppend(
+    accountId: string,
+    change: InboxChange,
+    metadata: EventMetadata,
+  ): TraceContext | undefined {
+    const span = startEventSpan('fanout.inbox.append', metadata, {
+      'tandem.account.id': accountId,
+      'tandem.device.id': change.inbox.deviceId,
+      'tandem.inbox.sequence': change.appended[0]!.sequence,
+      'tandem.inbox.entries': change.appended.length,
+    });
+    this.appends.push({ span, metadata, depth: change.inbox.pending.length });
+    return traceContextOf(span);
   }
 }
 
@@ -96,6 +143,17 @@ class BatchEffects {
  * what was applied, and the same events give the same entries and sequence numbers.
  */
 export class InboxesProjection {
+  private readonly latency = tandemMeter().createHistogram('tandem.fanout.inbox.latency', {
+    unit: 's',
+    description: 'Time from the acceptance of a message, receipt or system entry until it is in an inbox',
+    advice: { explicitBucketBoundaries: LATENCY_BUCKETS_SECONDS },
+  });
+  private readonly depth = tandemMeter().createHistogram('tandem.fanout.inbox.depth', {
+    unit: '{entry}',
+    description: 'Entries pending in an inbox after an append',
+    advice: { explicitBucketBoundaries: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000] },
+  });
+
   constructor(
     private readonly heads: DocumentCollection<InboxHeadRecord>,
     private readonly entries: DocumentCollection<InboxEntryRecord>,
@@ -130,10 +188,30 @@ export class InboxesProjection {
       head.recent = [...head.recent.slice(-(RECENT_EVENTS - 1)), metadata.eventId];
     }
 
-    await this.entries.insertNew(effects.inserts);
-    await this.entries.deleteIds(effects.deletes);
-    await this.heads.putMany([...heads.values()]);
+    try {
+      await this.entries.insertNew(effects.inserts);
+      await this.entries.deleteIds(effects.deletes);
+      await this.heads.putMany([...heads.values()]);
+    } catch (error) {
+      this.finish(effects.appends, error);
+      throw error;
+    }
+    this.finish(effects.appends);
     if (effects.appended.size > 0) this.onAppended([...effects.appended.values()]);
+  }
+
+  /** Ends the appends' spans once their entries are stored (or failed to be), and measures them. */
+  private finish(appends: readonly Append[], error?: unknown): void {
+    for (const { span, metadata, depth } of appends) {
+      if (error) {
+        span.recordException(error instanceof Error ? error : String(error));
+        span.setStatus({ code: SpanStatusCode.ERROR });
+      } else {
+        this.latency.record(secondsSince(metadata.occurredAt), { 'tandem.event.type': metadata.type });
+        this.depth.record(depth);
+      }
+      span.end();
+    }
   }
 
   /** The account's inboxes as they are stored. */
@@ -147,13 +225,16 @@ export class InboxesProjection {
   }
 
   /** The stored entries of one device with these sequence numbers, in sequence order. */
-  async entriesOf(accountId: string, deviceId: number, sequences: readonly number[]): Promise<InboxEntry[]> {
+  async entriesOf(accountId: string, deviceId: number, sequences: readonly number[]): Promise<TracedEntry[]> {
     const records = await this.entries.getMany(
       sequences.map((sequence) => entryRecordId(accountId, deviceId, sequence)),
     );
     return records
       .sort((a, b) => a.sequence - b.sequence)
-      .map((record) => InboxEntry.decode(Buffer.from(record.entry, 'base64')));
+      .map((record) => ({
+        entry: InboxEntry.decode(Buffer.from(record.entry, 'base64')),
+        trace: { traceparent: record.traceparent, tracestate: record.tracestate },
+      }));
   }
 
   private apply(
@@ -172,7 +253,7 @@ export class InboxesProjection {
         noticeId: `${metadata.eventId}:dropped:${deviceId}`,
       });
       setInbox(head, change.inbox);
-      effects.record(head.accountId, change);
+      effects.record(head.accountId, change, metadata);
     };
     const toEveryDevice = (entry: NewInboxEntry) => {
       for (const device of list?.devices ?? []) append(device.deviceId, [entry]);
@@ -180,7 +261,7 @@ export class InboxesProjection {
     const remove = (deviceId: number, ids: readonly string[]) => {
       const change = removeEntries(inboxOf(head, deviceId), ids);
       setInbox(head, change.inbox);
-      effects.record(head.accountId, change);
+      effects.record(head.accountId, change, metadata);
     };
 
     switch (event.$case) {

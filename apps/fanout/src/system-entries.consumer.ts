@@ -1,5 +1,5 @@
 import { SystemEntryKind } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
-import type { CommandHandler, EventCodec, ReceivedEvent } from '@tandem/event-sourcing';
+import { causedBy, type CommandHandler, type EventCodec, type ReceivedEvent } from '@tandem/event-sourcing';
 import {
   type FanoutDomainEvent,
   type InboxCommand,
@@ -47,12 +47,7 @@ export class SystemEntries {
         },
         closesDeviceId: event.$case === 'deviceUnlinked' ? (event.value.deviceId ?? 0) : 0,
       },
-      {
-        correlationId: metadata.correlationId,
-        causationId: metadata.eventId,
-        traceparent: metadata.traceparent,
-        tracestate: metadata.tracestate,
-      },
+      causedBy(metadata),
     );
   }
 }

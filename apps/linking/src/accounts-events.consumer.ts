@@ -1,5 +1,5 @@
 import { UnlinkReason } from '@tandem/contracts/events/tandem/linking/v1/events';
-import type { CommandHandler, ReceivedEvent } from '@tandem/event-sourcing';
+import { causedBy, type CommandHandler, type ReceivedEvent } from '@tandem/event-sourcing';
 import type { DeviceListCommand, DeviceListDomainEvent, DeviceListState } from '@tandem/linking-domain';
 import type { accountEventCodec } from './linking.codecs';
 
@@ -17,12 +17,7 @@ export class AccountsEventsConsumer {
   ) {}
 
   async apply({ event, metadata }: ReceivedEvent<AccountEvent>): Promise<void> {
-    const context = {
-      correlationId: metadata.correlationId,
-      causationId: metadata.eventId,
-      traceparent: metadata.traceparent,
-      tracestate: metadata.tracestate,
-    };
+    const context = causedBy(metadata);
     switch (event.$case) {
       case 'accountRegistered': {
         const { value } = event;

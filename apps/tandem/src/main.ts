@@ -1,3 +1,5 @@
+// First: instruments gRPC, kafkajs, MongoDB and pino before anything loads them.
+import '@tandem/observability/instrumentation';
 import { accountsService } from '@tandem/accounts-app';
 import { backupsService } from '@tandem/backups-app';
 import { fanoutService } from '@tandem/fanout-app';

@@ -31,6 +31,8 @@ export interface TandemConfig {
     readonly ttlSeconds: number;
   };
   readonly logLevel: string;
+  /** Port of the Prometheus scrape endpoint (`/metrics`); none when unset. */
+  readonly metricsPort: number | undefined;
   readonly linking: {
     /** Companion devices an account may link besides its primary. */
     readonly maxCompanions: number;
@@ -77,6 +79,12 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1
   return value;
 }
 
+function port(env: NodeJS.ProcessEnv, name: string): number {
+  const value = integer(env, name, 0);
+  if (value > 65_535) throw new ConfigError(`${name} must be a port number, got "${env[name]}"`);
+  return value;
+}
+
 /** The repository's proto/ folder, found from this file in the source tree or in dist/. */
 function defaultProtoDir(): string {
   const marker = '/libs/platform/config/';
@@ -111,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TandemConfig {
       ttlSeconds: integer(env, 'TANDEM_TOKEN_TTL_SECONDS', 900),
     },
     logLevel: env['TANDEM_LOG_LEVEL'] || 'info',
+    metricsPort: env['TANDEM_METRICS_PORT'] ? port(env, 'TANDEM_METRICS_PORT') : undefined,
     linking: {
       maxCompanions: integer(env, 'TANDEM_MAX_COMPANIONS', 4),
       linkSessionTtlSeconds: integer(env, 'TANDEM_LINK_SESSION_TTL_SECONDS', 60),

@@ -1,6 +1,7 @@
 import type { EventLog, Subscription } from '@tandem/messaging';
 import type { EventCodec } from './event-codec';
 import { fromRecord, type ReceivedEvent } from './envelope';
+import { inEventSpan } from './event-tracing';
 
 export interface EventConsumerOptions<E> {
   /** The consumer group; one per projection or process manager, e.g. `accounts.read-model`. */
@@ -15,8 +16,9 @@ export interface EventConsumerOptions<E> {
 }
 
 /**
- * Subscribes to a service topic and hands each event, decoded, to `handle` in log order.
- * Events of another payload type on the topic are passed over.
+ * Subscribes to a service topic and hands each event, decoded, to `handle` in log order, each in
+ * a span `process <event type>` that continues the event's trace (commands `handle` runs with
+ * `causedBy(metadata)` are its children). Events of another payload type on the topic are passed over.
  */
 export function consumeEvents<E>(log: EventLog, options: EventConsumerOptions<E>): Promise<Subscription> {
   return log.subscribe({
@@ -27,7 +29,12 @@ export function consumeEvents<E>(log: EventLog, options: EventConsumerOptions<E>
       for (const record of batch.records) {
         const { metadata, payload } = fromRecord(record);
         if (metadata.payloadType !== options.codec.payloadType) continue;
-        await options.handle({ event: options.codec.decode(payload), metadata });
+        await inEventSpan(
+          `process ${metadata.type}`,
+          metadata,
+          { 'messaging.consumer.group.name': options.groupId },
+          () => options.handle({ event: options.codec.decode(payload), metadata }),
+        );
       }
     },
   });

@@ -6,3 +6,4 @@ export * from './event-codec';
 export * from './envelope';
 export * from './command-handler';
 export * from './event-consumer';
+export * from './event-tracing';

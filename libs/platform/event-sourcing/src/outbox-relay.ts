@@ -1,3 +1,5 @@
+import { context } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
 import {
   backoffDelay,
   type ErrorReporter,
@@ -6,6 +8,7 @@ import {
   reportToStderr,
   type RetryBackoff,
 } from '@tandem/messaging';
+import { LATENCY_BUCKETS_SECONDS, secondsSince, tandemMeter } from '@tandem/observability';
 import type { EventStore, PendingCommit, StoredEvent } from './event-store.port';
 
 export interface OutboxRelayOptions {
@@ -40,6 +43,11 @@ export class OutboxRelay {
   private loop: Promise<void> | undefined;
   private wakeRequested = false;
   private interruptSleep: ((reason: 'wake' | 'stop') => void) | undefined;
+  private readonly lag = tandemMeter().createHistogram('tandem.relay.lag', {
+    unit: 's',
+    description: 'Time from a commit to the event store until the event log acknowledged it',
+    advice: { explicitBucketBoundaries: LATENCY_BUCKETS_SECONDS },
+  });
 
   constructor(private readonly options: OutboxRelayOptions) {
     this.batchSize = options.batchSize ?? 500;
@@ -103,7 +111,13 @@ export class OutboxRelay {
     const commits: PendingCommit[] = await this.options.store.readUnpublished(limit);
     if (commits.length === 0) return 0;
     const records = commits.flatMap((commit) => commit.events.map((event) => this.options.encode(event)));
-    await this.options.log.publish(this.options.topic, records);
+    // Each record's traceparent header is that of the request that appended it; the kafkajs
+    // instrumentation would replace it with a producer span of a trace of its own.
+    await context.with(suppressTracing(context.active()), () =>
+      this.options.log.publish(this.options.topic, records),
+    );
+    for (const commit of commits)
+      this.lag.record(secondsSince(commit.committedAt), { 'messaging.destination.name': this.options.topic });
     await this.options.store.markPublished(commits.map((commit) => commit.commitId));
     return commits.length;
   }

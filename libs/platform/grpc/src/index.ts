@@ -4,3 +4,4 @@ export * from './grpc-server';
 export * from './request-context';
 export * from './timestamps';
 export * from './rate-limit';
+export * from './rpc-metrics.interceptor';

@@ -45,10 +45,19 @@ export class GrpcTestClient {
     this.client = new Client(address, credentials.createInsecure());
   }
 
-  /** Calls a unary RPC; `token` becomes `authorization: Bearer <token>`. */
-  call<Response>(method: string, request: object, token?: string): Promise<Response> {
+  /**
+   * Calls a unary RPC; `token` becomes `authorization: Bearer <token>`, `headers` (e.g. a
+   * traceparent) more metadata.
+   */
+  call<Response>(
+    method: string,
+    request: object,
+    token?: string,
+    headers: Readonly<Record<string, string>> = {},
+  ): Promise<Response> {
     const metadata = new Metadata();
     if (token) metadata.set('authorization', `Bearer ${token}`);
+    for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
     return new Promise((resolvePromise, reject) => {
       const rpc = this.client[method];
       if (!rpc) throw new Error(`no method ${method}`);

@@ -1,3 +1,4 @@
+import { tandemMeter } from '@tandem/observability';
 import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage } from 'kafkajs';
 import { backoffDelay, type ErrorReporter, type RetryBackoff } from './error-reporting';
 import type { IncomingRecord, RecordBatch, SubscribeOptions, Subscription } from './event-log.port';
@@ -14,6 +15,11 @@ export class KafkaSubscription implements Subscription {
   private readonly failures = new Map<string, number>();
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
   private stopping: Promise<void> | undefined;
+  private readonly lag = tandemMeter().createGauge('tandem.consumer.lag', {
+    unit: '{record}',
+    description:
+      "Records of a partition after the last one its consumer group handled (the high watermark's distance)",
+  });
 
   constructor(
     private readonly consumer: Consumer,
@@ -49,6 +55,11 @@ export class KafkaSubscription implements Subscription {
       return;
     }
     this.failures.delete(partitionKey);
+    this.lag.record(Number(batch.offsetLag()), {
+      'messaging.consumer.group.name': this.options.groupId,
+      'messaging.destination.name': batch.topic,
+      'messaging.destination.partition.id': String(batch.partition),
+    });
     const lastOffset = batch.lastOffset();
     payload.resolveOffset(lastOffset);
     await payload.commitOffsetsIfNecessary({

@@ -3,13 +3,40 @@ import pino, { type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
-/** JSON logs on stdout, one line an entry, each naming its service. */
+/**
+ * An error as a log line shows it: its type, message, code, stack and cause, and none of its other
+ * fields. Driver and client errors carry what they were sending (a MongoDB write error its
+ * documents, with ciphertext; a gRPC error its metadata, with the authorization token), and pino's
+ * default serializer would log all of it.
+ */
+export function serializeError(error: unknown, depth = 0): unknown {
+  if (!(error instanceof Error))
+    return typeof error === 'string' ? { message: error } : { value: String(error) };
+  const { code } = error as { code?: unknown };
+  return {
+    type: error.name,
+    message: error.message,
+    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    stack: error.stack,
+    ...(error.cause !== undefined && depth < 3 ? { cause: serializeError(error.cause, depth + 1) } : {}),
+  };
+}
+
+/** Fields that never reach a log line, should one be passed by mistake. */
+const REDACTED = ['authorization', '*.authorization', 'token', '*.token', 'content', '*.content'];
+
+/**
+ * JSON logs on stdout, one line an entry, each naming its service. Lines written inside a span
+ * carry its trace_id and span_id (the pino instrumentation adds them).
+ */
 export function createLogger(service: string, level = process.env['TANDEM_LOG_LEVEL'] || 'info'): Logger {
   return pino({
     level,
     base: { service },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
+    serializers: { err: serializeError },
+    redact: { paths: REDACTED, censor: '[redacted]' },
   });
 }
 

@@ -3,8 +3,14 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { MicroserviceOptions } from '@nestjs/microservices';
 import { loadConfig } from '@tandem/config';
-import { createHealth, GrpcExceptionFilter, grpcServerOptions, setServing } from '@tandem/grpc';
-import { createLogger, NestPinoLogger } from '@tandem/observability';
+import {
+  createHealth,
+  GrpcExceptionFilter,
+  grpcServerOptions,
+  RpcMetricsInterceptor,
+  setServing,
+} from '@tandem/grpc';
+import { createLogger, NestPinoLogger, shutdownTelemetry, startTelemetry } from '@tandem/observability';
 import { openInfrastructure } from './infrastructure';
 import type { ServiceFactory, TandemService } from './service';
 
@@ -51,6 +57,7 @@ export async function runServices(
     },
   );
   app.useGlobalFilters(new GrpcExceptionFilter(logger));
+  app.useGlobalInterceptors(new RpcMetricsInterceptor());
   await app.listen();
   setServing(health, specs, true);
   logger.info(
@@ -66,6 +73,7 @@ export async function runServices(
       await app.close();
       for (const worker of [...workers].reverse()) await worker.stop();
       await infrastructure.close();
+      await shutdownTelemetry();
       logger.info('tandem stopped');
     })());
 
@@ -84,10 +92,20 @@ export async function runServices(
   return { stop };
 }
 
-/** The entry point of a service process: runs it and exits non-zero if it cannot start. */
+/**
+ * The entry point of a service process: starts OpenTelemetry (see `startTelemetry`; metrics on
+ * TANDEM_METRICS_PORT), runs the services and exits non-zero if they cannot start.
+ */
 export function main(processName: string, factories: readonly ServiceFactory[]): void {
-  runServices(processName, factories).catch((error: unknown) => {
+  const failed = (error: unknown) => {
     createLogger(processName).fatal({ err: error }, 'failed to start');
     process.exit(1);
-  });
+  };
+  try {
+    startTelemetry(processName, { metricsPort: loadConfig().metricsPort });
+  } catch (error) {
+    failed(error);
+    return;
+  }
+  runServices(processName, factories).catch(failed);
 }
