@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './replay/telemetry-off';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { approve } from './demo/approve.command';
 import { devices } from './demo/devices.command';
@@ -8,6 +9,7 @@ import { receive } from './demo/receive.command';
 import { register } from './demo/register.command';
 import { send } from './demo/send.command';
 import { describeFailure } from './demo/tandem-client';
+import { registerReplayCommands } from './replay/replay-commands';
 
 /** The options every demo command has. */
 interface CommonOptions {
@@ -91,6 +93,8 @@ demoCommand(demo, 'receive', "print the device's inbox as it arrives and ack it,
 demoCommand(demo, 'devices', "list the devices of the profile's account").action((options: CommonOptions) =>
   devices(new ProfileStore(options.profiles), options),
 );
+
+registerReplayCommands(program);
 
 program.parseAsync().catch((error: unknown) => {
   console.error(`tandem: ${describeFailure(error)}`);

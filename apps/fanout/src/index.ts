@@ -1,1 +1,9 @@
 export { fanoutService } from './fanout.service';
+export { fanoutEventCodec } from './fanout.codecs';
+export { type DeviceListRecord, DeviceListsProjection } from './device-lists.projection';
+export {
+  entryRecordId,
+  type InboxEntryRecord,
+  type InboxHeadRecord,
+  InboxesProjection,
+} from './inboxes.projection';

@@ -3,3 +3,4 @@ export * from './error-reporting';
 export * from './partitioner';
 export * from './event-log.kafka';
 export * from './event-log.embedded';
+export * from './event-log-reader.embedded';

@@ -1,0 +1,100 @@
+import { resolve } from 'node:path';
+
+/** The services that publish to a topic `<prefix>tandem.<service>.events`. */
+export const SERVICES = ['accounts', 'linking', 'fanout', 'backups', 'presence'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export const isService = (name: string): name is ServiceName =>
+  (SERVICES as readonly string[]).includes(name);
+
+/** What the replay commands are told on the command line about where Tandem keeps its data. */
+export interface ConnectionOptions {
+  readonly brokers?: string;
+  readonly dataDir?: string;
+  readonly topicPrefix?: string;
+  readonly mongo?: string;
+  readonly databasePrefix?: string;
+}
+
+/**
+ * Where the events and read models are: Kafka and MongoDB (distributed mode) or the embedded log
+ * and stores in a data folder (embedded mode), named as Tandem names them (see openInfrastructure).
+ */
+export type Connection =
+  | {
+      readonly mode: 'distributed';
+      readonly brokers: readonly string[];
+      /** Only the commands that read or write read models need it. */
+      readonly mongoUri: string | undefined;
+      readonly databasePrefix: string;
+      readonly topicPrefix: string;
+    }
+  | { readonly mode: 'embedded'; readonly dataDir: string; readonly topicPrefix: string };
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/**
+ * --brokers or --data-dir on the command line decide; else KAFKA_BROKERS (Kafka), else
+ * TANDEM_DATA_DIR or ./data (the embedded log), as Tandem itself decides.
+ */
+export function resolveConnection(
+  options: ConnectionOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): Connection {
+  if (options.brokers && options.dataDir) {
+    throw new UsageError('give --brokers (Kafka) or --data-dir (the embedded log), not both');
+  }
+  const topicPrefix = options.topicPrefix ?? env['TANDEM_TOPIC_PREFIX'] ?? '';
+  const brokers = options.dataDir ? '' : (options.brokers ?? env['KAFKA_BROKERS'] ?? '');
+  const brokerList = brokers
+    .split(',')
+    .map((broker) => broker.trim())
+    .filter(Boolean);
+  if (brokerList.length > 0) {
+    return {
+      mode: 'distributed',
+      brokers: brokerList,
+      mongoUri: options.mongo || env['MONGODB_URI'] || undefined,
+      databasePrefix: options.databasePrefix || env['TANDEM_MONGODB_DATABASE_PREFIX'] || 'tandem',
+      topicPrefix,
+    };
+  }
+  return {
+    mode: 'embedded',
+    dataDir: resolve(options.dataDir || env['TANDEM_DATA_DIR'] || 'data'),
+    topicPrefix,
+  };
+}
+
+/** A service's topic, or the name given when it is not a service's. */
+export function topicName(connection: Connection, topicOrService: string): string {
+  return isService(topicOrService) ? serviceTopic(connection, topicOrService) : topicOrService;
+}
+
+export const serviceTopic = (connection: Connection, service: ServiceName): string =>
+  `${connection.topicPrefix}tandem.${service}.events`;
+
+/** A consumer group of a service, as Tandem names it: `<prefix><service>.<purpose>`. */
+export const serviceGroup = (connection: Connection, service: ServiceName, purpose: string): string =>
+  `${connection.topicPrefix}${service}.${purpose}`;
+
+/** The MongoDB database of a service's event store and read models. */
+export const serviceDatabase = (databasePrefix: string, service: ServiceName): string =>
+  `${databasePrefix}_${service}`;
+
+/** Read-model collections of a service's MongoDB database start with it. */
+export const READ_MODEL_PREFIX = 'read_';
+
+/** Where a place to print lines goes: stdout and stderr of the process, or a test's buffers. */
+export interface CommandIO {
+  /** One or more lines (joined by newlines) to stdout; resolves when there is room for more. */
+  out(text: string): void | Promise<void>;
+  /** A line to stderr. */
+  err(line: string): void;
+  /** Text to stderr as it is: progress redrawn in place. */
+  errRaw(text: string): void;
+  /** Progress is drawn in place on a terminal, and printed as lines when asked for elsewhere. */
+  readonly errIsTTY: boolean;
+}

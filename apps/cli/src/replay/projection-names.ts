@@ -1,0 +1,8 @@
+/** The projections `tandem projections rebuild` knows (projections.ts builds them). */
+export const PROJECTION_NAMES = [
+  'accounts',
+  'device-directory',
+  'device-lists',
+  'inboxes',
+  'backup-lists',
+] as const;

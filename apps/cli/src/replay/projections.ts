@@ -1,0 +1,254 @@
+import { accountEventCodec, AccountsReadModel } from '@tandem/accounts-app';
+import { DeviceDirectory, deviceListEventCodec } from '@tandem/auth';
+import { BackupListsProjection, backupEventCodec } from '@tandem/backups-app';
+import type { DocumentStore } from '@tandem/documents';
+import { type EventCodec, fromRecord, type ReceivedEvent } from '@tandem/event-sourcing';
+import { DeviceListsProjection, InboxesProjection } from '@tandem/fanout-app';
+import type { IncomingRecord, RecordBatch } from '@tandem/messaging';
+import { isService, SERVICES, type ServiceName, UsageError } from './connection';
+import { PROJECTION_NAMES } from './projection-names';
+
+/** Replays a service's topic from its beginning to its current end, batch by batch. */
+export type Replay = (service: ServiceName, onBatch: (batch: RecordBatch) => Promise<void>) => Promise<void>;
+
+/** The live consumer group that keeps a projection, and the topic it reads. */
+export interface LiveGroup {
+  readonly service: ServiceName;
+  /** The group is `<prefix><service>.<purpose>`. */
+  readonly purpose: string;
+  readonly topic: ServiceName;
+}
+
+/**
+ * A projection the CLI can rebuild: built with the same class its service uses, into a store laid
+ * out as the service's (same collection names), so the rebuild compares document by document.
+ */
+export interface ProjectionSpec {
+  readonly name: string;
+  /** The service whose read models hold it. */
+  readonly service: ServiceName;
+  /** The topics it is built from, by service. */
+  readonly topics: readonly ServiceName[];
+  /** The collections compared with the live ones. */
+  readonly collections: readonly string[];
+  /** Fields that legitimately differ between the live documents and a rebuild, and why. */
+  readonly ignoredFields: Readonly<Record<string, string>>;
+  readonly liveGroups: readonly LiveGroup[];
+  rebuild(store: DocumentStore, replay: Replay): Promise<void>;
+}
+
+/** Hands each event of `codec`'s payload type, decoded, to `handle` in log order (as consumeEvents does). */
+async function eachEvent<E>(
+  records: readonly IncomingRecord[],
+  codec: EventCodec<E>,
+  handle: (received: ReceivedEvent<E>) => Promise<void>,
+): Promise<void> {
+  for (const record of records) {
+    const { metadata, payload } = fromRecord(record);
+    if (metadata.payloadType !== codec.payloadType) continue;
+    await handle({ event: codec.decode(payload), metadata });
+  }
+}
+
+const APPLIED_AT = { appliedAt: 'when the service applied the event (the clock of the moment)' } as const;
+
+/** An inbox entry keeps the trace context of the span that appended it: a replay is another span. */
+const TRACE_CONTEXT = {
+  traceparent: 'the trace context of the span that appended the entry; a replay is another span',
+  tracestate: 'likewise',
+} as const;
+
+/** The services that keep a device directory, and the consumer group that writes it. */
+const DEVICE_DIRECTORY_GROUPS: Readonly<Partial<Record<ServiceName, string>>> = {
+  accounts: 'device-directory',
+  linking: 'device-directory',
+  backups: 'device-directory',
+  fanout: 'linking-events',
+  presence: 'linking-events',
+};
+
+function accountsReadModel(): ProjectionSpec {
+  return {
+    name: 'accounts',
+    service: 'accounts',
+    topics: ['accounts'],
+    collections: ['accounts'],
+    ignoredFields: {},
+    liveGroups: [{ service: 'accounts', purpose: 'read-model', topic: 'accounts' }],
+    async rebuild(store, replay) {
+      const model = new AccountsReadModel(store.collection('accounts'));
+      await model.setUp();
+      await replay('accounts', (batch) =>
+        eachEvent(batch.records, accountEventCodec, (received) => model.apply(received)),
+      );
+    },
+  };
+}
+
+function deviceDirectory(service: ServiceName): ProjectionSpec {
+  const purpose = DEVICE_DIRECTORY_GROUPS[service];
+  if (!purpose) throw new UsageError(`${service} keeps no device directory`);
+  return {
+    name: `device-directory of ${service}`,
+    service,
+    topics: ['linking'],
+    collections: ['devices'],
+    ignoredFields: APPLIED_AT,
+    liveGroups: [{ service, purpose, topic: 'linking' }],
+    async rebuild(store, replay) {
+      const directory = new DeviceDirectory(store.collection('devices'));
+      await replay('linking', (batch) =>
+        eachEvent(batch.records, deviceListEventCodec, (received) => directory.apply(received)),
+      );
+    },
+  };
+}
+
+function deviceLists(): ProjectionSpec {
+  return {
+    name: 'device-lists',
+    service: 'fanout',
+    topics: ['linking'],
+    collections: ['device_lists'],
+    ignoredFields: {},
+    liveGroups: [{ service: 'fanout', purpose: 'linking-events', topic: 'linking' }],
+    async rebuild(store, replay) {
+      const lists = new DeviceListsProjection(store.collection('device_lists'));
+      await replay('linking', (batch) =>
+        eachEvent(batch.records, deviceListEventCodec, (received) => lists.apply(received)),
+      );
+    },
+  };
+}
+
+type DeviceListEvent = ReceivedEvent<Parameters<typeof deviceListEventCodec.typeOf>[0]>;
+
+/** An account's device-list events in log order, and how many were applied. */
+interface Timeline {
+  readonly events: DeviceListEvent[];
+  applied: number;
+}
+
+/** Records handed to the inbox projection at once. */
+const INBOX_BATCH = 1_000;
+
+/**
+ * Fan-out's inboxes read the account's device list (who gets receipts and system entries, which
+ * device is the primary). Live, that list is as the linking events had made it when the inbox
+ * event was applied; the rebuild reproduces that by time: before each inbox event of an account it
+ * applies the account's device-list events that occurred at or before it (then the rest).
+ */
+function inboxes(): ProjectionSpec {
+  return {
+    name: 'inboxes',
+    service: 'fanout',
+    topics: ['linking', 'fanout'],
+    collections: ['inbox_heads', 'inbox_entries'],
+    ignoredFields: TRACE_CONTEXT,
+    liveGroups: [
+      { service: 'fanout', purpose: 'inboxes', topic: 'fanout' },
+      { service: 'fanout', purpose: 'linking-events', topic: 'linking' },
+    ],
+    async rebuild(store, replay) {
+      const lists = new DeviceListsProjection(store.collection('device_lists'));
+      const projection = new InboxesProjection(
+        store.collection('inbox_heads'),
+        store.collection('inbox_entries'),
+        lists,
+        () => undefined,
+      );
+      const timelines = new Map<string, Timeline>();
+      await replay('linking', (batch) =>
+        eachEvent(batch.records, deviceListEventCodec, async (received) => {
+          const { event } = received;
+          if (event.$case !== 'deviceLinked' && event.$case !== 'deviceUnlinked') return;
+          const timeline = timelines.get(event.value.accountId) ?? { events: [], applied: 0 };
+          timeline.events.push(received);
+          timelines.set(event.value.accountId, timeline);
+        }),
+      );
+      const applyListsUntil = async (accountId: string, time: number) => {
+        const timeline = timelines.get(accountId);
+        if (!timeline) return;
+        while (
+          timeline.applied < timeline.events.length &&
+          timeline.events[timeline.applied]!.metadata.occurredAt.getTime() <= time
+        ) {
+          await lists.apply(timeline.events[timeline.applied]!);
+          timeline.applied += 1;
+        }
+      };
+      const pendingUntil = (accountId: string, time: number): boolean => {
+        const timeline = timelines.get(accountId);
+        const next = timeline?.events[timeline.applied];
+        return next !== undefined && next.metadata.occurredAt.getTime() <= time;
+      };
+
+      await replay('fanout', async (batch) => {
+        let chunk: IncomingRecord[] = [];
+        const flush = async () => {
+          if (chunk.length === 0) return;
+          await projection.applyBatch({ topic: batch.topic, partition: batch.partition, records: chunk });
+          chunk = [];
+        };
+        for (const record of batch.records) {
+          const { metadata } = fromRecord(record);
+          const accountId = metadata.partitionKey || record.key;
+          const time = metadata.occurredAt.getTime();
+          if (pendingUntil(accountId, time)) {
+            await flush();
+            await applyListsUntil(accountId, time);
+          }
+          chunk.push(record);
+          if (chunk.length >= INBOX_BATCH) await flush();
+        }
+        await flush();
+      });
+      for (const accountId of timelines.keys()) await applyListsUntil(accountId, Number.POSITIVE_INFINITY);
+    },
+  };
+}
+
+function backupLists(): ProjectionSpec {
+  return {
+    name: 'backup-lists',
+    service: 'backups',
+    topics: ['backups'],
+    collections: ['backup_lists'],
+    ignoredFields: {},
+    liveGroups: [{ service: 'backups', purpose: 'backup-lists', topic: 'backups' }],
+    async rebuild(store, replay) {
+      const lists = new BackupListsProjection(store.collection('backup_lists'));
+      await replay('backups', (batch) =>
+        eachEvent(batch.records, backupEventCodec, (received) => lists.apply(received)),
+      );
+    },
+  };
+}
+
+/** The projection by name; the device directory is every service's, so it needs the service. */
+export function projectionSpec(name: string, service?: string): ProjectionSpec {
+  if (service !== undefined && !isService(service)) {
+    throw new UsageError(`--service ${service}: give one of ${SERVICES.join(', ')}`);
+  }
+  switch (name) {
+    case 'accounts':
+    case 'accounts-read-model':
+      return accountsReadModel();
+    case 'device-directory':
+      if (service === undefined) {
+        throw new UsageError(
+          `the device directory is kept by every service: give --service (${Object.keys(DEVICE_DIRECTORY_GROUPS).join(', ')})`,
+        );
+      }
+      return deviceDirectory(service);
+    case 'device-lists':
+      return deviceLists();
+    case 'inboxes':
+      return inboxes();
+    case 'backup-lists':
+      return backupLists();
+    default:
+      throw new UsageError(`no projection ${name}: give one of ${PROJECTION_NAMES.join(', ')}`);
+  }
+}
