@@ -43,6 +43,7 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
   let env: Record<string, string>;
   let accountsProcess: ServiceProcess;
   let linkingProcess: ServiceProcess;
+  let fanoutProcess: ServiceProcess;
   let accounts: GrpcTestClient;
   let linking: GrpcTestClient;
   let mongo: MongoClient;
@@ -77,11 +78,10 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
       TANDEM_TOPIC_PREFIX: `${prefix}.`,
       TANDEM_TOPIC_PARTITIONS: '3',
     };
-    [accountsProcess] = await Promise.all([
-      startServiceProcess('accounts', {
-        ...env,
-        TANDEM_TOKEN_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-      }),
+    const tokenPublicKey = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    [accountsProcess, fanoutProcess] = await Promise.all([
+      startServiceProcess('accounts', { ...env, TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
+      startServiceProcess('fanout', { ...env, TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
       startLinking(),
     ]);
     accounts = new GrpcTestClient(
@@ -101,7 +101,7 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
   });
 
   afterAll(async () => {
-    await Promise.all([accountsProcess?.stop(), linkingProcess?.stop()]);
+    await Promise.all([accountsProcess?.stop(), linkingProcess?.stop(), fanoutProcess?.stop()]);
     await mongo?.close();
   });
 
@@ -139,7 +139,7 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
   }
 
   /** The devices a service's device directory holds as linked for the account. */
-  async function directory(service: 'accounts' | 'linking') {
+  async function directory(service: 'accounts' | 'linking' | 'fanout') {
     const records = await mongo
       .db(`${prefix}_${service}`)
       .collection('read_devices')
@@ -154,9 +154,24 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
       .sort((a, b) => a.deviceId - b.deviceId);
   }
 
+  /** Fanout's device list of the account, the one it checks a Send's coverage against. */
+  async function fanoutDeviceList() {
+    const record = await mongo
+      .db(`${prefix}_fanout`)
+      .collection('read_device_lists')
+      .findOne({ _id: accountId as never });
+    return {
+      listVersion: record?.['listVersion'],
+      devices: ((record?.['devices'] ?? []) as { deviceId: number; registrationId: number }[]).map(
+        ({ deviceId, registrationId }) => ({ deviceId, registrationId }),
+      ),
+    };
+  }
+
   /**
-   * The device list as a sender gets it, as the account's devices list it, and as the accounts
-   * and linking services' device directories hold it, all the same.
+   * The device list as a sender gets it, as the account's devices list it, as the accounts,
+   * linking and fanout services' device directories hold it, and fanout's device list (version
+   * and devices) that Send is checked against, all the same.
    */
   async function expectListsAgree(token = primaryToken) {
     const list = await eventually(
@@ -171,9 +186,15 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
       own.devices.map((device) => device.deviceId).sort((a, b) => a - b),
     );
     expect(list.listHash).toMatch(/^[0-9a-f]{16}$/);
-    for (const service of ['accounts', 'linking'] as const) {
+    for (const service of ['accounts', 'linking', 'fanout'] as const) {
       await eventually(async () => expect(await directory(service)).toEqual(list.devices));
     }
+    await eventually(async () =>
+      expect(await fanoutDeviceList()).toEqual({
+        listVersion: list.listVersion,
+        devices: list.devices.map(({ deviceId, registrationId }) => ({ deviceId, registrationId })),
+      }),
+    );
     return list;
   }
 
@@ -260,7 +281,6 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
       },
       primaryToken,
     );
-    const started = Date.now();
     expect(unlinked.listVersion).toBe(before.listVersion + 1);
     const token = companions.get(3)!.token;
     for (const client of [accounts, linking]) {
@@ -276,7 +296,19 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
         { retryOn: [] },
       );
     }
-    expect(Date.now() - started).toBeLessThan(1_000);
+    for (const service of ['accounts', 'linking', 'fanout'] as const) {
+      const record = await eventually(async () => {
+        const found = await mongo
+          .db(`${prefix}_${service}`)
+          .collection('read_devices')
+          .findOne({ _id: `${accountId}:3` as never });
+        expect(found?.['linked']).toBe(false);
+        return found!;
+      });
+      const delayMs = Date.parse(record['appliedAt'] as string) - Date.parse(record['changedAt'] as string);
+      console.log(`DeviceUnlinked reached ${service} ${delayMs} ms after it happened`);
+      expect(delayMs).toBeLessThan(1_000);
+    }
   });
 
   it('links a new companion with a new id, never reusing one', async () => {

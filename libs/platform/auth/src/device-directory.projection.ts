@@ -22,7 +22,9 @@ export interface DeviceRecord extends VersionedDocument {
   readonly registrationId: number;
   readonly name: string;
   readonly linkedAt: string;
-  /** When this service learned of the last change: how long the event took to arrive is measurable. */
+  /** When the last change happened, by the linking service's clock. */
+  readonly changedAt: string;
+  /** When this service learned of the last change: `appliedAt - changedAt` is how long it took to arrive. */
   readonly appliedAt: string;
 }
 
@@ -52,6 +54,7 @@ export class DeviceDirectory {
           registrationId: value.registrationId,
           name: value.name,
           linkedAt: (value.linkedAt ?? metadata.occurredAt).toISOString(),
+          changedAt: metadata.occurredAt.toISOString(),
           appliedAt: now.toISOString(),
           version,
         });
@@ -61,7 +64,13 @@ export class DeviceDirectory {
         const id = deviceRecordId(event.value.accountId, event.value.deviceId);
         const known = await this.devices.get(id);
         if (!known) return;
-        await this.devices.putIfNewer({ ...known, linked: false, appliedAt: now.toISOString(), version });
+        await this.devices.putIfNewer({
+          ...known,
+          linked: false,
+          changedAt: metadata.occurredAt.toISOString(),
+          appliedAt: now.toISOString(),
+          version,
+        });
         return;
       }
     }
