@@ -19,7 +19,8 @@ import {
   fanoutStreamingClient,
   grpcFailure,
   GrpcTestClient,
-  InboxStream,
+  type InboxStream,
+  openInboxStream,
   newDevice,
   type ServiceProcess,
   services,
@@ -131,21 +132,7 @@ describe('backup metadata, services as processes on Kafka and MongoDB', () => {
     primaryToken = account.primary.token;
     companionToken = account.devices[1]!.token;
     for (const device of account.devices) {
-      inboxes.push(
-        await eventually(
-          async () => {
-            const stream = new InboxStream(streaming, device.token);
-            try {
-              await stream.until((items) => items.find((item) => item.caughtUp));
-            } catch (error) {
-              stream.cancel();
-              throw error;
-            }
-            return stream;
-          },
-          { retryOn: [status.UNAVAILABLE], timeoutMs: 30_000 },
-        ),
-      );
+      inboxes.push(await openInboxStream(streaming, device.token));
     }
   });
 

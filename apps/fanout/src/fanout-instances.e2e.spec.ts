@@ -7,7 +7,8 @@ import {
   type FanoutStreamingClient,
   fanoutStreamingClient,
   GrpcTestClient,
-  InboxStream,
+  type InboxStream,
+  openInboxStream,
   type ServiceProcess,
   services,
   type SignedInDevice,
@@ -35,21 +36,11 @@ describe('fan-out with two instances, services as processes on Kafka and MongoDB
   let a: TestAccount;
   let b: TestAccount;
 
-  const openInbox = (device: SignedInDevice, instance: number) =>
-    eventually(
-      async () => {
-        const stream = new InboxStream(instances[instance]!.streaming, device.token);
-        opened.push(stream);
-        try {
-          await stream.until((items) => items.find((item) => item.caughtUp));
-        } catch (error) {
-          stream.cancel();
-          throw error;
-        }
-        return stream;
-      },
-      { retryOn: [status.UNAVAILABLE], timeoutMs: 30_000 },
-    );
+  const openInbox = async (device: SignedInDevice, instance: number) => {
+    const stream = await openInboxStream(instances[instance]!.streaming, device.token);
+    opened.push(stream);
+    return stream;
+  };
 
   beforeAll(async () => {
     const { kafkaBrokers, mongoUri } = testInfrastructure();

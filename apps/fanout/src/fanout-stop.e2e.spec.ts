@@ -15,7 +15,8 @@ import {
   type FanoutStreamingClient,
   fanoutStreamingClient,
   GrpcTestClient,
-  InboxStream,
+  type InboxStream,
+  openInboxStream,
   messagesOf,
   type ServiceProcess,
   services,
@@ -116,21 +117,13 @@ describe.each(stops)('$how of the fan-out process loses and duplicates nothing',
    * Opens a device's inbox stream on the current fanout process and waits for its caught_up,
    * retrying while fanout does not know the device yet or is not reachable.
    */
-  function openInbox(device: Device, afterSequence = 0): Promise<InboxStream> {
-    return eventually(
-      async () => {
-        const stream = new InboxStream(streamingClient, device.token, afterSequence);
-        opened.push(stream);
-        try {
-          await stream.until((items) => items.find((item) => item.caughtUp));
-        } catch (error) {
-          stream.cancel();
-          throw error;
-        }
-        return stream;
-      },
-      { retryOn: [status.UNAVAILABLE, status.UNAUTHENTICATED], timeoutMs: 30_000 },
-    );
+  async function openInbox(device: Device, afterSequence = 0): Promise<InboxStream> {
+    const stream = await openInboxStream(streamingClient, device.token, {
+      afterSequence,
+      retryOn: [status.UNAVAILABLE, status.UNAUTHENTICATED],
+    });
+    opened.push(stream);
+    return stream;
   }
 
   async function startFanout(): Promise<void> {

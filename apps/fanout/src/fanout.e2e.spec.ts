@@ -18,7 +18,8 @@ import {
   fanoutStreamingClient,
   grpcFailure,
   GrpcTestClient,
-  InboxStream,
+  type InboxStream,
+  openInboxStream,
   messagesOf,
   receiptsOf,
   type ServiceProcess,
@@ -72,22 +73,11 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
    * Opens a device's inbox stream and waits for its caught_up, retrying while fanout's device
    * directory does not know the device yet.
    */
-  function openInbox(device: Device, afterSequence = 0): Promise<InboxStream> {
-    return eventually(
-      async () => {
-        const stream = new InboxStream(streamingClient, device.token, afterSequence);
-        opened.push(stream);
-        try {
-          await stream.until((items) => items.find((item) => item.caughtUp));
-        } catch (error) {
-          stream.cancel();
-          throw error;
-        }
-        streams.set(device, stream);
-        return stream;
-      },
-      { retryOn: [status.UNAVAILABLE], timeoutMs: 30_000 },
-    );
+  async function openInbox(device: Device, afterSequence = 0): Promise<InboxStream> {
+    const stream = await openInboxStream(streamingClient, device.token, { afterSequence });
+    opened.push(stream);
+    streams.set(device, stream);
+    return stream;
   }
 
   /** A message from A's primary to B: one envelope for each of B's devices and A's other ones. */

@@ -138,8 +138,8 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
       },
     },
     {
-      onOpened: (accountId, deviceId, streamId) =>
-        void signals?.streamOpened(accountId, deviceId, streamId).catch(reportSignalError),
+      onOpened: (accountId, deviceId, streamId, openedAt) =>
+        void signals?.streamOpened(accountId, deviceId, streamId, openedAt).catch(reportSignalError),
       onConnected: (accountId, deviceId) => recordConnection(accountId, deviceId, true),
       onDisconnected: (accountId, deviceId) => recordConnection(accountId, deviceId, false),
     },

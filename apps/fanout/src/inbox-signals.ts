@@ -35,13 +35,13 @@ export class InboxSignals {
   }
 
   /** Says that a device opened a stream here. */
-  async streamOpened(accountId: string, deviceId: number, streamId: string): Promise<void> {
+  async streamOpened(accountId: string, deviceId: number, streamId: string, openedAt: Date): Promise<void> {
     await this.log.publish(this.topic, [
       {
         key: accountId,
         value: InboxSignal.encode({
           originInstanceId: this.instanceId,
-          signal: { $case: 'streamOpened', value: { accountId, deviceId, streamId } },
+          signal: { $case: 'streamOpened', value: { accountId, deviceId, streamId, openedAt } },
         }).finish(),
       },
     ]);
@@ -61,10 +61,12 @@ export class InboxSignals {
             for (const record of batch.records) {
               const { originInstanceId, signal } = InboxSignal.decode(record.value);
               if (originInstanceId === this.instanceId || !signal) continue;
-              if (signal.$case === 'entriesStored')
+              if (signal.$case === 'entriesStored') {
                 streams.wake(signal.value.accountId, signal.value.deviceId);
-              else
-                streams.openedElsewhere(signal.value.accountId, signal.value.deviceId, signal.value.streamId);
+              } else {
+                const { accountId, deviceId, streamId, openedAt } = signal.value;
+                streams.openedElsewhere(accountId, deviceId, streamId, openedAt ?? new Date(0));
+              }
             }
           },
         });

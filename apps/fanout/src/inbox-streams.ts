@@ -31,7 +31,7 @@ export interface InboxReader {
 
 export interface StreamEvents {
   /** A device's stream opened here; `streamId` names it among every instance's streams. */
-  readonly onOpened?: (accountId: string, deviceId: number, streamId: string) => void;
+  readonly onOpened?: (accountId: string, deviceId: number, streamId: string, openedAt: Date) => void;
   /** A device's stream opened and no other of the device was open here: it is connected. */
   readonly onConnected?: (accountId: string, deviceId: number) => Promise<void>;
   /** A device's stream ended and no other of the device is open here: it is disconnected. */
@@ -73,6 +73,8 @@ class InboxStream {
   private reading = false;
   private readAgain = false;
   closed = false;
+
+  readonly openedAt = new Date();
 
   constructor(
     readonly streamId: string,
@@ -216,7 +218,7 @@ export class InboxStreams {
       this.pushLatency,
     );
     this.streams.set(key, stream);
-    this.events.onOpened?.(accountId, deviceId, stream.streamId);
+    this.events.onOpened?.(accountId, deviceId, stream.streamId, stream.openedAt);
     if (!previous) void this.events.onConnected?.(accountId, deviceId);
     void stream.start();
     return () => this.close(key, stream);
@@ -235,11 +237,16 @@ export class InboxStreams {
     void this.streams.get(`${accountId}:${deviceId}`)?.drain();
   }
 
-  /** The device opened a stream elsewhere: the one here, if any, is superseded. */
-  openedElsewhere(accountId: string, deviceId: number, streamId: string): void {
+  /**
+   * The device opened a stream elsewhere: the one here, if any, is superseded, unless it is the
+   * newer one (signals can arrive late).
+   */
+  openedElsewhere(accountId: string, deviceId: number, streamId: string, openedAt: Date): void {
     const key = `${accountId}:${deviceId}`;
     const stream = this.streams.get(key);
     if (!stream || stream.streamId === streamId) return;
+    const here = stream.openedAt.getTime();
+    if (here > openedAt.getTime() || (here === openedAt.getTime() && stream.streamId > streamId)) return;
     this.streams.delete(key);
     stream.supersede();
     void this.events.onDisconnected?.(accountId, deviceId);

@@ -33,7 +33,7 @@ import {
   fanoutStreamingClient,
   grpcFailure,
   GrpcTestClient,
-  InboxStream,
+  openInboxStream,
   PROTO_DIR,
   type ServiceProcess,
   services,
@@ -201,21 +201,11 @@ describe('presence, services as processes on Kafka and MongoDB', () => {
       { retryOn: [status.UNAVAILABLE], timeoutMs: 30_000 },
     );
 
-  const openInbox = (device: SignedInDevice) =>
-    eventually(
-      async () => {
-        const stream = new InboxStream(inboxClient, device.token);
-        opened.push(stream);
-        try {
-          await stream.until((items) => items.find((item) => item.caughtUp));
-        } catch (error) {
-          stream.cancel();
-          throw error;
-        }
-        return stream;
-      },
-      { retryOn: [status.UNAVAILABLE], timeoutMs: 30_000 },
-    );
+  const openInbox = async (device: SignedInDevice) => {
+    const stream = await openInboxStream(inboxClient, device.token);
+    opened.push(stream);
+    return stream;
+  };
 
   /** The first presence item of B after the first `after` items that `matches`. */
   const bPresence = (

@@ -7,6 +7,7 @@ import {
   Metadata,
   type ServiceClientConstructor,
   type ServiceError,
+  status,
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type {
@@ -15,7 +16,7 @@ import type {
 } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
 import type { DeliveryReceipt, InboxEntry } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
 import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
-import { PROTO_DIR, services } from './grpc-client';
+import { eventually, PROTO_DIR, services } from './grpc-client';
 
 export type FanoutStreamingClient = Client & {
   StreamInbox(request: StreamInboxRequest, metadata: Metadata): ClientReadableStream<StreamInboxResponse>;
@@ -149,4 +150,28 @@ export class InboxStream {
       ),
     );
   }
+}
+
+/**
+ * Opens a device's inbox stream and waits for its caught_up, opening it again while fanout answers
+ * with one of `retryOn` (by default UNAVAILABLE: it has not learned of the device yet).
+ */
+export function openInboxStream(
+  client: FanoutStreamingClient,
+  token: string,
+  options: { afterSequence?: number; retryOn?: readonly status[]; timeoutMs?: number } = {},
+): Promise<InboxStream> {
+  return eventually(
+    async () => {
+      const stream = new InboxStream(client, token, options.afterSequence ?? 0);
+      try {
+        await stream.until((items) => items.find((item) => item.caughtUp));
+      } catch (error) {
+        stream.cancel();
+        throw error;
+      }
+      return stream;
+    },
+    { retryOn: options.retryOn ?? [status.UNAVAILABLE], timeoutMs: options.timeoutMs ?? 30_000 },
+  );
 }
