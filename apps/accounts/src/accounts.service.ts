@@ -1,20 +1,13 @@
 import { Module } from '@nestjs/common';
-import {
-  DEVICE_AUTHENTICATOR,
-  DeviceAuthenticator,
-  DeviceAuthGuard,
-  DeviceDirectory,
-  deviceListEventCodec,
-  DeviceTokens,
-  loadTokenKeys,
-} from '@tandem/auth';
-import { OutboxRelay, toRecord } from '@tandem/event-sourcing';
+import { DeviceDirectory, deviceListEventCodec } from '@tandem/auth';
 import {
   consumerWorker,
   type Infrastructure,
-  RELAY_IDLE_POLL_MS,
   relayWorker,
   type TandemService,
+  deviceAuthProviders,
+  deviceTokens,
+  outboxRelay,
 } from '@tandem/runtime';
 import { accountEventCodec } from './accounts.codec';
 import { AccountCommands } from './accounts.commands';
@@ -29,27 +22,16 @@ class AccountsModule {}
  * model, and the device directory it authenticates devices with (from tandem.linking.events).
  */
 export async function accountsService(infrastructure: Infrastructure): Promise<TandemService> {
-  const { eventLog, logger } = infrastructure;
+  const { eventLog } = infrastructure;
   const store = await infrastructure.eventStore('accounts');
   const documents = await infrastructure.documents('accounts');
   const topic = infrastructure.topic('accounts');
   const linkingTopic = infrastructure.topic('linking');
 
-  const relay = new OutboxRelay({
-    store,
-    log: eventLog,
-    topic: topic.name,
-    encode: (event) => toRecord(event, accountEventCodec.payloadType),
-    idleIntervalMs: RELAY_IDLE_POLL_MS,
-    onError: (message, error, context) => logger.error({ err: error, ...context }, message),
-  });
+  const relay = outboxRelay(infrastructure, store, topic, accountEventCodec.payloadType);
   const commands = new AccountCommands(store, () => relay.wake());
   const readModel = new AccountsReadModel(documents.collection('accounts'));
   const directory = new DeviceDirectory(documents.collection('devices'));
-  const authenticator = new DeviceAuthenticator(
-    new DeviceTokens(loadTokenKeys(infrastructure.config), infrastructure.config.tokens.ttlSeconds),
-    directory,
-  );
 
   return {
     name: 'accounts',
@@ -64,8 +46,7 @@ export async function accountsService(infrastructure: Infrastructure): Promise<T
       providers: [
         { provide: AccountCommands, useValue: commands },
         { provide: AccountsReadModel, useValue: readModel },
-        { provide: DEVICE_AUTHENTICATOR, useValue: authenticator },
-        DeviceAuthGuard,
+        ...deviceAuthProviders(deviceTokens(infrastructure), directory),
       ],
     },
     topics: [topic, linkingTopic],

@@ -1,19 +1,13 @@
 import { Module } from '@nestjs/common';
-import {
-  DEVICE_AUTHENTICATOR,
-  DeviceAuthenticator,
-  DeviceAuthGuard,
-  DeviceDirectory,
-  DeviceTokens,
-  loadTokenKeys,
-} from '@tandem/auth';
-import { OutboxRelay, toRecord } from '@tandem/event-sourcing';
+import { DeviceDirectory } from '@tandem/auth';
 import {
   consumerWorker,
   type Infrastructure,
-  RELAY_IDLE_POLL_MS,
   relayWorker,
   type TandemService,
+  deviceAuthProviders,
+  deviceTokens,
+  outboxRelay,
 } from '@tandem/runtime';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { BackupListsProjection } from './backup-lists.projection';
@@ -31,29 +25,18 @@ class BackupsModule {}
  * authenticates devices with (tandem.linking.events).
  */
 export async function backupsService(infrastructure: Infrastructure): Promise<TandemService> {
-  const { eventLog, logger, config } = infrastructure;
+  const { eventLog, config } = infrastructure;
   const store = await infrastructure.eventStore('backups');
   const documents = await infrastructure.documents('backups');
   const topic = infrastructure.topic('backups');
   const accountsTopic = infrastructure.topic('accounts');
   const linkingTopic = infrastructure.topic('linking');
 
-  const relay = new OutboxRelay({
-    store,
-    log: eventLog,
-    topic: topic.name,
-    encode: (event) => toRecord(event, backupEventCodec.payloadType),
-    idleIntervalMs: RELAY_IDLE_POLL_MS,
-    onError: (message, error, context) => logger.error({ err: error, ...context }, message),
-  });
+  const relay = outboxRelay(infrastructure, store, topic, backupEventCodec.payloadType);
   const commands = new BackupCommands(store, config.backups.retention, () => relay.wake());
   const lists = new BackupListsProjection(documents.collection('backup_lists'));
   const accountsEvents = new AccountsEventsConsumer(commands);
   const directory = new DeviceDirectory(documents.collection('devices'));
-  const authenticator = new DeviceAuthenticator(
-    new DeviceTokens(loadTokenKeys(config), config.tokens.ttlSeconds),
-    directory,
-  );
 
   return {
     name: 'backups',
@@ -68,8 +51,7 @@ export async function backupsService(infrastructure: Infrastructure): Promise<Ta
       providers: [
         { provide: BackupCommands, useValue: commands },
         { provide: BackupListsProjection, useValue: lists },
-        { provide: DEVICE_AUTHENTICATOR, useValue: authenticator },
-        DeviceAuthGuard,
+        ...deviceAuthProviders(deviceTokens(infrastructure), directory),
       ],
     },
     topics: [topic, accountsTopic, linkingTopic],

@@ -1,14 +1,7 @@
 import { Module } from '@nestjs/common';
-import {
-  DEVICE_AUTHENTICATOR,
-  DeviceAuthenticator,
-  DeviceAuthGuard,
-  DeviceDirectory,
-  DeviceTokens,
-  loadTokenKeys,
-} from '@tandem/auth';
+import { DeviceDirectory } from '@tandem/auth';
 import { randomUUID } from 'node:crypto';
-import { CommandHandler, OutboxRelay, toRecord } from '@tandem/event-sourcing';
+import { CommandHandler } from '@tandem/event-sourcing';
 import {
   type ConnectionCommand,
   connectionDecider,
@@ -23,10 +16,12 @@ import {
   consumerWorker,
   type Infrastructure,
   periodicWorker,
-  RELAY_IDLE_POLL_MS,
   relayWorker,
   type TandemService,
   type Worker,
+  deviceAuthProviders,
+  deviceTokens,
+  outboxRelay,
 } from '@tandem/runtime';
 import { DeviceListsProjection } from './device-lists.projection';
 import { FanoutCommands } from './fanout.commands';
@@ -89,14 +84,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
   const accountsTopic = infrastructure.topic('accounts');
   const backupsTopic = infrastructure.topic('backups');
 
-  const relay = new OutboxRelay({
-    store,
-    log: eventLog,
-    topic: topic.name,
-    encode: (event) => toRecord(event, fanoutEventCodec.payloadType),
-    idleIntervalMs: RELAY_IDLE_POLL_MS,
-    onError: (message, error, context) => logger.error({ err: error, ...context }, message),
-  });
+  const relay = outboxRelay(infrastructure, store, topic, fanoutEventCodec.payloadType);
   const directory = new DeviceDirectory(documents.collection('devices'));
   const deviceLists = new DeviceListsProjection(documents.collection('device_lists'));
   const instanceId = randomUUID();
@@ -177,14 +165,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
           provide: SEND_RATE_LIMIT,
           useValue: new RateLimit('messages from this device', requests, windowSeconds),
         },
-        {
-          provide: DEVICE_AUTHENTICATOR,
-          useValue: new DeviceAuthenticator(
-            new DeviceTokens(loadTokenKeys(config), config.tokens.ttlSeconds),
-            directory,
-          ),
-        },
-        DeviceAuthGuard,
+        ...deviceAuthProviders(deviceTokens(infrastructure), directory),
       ],
     },
     topics: [topic, linkingTopic, accountsTopic, backupsTopic, ...(signals ? [signalsTopic] : [])],

@@ -1,22 +1,17 @@
 import { Module } from '@nestjs/common';
-import {
-  DEVICE_AUTHENTICATOR,
-  DeviceAuthenticator,
-  DeviceAuthGuard,
-  DeviceDirectory,
-  DeviceTokens,
-  loadTokenKeys,
-} from '@tandem/auth';
-import { CommandHandler, OutboxRelay, toRecord } from '@tandem/event-sourcing';
+import { DeviceDirectory } from '@tandem/auth';
+import { CommandHandler } from '@tandem/event-sourcing';
 import { RateLimit } from '@tandem/grpc';
 import { deviceListDecider, linkSessionDecider } from '@tandem/linking-domain';
 import {
   consumerWorker,
   type Infrastructure,
   periodicWorker,
-  RELAY_IDLE_POLL_MS,
   relayWorker,
   type TandemService,
+  deviceAuthProviders,
+  deviceTokens,
+  outboxRelay,
 } from '@tandem/runtime';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { DeviceActivity } from './device-activity';
@@ -43,18 +38,11 @@ export async function linkingService(infrastructure: Infrastructure): Promise<Ta
   const topic = infrastructure.topic('linking');
   const accountsTopic = infrastructure.topic('accounts');
 
-  const relay = new OutboxRelay({
-    store,
-    log: eventLog,
-    topic: topic.name,
-    encode: (event) => toRecord(event, deviceListEventCodec.payloadType),
-    idleIntervalMs: RELAY_IDLE_POLL_MS,
-    onError: (message, error, context) => logger.error({ err: error, ...context }, message),
-  });
+  const relay = outboxRelay(infrastructure, store, topic, deviceListEventCodec.payloadType);
   const onAppended = () => relay.wake();
   const deviceLists = new CommandHandler(store, deviceListDecider, deviceListEventCodec, { onAppended });
   const linkSessions = new CommandHandler(store, linkSessionDecider, deviceListEventCodec, { onAppended });
-  const tokens = new DeviceTokens(loadTokenKeys(config), config.tokens.ttlSeconds);
+  const tokens = deviceTokens(infrastructure);
   const directory = new DeviceDirectory(documents.collection('devices'));
   const activity = new DeviceActivity(documents.collection('device_activity'));
   const sessions = new LinkSessionsProjection(documents.collection('link_sessions'));
@@ -85,8 +73,7 @@ export async function linkingService(infrastructure: Infrastructure): Promise<Ta
         { provide: SignIn, useValue: new SignIn(deviceLists, tokens, activity) },
         { provide: DeviceLinking, useValue: linking },
         { provide: LINK_RATE_LIMITS, useValue: limits },
-        { provide: DEVICE_AUTHENTICATOR, useValue: new DeviceAuthenticator(tokens, directory) },
-        DeviceAuthGuard,
+        ...deviceAuthProviders(tokens, directory),
       ],
     },
     topics: [topic, accountsTopic],

@@ -1,13 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Module } from '@nestjs/common';
-import {
-  DEVICE_AUTHENTICATOR,
-  DeviceAuthenticator,
-  DeviceAuthGuard,
-  DeviceDirectory,
-  DeviceTokens,
-  loadTokenKeys,
-} from '@tandem/auth';
+import { DeviceDirectory } from '@tandem/auth';
 import { RateLimit } from '@tandem/grpc';
 import type { TopicSpec } from '@tandem/messaging';
 import {
@@ -16,6 +9,8 @@ import {
   type Infrastructure,
   periodicWorker,
   type TandemService,
+  deviceAuthProviders,
+  deviceTokens,
 } from '@tandem/runtime';
 import { FanoutEventsConsumer } from './fanout-events.consumer';
 import { LastSeenPrivacy } from './last-seen-privacy.projection';
@@ -152,14 +147,7 @@ export async function presenceService(
           useValue: new RateLimit('presence updates from this device', UPDATES_PER_MINUTE, 60),
         },
         { provide: HEARTBEAT_INTERVAL_SECONDS, useValue: Math.max(1, Math.floor(timeoutSeconds / 3)) },
-        {
-          provide: DEVICE_AUTHENTICATOR,
-          useValue: new DeviceAuthenticator(
-            new DeviceTokens(loadTokenKeys(config), config.tokens.ttlSeconds),
-            directory,
-          ),
-        },
-        DeviceAuthGuard,
+        ...deviceAuthProviders(deviceTokens(infrastructure), directory),
       ],
     },
     topics: [topic, typingTopic, fanoutTopic, accountsTopic, linkingTopic],
