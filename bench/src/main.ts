@@ -1,20 +1,27 @@
 import { cpus, totalmem } from 'node:os';
 import { benchAccounts } from './accounts.bench';
 import { benchEventStores } from './event-store.bench';
+import { benchFanout } from './fanout.bench';
+import { benchPresence } from './presence.bench';
 
 /**
  * `npm run bench`: Tandem's performance figures on this machine. Distributed figures need
  * KAFKA_BROKERS and MONGODB_URI (tools/bench/run.sh starts a local Kafka and FerretDB otherwise).
+ * TANDEM_BENCH_ONLY=<names, comma-separated> runs only some of event-store, accounts, fanout, presence.
  */
 async function main(): Promise<void> {
   const kafkaBrokers = process.env['KAFKA_BROKERS'] || undefined;
   const mongoUri = process.env['MONGODB_URI'] || undefined;
+  const only = process.env['TANDEM_BENCH_ONLY']?.split(',').map((name) => name.trim());
+  const selected = (name: string) => !only || only.includes(name);
   console.log(
     `node ${process.version}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; ` +
       `distributed: ${kafkaBrokers && mongoUri ? `Kafka ${kafkaBrokers}, ${mongoUri}` : 'not configured'}`,
   );
-  await benchEventStores(mongoUri);
-  await benchAccounts(kafkaBrokers, mongoUri);
+  if (selected('event-store')) await benchEventStores(mongoUri);
+  if (selected('accounts')) await benchAccounts(kafkaBrokers, mongoUri);
+  if (selected('fanout')) await benchFanout(kafkaBrokers, mongoUri);
+  if (selected('presence')) await benchPresence(kafkaBrokers, mongoUri);
 }
 
 main().catch((error: unknown) => {

@@ -1,0 +1,859 @@
+/**
+ * Fan-out figures over real gRPC, embedded (one `tandem` process) and distributed (accounts,
+ * linking and fanout processes on Kafka and MongoDB):
+ *
+ * 1. Steady send load: accounts of 1 to 5 devices, every device streaming its inbox and acking;
+ *    primaries of random accounts send to random other accounts at a target rate. Prints sends/s,
+ *    device deliveries/s, send-to-arrival and Send latency, CPU and peak memory per process.
+ * 2. Open streams: accounts of 5 devices registered in parallel within a time budget, then one
+ *    inbox stream per device; prints the memory of the process that serves them.
+ *
+ * Sizes, from the environment (embedded / distributed default):
+ *   TANDEM_BENCH_FANOUT_ACCOUNTS     accounts of the send load (40 / 20)
+ *   TANDEM_BENCH_SEND_RATE           target Sends per second (200 / 100)
+ *   TANDEM_BENCH_SECONDS             length of the send window in seconds; 0 skips the load (20)
+ *   TANDEM_BENCH_SEND_CONCURRENCY    most Sends in flight (64)
+ *   TANDEM_BENCH_ACK_MS              a device acks after this many ms, or at 50 entries (100)
+ *   TANDEM_BENCH_STREAMS             devices (5 per account) with open streams; 0 skips it
+ *                                    (10000 / 0: through FerretDB, devices register at 0.5-2 per s here)
+ *   TANDEM_BENCH_STREAMS_SETUP_SECONDS  most seconds spent starting to register them; the streams
+ *                                    opened are those of the devices registered (180 / 120)
+ *   TANDEM_BENCH_SETUP_CONCURRENCY   accounts registered and linked in parallel (50 / 10)
+ * TANDEM_BENCH_ONLY=fanout runs only this benchmark (bench/src/main.ts), TANDEM_BENCH_FANOUT_MODES=
+ * embedded or =distributed only one mode (both by default); TANDEM_BENCH_NODE_OPTIONS
+ * becomes the service processes' NODE_OPTIONS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/profiles".
+ */
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  type ClientReadableStream,
+  credentials,
+  loadPackageDefinition,
+  Metadata,
+  type ServiceClientConstructor,
+  type ServiceError,
+  status,
+} from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
+import type {
+  SendRequest,
+  SendResponse,
+  StreamInboxResponse,
+} from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+import { type Envelope, EnvelopeType } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
+import { DevicePlatform } from '@tandem/contracts/grpc/tandem/linking/v1/device_list';
+import type {
+  ApproveLinkResponse,
+  BeginLinkResponse,
+  DeviceKeys,
+  GetDeviceListResponse,
+  ListDevicesResponse,
+  WatchLinkResponse,
+} from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
+import {
+  eventually,
+  type FanoutStreamingClient,
+  GrpcTestClient,
+  newDevice,
+  PROTO_DIR,
+  services,
+  type SignedInDevice,
+  signDeviceList,
+  signIn,
+  watchProof,
+} from '@tandem/harness';
+import { MongoClient } from 'mongodb';
+import { percentile } from './measure';
+import {
+  type BenchProcess,
+  cpuSeconds,
+  mainThreadSchedule,
+  memoryOf,
+  mib,
+  pidsByCommandLine,
+  startBenchProcess,
+} from './processes';
+
+interface Sizes {
+  readonly accounts: number;
+  readonly sendRate: number;
+  readonly seconds: number;
+  readonly sendConcurrency: number;
+  readonly ackMs: number;
+  readonly streams: number;
+  readonly streamsSetupSeconds: number;
+  readonly setupConcurrency: number;
+}
+
+function sizes(distributed: boolean): Sizes {
+  const number = (name: string, fallback: number) => {
+    const raw = process.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a number, 0 or more`);
+    return value;
+  };
+  return {
+    accounts: Math.max(2, number('TANDEM_BENCH_FANOUT_ACCOUNTS', distributed ? 20 : 40)),
+    sendRate: number('TANDEM_BENCH_SEND_RATE', distributed ? 100 : 200),
+    seconds: number('TANDEM_BENCH_SECONDS', 20),
+    sendConcurrency: Math.max(1, number('TANDEM_BENCH_SEND_CONCURRENCY', 64)),
+    ackMs: number('TANDEM_BENCH_ACK_MS', 100),
+    streams: number('TANDEM_BENCH_STREAMS', distributed ? 0 : 10_000),
+    streamsSetupSeconds: number('TANDEM_BENCH_STREAMS_SETUP_SECONDS', distributed ? 120 : 180),
+    setupConcurrency: Math.max(1, number('TANDEM_BENCH_SETUP_CONCURRENCY', distributed ? 10 : 50)),
+  };
+}
+
+const ROW = 48;
+const row = (name: string, text: string) => console.log(`${name.padEnd(ROW)}  ${text}`);
+const header = (text: string) => console.log(`--- ${text} ---`);
+const ms = (value: number) => `${value.toFixed(1)} ms`;
+const since = (start: number) => (performance.now() - start) / 1000;
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+/** The services of one run and clients for them. */
+interface Cluster {
+  readonly mode: 'embedded' | 'distributed';
+  readonly processes: BenchProcess[];
+  /** The process that serves FanoutService. */
+  readonly fanoutProcess: BenchProcess;
+  readonly accounts: GrpcTestClient;
+  readonly linking: GrpcTestClient;
+  readonly fanout: GrpcTestClient;
+  close(): Promise<void>;
+}
+
+const SERVICE_ENV = { TANDEM_LOG_LEVEL: 'warn', TANDEM_TOKEN_TTL_SECONDS: '3600' };
+// Link sessions live 60 s by default, less than a QR flow can take on a loaded distributed setup.
+const LINKING_ENV = { TANDEM_LINK_RATE_LIMIT: '100000', TANDEM_LINK_SESSION_TTL_SECONDS: '600' };
+const FANOUT_ENV = { TANDEM_SEND_RATE_LIMIT: '10000000' };
+
+function clients(accounts: string, linking: string, fanout: string) {
+  return {
+    accounts: new GrpcTestClient(accounts, services.accounts.protoFile, services.accounts.name),
+    linking: new GrpcTestClient(linking, services.linking.protoFile, services.linking.name),
+    fanout: new GrpcTestClient(fanout, services.fanout.protoFile, services.fanout.name),
+  };
+}
+
+async function embedded(): Promise<Cluster> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tandem-bench-fanout-'));
+  const tandem = await startBenchProcess('tandem', {
+    ...SERVICE_ENV,
+    ...LINKING_ENV,
+    ...FANOUT_ENV,
+    TANDEM_DATA_DIR: dataDir,
+  });
+  const grpc = clients(tandem.address, tandem.address, tandem.address);
+  return {
+    mode: 'embedded',
+    processes: [tandem],
+    fanoutProcess: tandem,
+    ...grpc,
+    async close() {
+      for (const client of Object.values(grpc)) client.close();
+      await tandem.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function distributed(kafkaBrokers: string, mongoUri: string): Promise<Cluster> {
+  const prefix = `bench_fanout_${Date.now()}`;
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const tokenPublicKey = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const common = {
+    ...SERVICE_ENV,
+    KAFKA_BROKERS: kafkaBrokers,
+    MONGODB_URI: mongoUri,
+    TANDEM_MONGODB_DATABASE_PREFIX: prefix,
+    TANDEM_TOPIC_PREFIX: `${prefix}.`,
+  };
+  const processes = await Promise.all([
+    startBenchProcess('accounts', { ...common, TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
+    startBenchProcess('linking', {
+      ...common,
+      ...LINKING_ENV,
+      TANDEM_TOKEN_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    }),
+    startBenchProcess('fanout', { ...common, ...FANOUT_ENV, TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
+  ]);
+  const [accounts, linking, fanout] = processes;
+  const grpc = clients(accounts.address, linking.address, fanout.address);
+  return {
+    mode: 'distributed',
+    processes,
+    fanoutProcess: fanout,
+    ...grpc,
+    async close() {
+      for (const client of Object.values(grpc)) client.close();
+      await Promise.all(processes.map((service) => service.stop()));
+      // The run's databases only take room in the shared MongoDB (FerretDB) from now on.
+      const mongo = await MongoClient.connect(mongoUri);
+      try {
+        const { databases } = await mongo.db().admin().listDatabases({ nameOnly: true });
+        for (const { name } of databases) if (name.startsWith(prefix)) await mongo.db(name).dropDatabase();
+      } catch (error) {
+        console.warn(`could not drop the databases of ${prefix}: ${String(error)}`);
+      } finally {
+        await mongo.close();
+      }
+    },
+  };
+}
+
+interface CpuUse {
+  /** CPU seconds of every thread. */
+  readonly cpu: number;
+  /** Seconds a Node process's main thread (its event loop) waited for a CPU while runnable. */
+  readonly waiting?: number;
+}
+
+/** CPU use of the service processes, the local Kafka and FerretDB if any, and this client. */
+function cpuSnapshot(cluster: Cluster): Map<string, CpuUse> {
+  const snapshot = new Map<string, CpuUse>();
+  const node = (name: string, pid: number) =>
+    snapshot.set(name, { cpu: cpuSeconds(pid) ?? NaN, waiting: mainThreadSchedule(pid)?.waiting ?? NaN });
+  for (const service of cluster.processes) node(service.app, service.pid);
+  if (cluster.mode === 'distributed') {
+    for (const [name, needle] of [
+      ['FerretDB', 'ferretdb'],
+      ['Kafka', 'kafka.Kafka'],
+    ] as const) {
+      const pids = pidsByCommandLine(needle);
+      if (pids.length > 0)
+        snapshot.set(name, { cpu: pids.reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0) });
+    }
+  }
+  node('bench client', process.pid);
+  return snapshot;
+}
+
+function cpuRow(before: Map<string, CpuUse>, after: Map<string, CpuUse>, seconds: number): string {
+  const percent = (value: number) => `${((value / seconds) * 100).toFixed(0)}%`;
+  const used = [...after].map(([name, { cpu, waiting }]) => {
+    const start = before.get(name);
+    const waited =
+      waiting === undefined
+        ? ''
+        : ` (event loop waited for a CPU ${percent(waiting - (start?.waiting ?? NaN))})`;
+    return `${name} ${percent(cpu - (start?.cpu ?? NaN))}${waited}`;
+  });
+  return `${used.join(', ')}; load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`;
+}
+
+function memoryRow(cluster: Cluster): string {
+  const services = cluster.processes.map((service) => {
+    const memory = memoryOf(service.pid);
+    return `${service.app} ${mib(memory?.peak)} (now ${mib(memory?.rss)})`;
+  });
+  const own = memoryOf('self');
+  return [...services, `bench client ${mib(own?.peak)} (now ${mib(own?.rss)})`].join(', ');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts and devices
+
+interface BenchAccount {
+  readonly accountId: string;
+  /** The primary (device 1) first, then the companions. */
+  readonly devices: readonly SignedInDevice[];
+}
+
+/** Phone numbers unique within a run: a random start, counted up. */
+let nextPhone = Math.floor(Math.random() * 50_000_000);
+const uniquePhoneNumber = () => `+49151${String(nextPhone++ % 100_000_000).padStart(8, '0')}`;
+
+/**
+ * linkCompanion of @tandem/harness with patient waits: the QR flow (BeginLink, WatchLink,
+ * ApproveLink signed by the primary, SignIn), waiting up to `timeoutMs` where the harness waits
+ * 15 s for linking's projections, which a loaded distributed setup on FerretDB exceeds.
+ */
+async function linkPatiently(
+  linking: GrpcTestClient,
+  primary: SignedInDevice,
+  name: string,
+  timeoutMs = 300_000,
+): Promise<SignedInDevice> {
+  const { accountId } = primary;
+  const companion = newDevice();
+  const session = await linking.call<BeginLinkResponse>('BeginLink', {
+    identityKey: companion.identityKey,
+    registrationId: companion.registrationId,
+    name,
+    platform: DevicePlatform.DEVICE_PLATFORM_DESKTOP,
+  });
+  const watched = linking.stream<WatchLinkResponse>('WatchLink', {
+    sessionId: session.sessionId,
+    signature: watchProof(companion, session.sessionId),
+  });
+  const list = await eventually(
+    () => linking.call<ListDevicesResponse>('ListDevices', { accountId }, primary.token),
+    { timeoutMs, intervalMs: 200 },
+  );
+  const approved = await linking.call<ApproveLinkResponse>(
+    'ApproveLink',
+    {
+      accountId,
+      sessionId: session.sessionId,
+      identityKey: companion.identityKey,
+      listVersion: list.listVersion + 1,
+      listSignature: signDeviceList(primary.keys, accountId, list.listVersion + 1, [
+        ...list.devices,
+        { deviceId: list.nextDeviceId, identityKey: companion.identityKey },
+      ]),
+    },
+    primary.token,
+  );
+  await watched;
+  const token = await signIn(linking, companion, accountId, approved.deviceId, timeoutMs);
+  return { accountId, deviceId: approved.deviceId, token, keys: companion };
+}
+
+/** Registers an account and links companions to it through the QR flow, all signed in. */
+async function createAccount(cluster: Cluster, deviceCount: number): Promise<BenchAccount> {
+  const phone = newDevice();
+  const { accountId } = await cluster.accounts.call<RegisterResponse>('Register', {
+    phoneNumber: uniquePhoneNumber(),
+    identityKey: phone.identityKey,
+    registrationId: phone.registrationId,
+    deviceName: 'bench phone',
+  });
+  const token = await signIn(cluster.linking, phone, accountId, 1, 300_000);
+  const devices: SignedInDevice[] = [{ accountId, deviceId: 1, token, keys: phone }];
+  for (let index = 1; index < deviceCount; index++) {
+    devices.push(await linkPatiently(cluster.linking, devices[0]!, `bench laptop ${index}`));
+  }
+  return { accountId, devices };
+}
+
+/**
+ * Creates accounts on `concurrency` workers until `count` exist or `budgetSeconds` have passed
+ * (no new account starts after that). Failed accounts are counted and left out.
+ */
+async function createAccounts(
+  cluster: Cluster,
+  count: number,
+  devicesOf: (index: number) => number,
+  concurrency: number,
+  budgetSeconds = Infinity,
+): Promise<{ accounts: BenchAccount[]; failures: number; firstError?: unknown; seconds: number }> {
+  const started = performance.now();
+  const created: BenchAccount[] = [];
+  let failures = 0;
+  let firstError: unknown;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      for (let index = next++; index < count && since(started) < budgetSeconds; index = next++) {
+        try {
+          created.push(await createAccount(cluster, devicesOf(index)));
+        } catch (error) {
+          failures++;
+          firstError ??= error;
+        }
+      }
+    }),
+  );
+  return { accounts: created, failures, firstError, seconds: since(started) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inbox streams
+
+let fanoutConstructor: ServiceClientConstructor | undefined;
+
+/**
+ * A FanoutService client on a connection of its own (a local subchannel pool): an HTTP/2
+ * connection carries about 100 concurrent streams, so every ~100 inbox streams get a client.
+ */
+function separateStreamingClient(address: string): FanoutStreamingClient {
+  if (!fanoutConstructor) {
+    const definition = loadSync(resolve(PROTO_DIR, services.fanout.protoFile), {
+      ...GRPC_LOADER_OPTIONS,
+      includeDirs: [PROTO_DIR],
+    });
+    const loaded = loadPackageDefinition(definition) as unknown as {
+      tandem: { fanout: { v1: { FanoutService: ServiceClientConstructor } } };
+    };
+    fanoutConstructor = loaded.tandem.fanout.v1.FanoutService;
+  }
+  return new fanoutConstructor(address, credentials.createInsecure(), {
+    'grpc.use_local_subchannel_pool': 1,
+  }) as unknown as FanoutStreamingClient;
+}
+
+/** Hands out streaming clients, a new one (a new connection) for every `perClient` streams. */
+class StreamingClients {
+  readonly clients: FanoutStreamingClient[] = [];
+  private used = 0;
+
+  constructor(
+    private readonly address: string,
+    private readonly perClient = 100,
+  ) {}
+
+  next(): FanoutStreamingClient {
+    if (this.clients.length === 0 || this.used >= this.perClient) {
+      this.clients.push(separateStreamingClient(this.address));
+      this.used = 0;
+    }
+    this.used++;
+    return this.clients.at(-1)!;
+  }
+
+  close(): void {
+    for (const client of this.clients) client.close();
+  }
+}
+
+const ACK_BATCH = 50;
+const ACK_MAX_IDS = 100;
+
+/** What every device's stream adds to. */
+class ReceivingTotals {
+  messages = 0;
+  otherEntries = 0;
+  lastMessageAt = 0;
+  acks = 0;
+  ackedIds = 0;
+  ackFailures = 0;
+  streamFailures = 0;
+}
+
+/**
+ * One device's inbox stream as a client keeps it: the arrival time of each message entry by its
+ * server message id, and acks of everything it received, in batches.
+ */
+class DeviceReceiver {
+  /** performance.now() at arrival, by server message id. */
+  readonly arrivals = new Map<string, number>();
+  private call: ClientReadableStream<StreamInboxResponse> | undefined;
+  private pendingAcks: string[] = [];
+  private ackTimer: NodeJS.Timeout | undefined;
+  private cancelled = false;
+
+  constructor(
+    readonly device: SignedInDevice,
+    private readonly totals: ReceivingTotals,
+    /** Where acks go; none for a device that never acks. */
+    private readonly acks: { client: GrpcTestClient; afterMs: number } | undefined,
+  ) {}
+
+  /** Opens the stream; resolves at caught_up, rejects when the stream fails before it. */
+  open(client: FanoutStreamingClient): Promise<void> {
+    const metadata = new Metadata();
+    metadata.set('authorization', `Bearer ${this.device.token}`);
+    const call = client.StreamInbox({ afterSequence: 0 }, metadata);
+    this.call = call;
+    let caughtUp = false;
+    return new Promise<void>((ready, fail) => {
+      call.on('data', (item: StreamInboxResponse) => {
+        if (item.entry) {
+          if (item.entry.message) {
+            const now = performance.now();
+            this.arrivals.set(item.entry.serverMessageId, now);
+            this.totals.messages++;
+            this.totals.lastMessageAt = now;
+          } else {
+            this.totals.otherEntries++;
+          }
+          this.ack(item.entry.serverMessageId);
+        } else if (item.caughtUp && !caughtUp) {
+          caughtUp = true;
+          ready();
+        }
+      });
+      call.on('error', (error: ServiceError) => {
+        if (!caughtUp) fail(error);
+        else if (!this.cancelled) this.totals.streamFailures++;
+      });
+      call.on('end', () => {
+        if (!caughtUp) fail(new Error('the stream ended before caught_up'));
+      });
+    });
+  }
+
+  /** Opens the stream, again while fanout does not know the device yet (UNAVAILABLE). */
+  openEventually(client: FanoutStreamingClient): Promise<void> {
+    return eventually(
+      async () => {
+        try {
+          await this.open(client);
+        } catch (error) {
+          this.cancel();
+          this.cancelled = false;
+          throw error;
+        }
+      },
+      { retryOn: [status.UNAVAILABLE], timeoutMs: 300_000, intervalMs: 200 },
+    );
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    clearTimeout(this.ackTimer);
+    this.call?.cancel();
+  }
+
+  private ack(serverMessageId: string): void {
+    if (!this.acks) return;
+    this.pendingAcks.push(serverMessageId);
+    if (this.pendingAcks.length >= ACK_BATCH) this.flushAcks();
+    else this.ackTimer ??= setTimeout(() => this.flushAcks(), this.acks.afterMs);
+  }
+
+  private flushAcks(): void {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    if (!this.acks || this.cancelled) return;
+    while (this.pendingAcks.length > 0) {
+      const ids = this.pendingAcks.splice(0, ACK_MAX_IDS);
+      this.totals.acks++;
+      this.totals.ackedIds += ids.length;
+      this.acks.client
+        .call('Ack', { serverMessageIds: ids }, this.device.token)
+        .catch(() => this.totals.ackFailures++);
+    }
+  }
+}
+
+/** Opens every receiver's stream, `concurrency` at a time; resolves when all are caught up. */
+async function openAll(
+  receivers: readonly DeviceReceiver[],
+  streamingClients: StreamingClients,
+  concurrency: number,
+): Promise<number> {
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, receivers.length) }, async () => {
+      for (let index = next++; index < receivers.length; index = next++) {
+        await receivers[index]!.openEventually(streamingClients.next());
+      }
+    }),
+  );
+  return since(started);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Steady send load
+
+/** The current device list of an account as senders encrypt to it. */
+interface Recipient {
+  readonly accountId: string;
+  readonly primary: SignedInDevice;
+  readonly listVersion: number;
+  /** One envelope for each device of the account, the content shared. */
+  readonly envelopes: readonly Envelope[];
+  /** One envelope for each device but the primary: the sync copies of what the primary sends. */
+  readonly syncEnvelopes: readonly Envelope[];
+}
+
+const CIPHERTEXT = randomBytes(200);
+
+async function recipientOf(cluster: Cluster, account: BenchAccount): Promise<Recipient> {
+  const primary = account.devices[0]!;
+  const list = await eventually(async () => {
+    const fetched = await cluster.linking.call<GetDeviceListResponse>(
+      'GetDeviceList',
+      { accountId: account.accountId },
+      primary.token,
+    );
+    if (fetched.devices.length !== account.devices.length) throw new Error('device list not complete yet');
+    return fetched;
+  });
+  const envelope = (device: DeviceKeys): Envelope => ({
+    accountId: account.accountId,
+    deviceId: device.deviceId,
+    registrationId: device.registrationId,
+    type: EnvelopeType.ENVELOPE_TYPE_CIPHERTEXT,
+    content: CIPHERTEXT,
+  });
+  return {
+    accountId: account.accountId,
+    primary,
+    listVersion: list.listVersion,
+    envelopes: list.devices.map(envelope),
+    syncEnvelopes: list.devices.filter((device) => device.deviceId !== primary.deviceId).map(envelope),
+  };
+}
+
+interface SendResults {
+  readonly due: number;
+  readonly issued: number;
+  readonly accepted: number;
+  readonly seconds: number;
+  /** performance.now() at each accepted Send's start, by server message id. */
+  readonly startedAt: Map<string, number>;
+  readonly expectedDeliveries: number;
+  readonly latencies: number[];
+  readonly errors: Map<string, number>;
+}
+
+/**
+ * Sends from random primaries to random other accounts at `rate` per second for `seconds`, at
+ * most `concurrency` in flight (a Send due while all are in flight waits for one to finish).
+ */
+async function sendLoad(
+  fanout: GrpcTestClient,
+  recipients: readonly Recipient[],
+  rate: number,
+  seconds: number,
+  concurrency: number,
+): Promise<SendResults> {
+  const startedAt = new Map<string, number>();
+  const latencies: number[] = [];
+  const errors = new Map<string, number>();
+  const inFlight = new Set<Promise<void>>();
+  const due = Math.floor(rate * seconds);
+  let issued = 0;
+  let expectedDeliveries = 0;
+  let lastDone = 0;
+  const random = (length: number) => Math.floor(Math.random() * length);
+
+  const sendOne = async () => {
+    const sender = recipients[random(recipients.length)]!;
+    let recipient = recipients[random(recipients.length - 1)]!;
+    if (recipient === sender) recipient = recipients.at(-1)!;
+    const request: SendRequest = {
+      recipientAccountId: recipient.accountId,
+      clientMessageId: randomUUID(),
+      recipientListVersion: recipient.listVersion,
+      envelopes: [...recipient.envelopes, ...sender.syncEnvelopes],
+    };
+    const begin = performance.now();
+    try {
+      const response = await fanout.call<SendResponse>('Send', request, sender.primary.token);
+      const end = performance.now();
+      latencies.push(end - begin);
+      lastDone = end;
+      startedAt.set(response.serverMessageId, begin);
+      expectedDeliveries += request.envelopes.length;
+    } catch (error) {
+      const code = (error as Partial<ServiceError>).code;
+      const name = code === undefined ? String(error) : (status[code] ?? String(code));
+      errors.set(name, (errors.get(name) ?? 0) + 1);
+    }
+  };
+
+  const started = performance.now();
+  for (let elapsed = 0; issued < due && elapsed < seconds * 1000; elapsed = performance.now() - started) {
+    const now = Math.min(due, Math.floor((elapsed / 1000) * rate) + 1);
+    while (issued < now && inFlight.size < concurrency) {
+      issued++;
+      const sending: Promise<void> = sendOne().finally(() => inFlight.delete(sending));
+      inFlight.add(sending);
+    }
+    await sleep(2);
+  }
+  await Promise.all(inFlight);
+  latencies.sort((a, b) => a - b);
+  return {
+    due,
+    issued,
+    accepted: startedAt.size,
+    seconds: ((lastDone || performance.now()) - started) / 1000,
+    startedAt,
+    expectedDeliveries,
+    latencies,
+    errors,
+  };
+}
+
+async function steadyLoad(cluster: Cluster, sizes: Sizes): Promise<void> {
+  const name = cluster.mode;
+  header(
+    `fan-out, steady send load (${name}): ${sizes.accounts} accounts of 1-5 devices, ` +
+      `${sizes.sendRate} Sends/s for ${sizes.seconds} s, acks every ${ACK_BATCH} entries or ${sizes.ackMs} ms`,
+  );
+  const setup = await createAccounts(
+    cluster,
+    sizes.accounts,
+    (index) => 1 + (index % 5),
+    Math.min(sizes.setupConcurrency, 16),
+  );
+  if (setup.failures > 0) console.warn(`${setup.failures} accounts failed: ${String(setup.firstError)}`);
+  if (setup.accounts.length < 2) throw new Error('fewer than 2 accounts were created');
+  const devices = setup.accounts.flatMap((account) => account.devices);
+  row(
+    `setup (${name})`,
+    `${setup.accounts.length} accounts, ${devices.length} devices registered and linked in ${setup.seconds.toFixed(1)} s`,
+  );
+
+  const totals = new ReceivingTotals();
+  const receivers = devices.map(
+    (device) => new DeviceReceiver(device, totals, { client: cluster.fanout, afterMs: sizes.ackMs }),
+  );
+  const streamingClients = new StreamingClients(cluster.fanoutProcess.address);
+  try {
+    const openSeconds = await openAll(receivers, streamingClients, 50);
+    const recipients = await Promise.all(setup.accounts.map((account) => recipientOf(cluster, account)));
+    row(
+      `streams open (${name})`,
+      `${receivers.length} streams caught up in ${openSeconds.toFixed(1)} s on ${streamingClients.clients.length} connections`,
+    );
+    // Backlogs (the device-list system entries of the linking) are acked before the load starts.
+    await sleep(Math.max(1_000, 2 * sizes.ackMs));
+    Object.assign(totals, new ReceivingTotals());
+
+    const cpuBefore = cpuSnapshot(cluster);
+    const started = performance.now();
+    const sent = await sendLoad(
+      cluster.fanout,
+      recipients,
+      sizes.sendRate,
+      sizes.seconds,
+      sizes.sendConcurrency,
+    );
+    // Drain: until every delivery arrived, nothing arrived for 30 s, or 180 s passed.
+    const drainStarted = performance.now();
+    let seen = totals.messages;
+    let stillSince = performance.now();
+    while (totals.messages < sent.expectedDeliveries && since(stillSince) < 30 && since(drainStarted) < 180) {
+      await sleep(50);
+      if (totals.messages !== seen) {
+        seen = totals.messages;
+        stillSince = performance.now();
+      }
+    }
+    const elapsed = since(started);
+    const cpuAfter = cpuSnapshot(cluster);
+
+    const deliveryLatencies: number[] = [];
+    for (const receiver of receivers) {
+      for (const [id, arrivedAt] of receiver.arrivals) {
+        const sentAt = sent.startedAt.get(id);
+        if (sentAt !== undefined) deliveryLatencies.push(arrivedAt - sentAt);
+      }
+    }
+    deliveryLatencies.sort((a, b) => a - b);
+    const deliverySeconds = (totals.lastMessageAt - started) / 1000;
+    const errors = [...sent.errors].map(([code, count]) => `${count} ${code}`).join(', ') || 'none';
+
+    row(
+      `Send (${name})`,
+      `${(sent.accepted / sent.seconds).toFixed(0).padStart(7)} sends/s  ` +
+        `p50 ${ms(percentile(sent.latencies, 50))}  p99 ${ms(percentile(sent.latencies, 99))}  ` +
+        `(${sent.accepted} accepted of ${sent.due} due, ${sent.issued} issued, in ${sent.seconds.toFixed(2)} s; errors: ${errors})`,
+    );
+    row(
+      `delivery to devices (${name})`,
+      `${(deliveryLatencies.length / deliverySeconds).toFixed(0).padStart(7)} deliveries/s  ` +
+        `send-to-arrival p50 ${ms(percentile(deliveryLatencies, 50))}  ` +
+        `p99 ${ms(percentile(deliveryLatencies, 99))}  p99.9 ${ms(percentile(deliveryLatencies, 99.9))}  ` +
+        `max ${ms(deliveryLatencies.at(-1) ?? NaN)}  ` +
+        `(${deliveryLatencies.length} of ${sent.expectedDeliveries} expected in ${deliverySeconds.toFixed(2)} s)`,
+    );
+    row(
+      `receiving clients (${name})`,
+      `${totals.otherEntries} other entries (receipts, system); ${totals.acks} Acks of ${totals.ackedIds} ids, ` +
+        `${totals.ackFailures} failed; ${totals.streamFailures} streams failed`,
+    );
+    row(
+      `CPU over ${elapsed.toFixed(1)} s of sending and drain (${name})`,
+      cpuRow(cpuBefore, cpuAfter, elapsed),
+    );
+    row(`peak memory, VmHWM (${name})`, memoryRow(cluster));
+  } finally {
+    for (const receiver of receivers) receiver.cancel();
+    streamingClients.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Open streams
+
+async function openStreams(cluster: Cluster, sizes: Sizes): Promise<void> {
+  const name = cluster.mode;
+  const wantedAccounts = Math.ceil(sizes.streams / 5);
+  header(
+    `fan-out, open streams (${name}): up to ${wantedAccounts * 5} devices (${wantedAccounts} accounts x 5), ` +
+      `registered ${sizes.setupConcurrency} accounts in parallel for at most ${sizes.streamsSetupSeconds} s`,
+  );
+  const cpuBefore = cpuSnapshot(cluster);
+  const setup = await createAccounts(
+    cluster,
+    wantedAccounts,
+    () => 5,
+    sizes.setupConcurrency,
+    sizes.streamsSetupSeconds,
+  );
+  const cpuAfter = cpuSnapshot(cluster);
+  if (setup.failures > 0) console.warn(`${setup.failures} accounts failed: ${String(setup.firstError)}`);
+  const devices = setup.accounts.flatMap((account) => account.devices);
+  row(
+    `devices registered (${name})`,
+    `${(devices.length / setup.seconds).toFixed(1).padStart(7)} devices/s  ` +
+      `(${setup.accounts.length} accounts, ${devices.length} devices in ${setup.seconds.toFixed(1)} s` +
+      `${setup.accounts.length < wantedAccounts ? ', time budget reached' : ''})`,
+  );
+  row(`CPU while registering (${name})`, cpuRow(cpuBefore, cpuAfter, setup.seconds));
+
+  const fanoutPid = cluster.fanoutProcess.pid;
+  await sleep(2_000);
+  const before = memoryOf(fanoutPid);
+  const clientBefore = memoryOf('self');
+  const totals = new ReceivingTotals();
+  const receivers = devices.map((device) => new DeviceReceiver(device, totals, undefined));
+  const streamingClients = new StreamingClients(cluster.fanoutProcess.address);
+  try {
+    const openSeconds = await openAll(receivers, streamingClients, 200);
+    row(
+      `streams opened (${name})`,
+      `${(receivers.length / openSeconds).toFixed(0).padStart(7)} streams/s  ` +
+        `(${receivers.length} caught up in ${openSeconds.toFixed(1)} s on ${streamingClients.clients.length} connections)`,
+    );
+    await sleep(5_000);
+    const after = memoryOf(fanoutPid);
+    const clientAfter = memoryOf('self');
+    const perStream = (a?: { rss: number }, b?: { rss: number }) =>
+      a && b && receivers.length > 0 ? `${((a.rss - b.rss) / receivers.length / 1024).toFixed(1)} KiB` : '?';
+    row(
+      `${cluster.fanoutProcess.app} process, ${receivers.length} streams open (${name})`,
+      `VmRSS ${mib(after?.rss)} (${mib(before?.rss)} before opening), VmHWM ${mib(after?.peak)}; ` +
+        `${perStream(after, before)} per stream; ${totals.streamFailures} streams failed`,
+    );
+    row(
+      `bench client, ${receivers.length} streams open (${name})`,
+      `VmRSS ${mib(clientAfter?.rss)} (${mib(clientBefore?.rss)} before opening), VmHWM ${mib(clientAfter?.peak)}; ` +
+        `${perStream(clientAfter, clientBefore)} per stream`,
+    );
+  } finally {
+    for (const receiver of receivers) receiver.cancel();
+    streamingClients.close();
+  }
+}
+
+/** Fan-out throughput, latency and memory, embedded and (when configured) distributed. */
+export async function benchFanout(
+  kafkaBrokers: string | undefined,
+  mongoUri: string | undefined,
+): Promise<void> {
+  const wanted = (process.env['TANDEM_BENCH_FANOUT_MODES'] || 'embedded,distributed').split(',');
+  const modes: { start: () => Promise<Cluster>; sizes: Sizes }[] = [];
+  if (wanted.includes('embedded')) modes.push({ start: embedded, sizes: sizes(false) });
+  if (wanted.includes('distributed') && kafkaBrokers && mongoUri) {
+    modes.push({ start: () => distributed(kafkaBrokers, mongoUri), sizes: sizes(true) });
+  }
+  for (const { start, sizes } of modes) {
+    for (const run of [steadyLoad, openStreams]) {
+      if (run === openStreams ? sizes.streams === 0 : sizes.seconds === 0) continue;
+      const cluster = await start();
+      try {
+        await run(cluster, sizes);
+      } finally {
+        await cluster.close();
+      }
+    }
+  }
+}
