@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { IncomingRecord } from './event-log.port';
 
 /** What the embedded log's file needs to know about its creator's settings. */
@@ -82,7 +82,8 @@ export interface GroupState {
   readonly members: GroupMember[];
   /** Partitions whose batch is being handled; a new owner waits until the old one has committed. */
   readonly busy: Set<string>;
-  readonly nextOffsets: Map<string, number>;
+  /** Committed positions by partition; `undefined` once the file said the group has none there. */
+  readonly nextOffsets: Map<string, number | undefined>;
 }
 
 /**
@@ -96,6 +97,8 @@ export class LogFile {
   private readonly partitionCounts = new Map<string, number>();
   private readonly endOffsets = new Map<string, number>();
   private handles = 0;
+  private selectOffset: StatementSync | undefined;
+  private upsertOffset: StatementSync | undefined;
 
   private constructor(
     readonly path: string,
@@ -173,23 +176,21 @@ export class LogFile {
   committedOffset(group: GroupState, topic: string, partition: number): number | undefined {
     const id = partitionId(topic, partition);
     if (!group.nextOffsets.has(id)) {
-      const row = this.db
-        .prepare(
-          'SELECT next_offset FROM group_offsets WHERE group_id = ? AND topic = ? AND partition_no = ?',
-        )
-        .get(group.id, topic, partition) as { next_offset: number } | undefined;
-      if (row) group.nextOffsets.set(id, row.next_offset);
+      this.selectOffset ??= this.db.prepare(
+        'SELECT next_offset FROM group_offsets WHERE group_id = ? AND topic = ? AND partition_no = ?',
+      );
+      const row = this.selectOffset.get(group.id, topic, partition) as { next_offset: number } | undefined;
+      group.nextOffsets.set(id, row?.next_offset);
     }
     return group.nextOffsets.get(id);
   }
 
   commitOffset(group: GroupState, topic: string, partition: number, nextOffset: number): void {
-    this.db
-      .prepare(
-        `INSERT INTO group_offsets (group_id, topic, partition_no, next_offset) VALUES (?, ?, ?, ?)
-         ON CONFLICT (group_id, topic, partition_no) DO UPDATE SET next_offset = excluded.next_offset`,
-      )
-      .run(group.id, topic, partition, nextOffset);
+    this.upsertOffset ??= this.db.prepare(
+      `INSERT INTO group_offsets (group_id, topic, partition_no, next_offset) VALUES (?, ?, ?, ?)
+       ON CONFLICT (group_id, topic, partition_no) DO UPDATE SET next_offset = excluded.next_offset`,
+    );
+    this.upsertOffset.run(group.id, topic, partition, nextOffset);
     group.nextOffsets.set(partitionId(topic, partition), nextOffset);
   }
 
