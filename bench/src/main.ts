@@ -3,11 +3,12 @@ import { benchAccounts } from './accounts.bench';
 import { benchEventStores } from './event-store.bench';
 import { benchFanout } from './fanout.bench';
 import { benchPresence } from './presence.bench';
+import { benchReplay } from './replay.bench';
 
 /**
  * `npm run bench`: Tandem's performance figures on this machine. Distributed figures need
  * KAFKA_BROKERS and MONGODB_URI (tools/bench/run.sh starts a local Kafka and FerretDB otherwise).
- * TANDEM_BENCH_ONLY=<names, comma-separated> runs only some of event-store, accounts, fanout, presence.
+ * TANDEM_BENCH_ONLY=<names, comma-separated> runs only some of event-store, accounts, fanout, presence, replay.
  */
 async function main(): Promise<void> {
   const kafkaBrokers = process.env['KAFKA_BROKERS'] || undefined;
@@ -22,6 +23,7 @@ async function main(): Promise<void> {
   if (selected('accounts')) await benchAccounts(kafkaBrokers, mongoUri);
   if (selected('fanout')) await benchFanout(kafkaBrokers, mongoUri);
   if (selected('presence')) await benchPresence(kafkaBrokers, mongoUri);
+  if (selected('replay')) await benchReplay(kafkaBrokers);
 }
 
 main().catch((error: unknown) => {

@@ -172,11 +172,13 @@ export class KafkaEventLog implements EventLog {
     options: SubscribeOptions,
   ): Promise<void> {
     const admin = await this.connectedAdmin();
-    const committed = await admin.fetchOffsets({ groupId: options.groupId, topics: [...options.topics] });
+    const committed = await whileRetriable(() =>
+      admin.fetchOffsets({ groupId: options.groupId, topics: [...options.topics] }),
+    );
     const startAt = new Map<string, string>();
     for (const { topic, partitions } of committed) {
       if (partitions.every((partition) => partition.offset !== '-1')) continue;
-      const ends = await admin.fetchTopicOffsets(topic);
+      const ends = await whileRetriable(() => admin.fetchTopicOffsets(topic));
       for (const { partition, offset } of partitions) {
         const end = ends.find((candidate) => candidate.partition === partition);
         if (offset === '-1' && end) startAt.set(`${topic}:${partition}`, end.high);
@@ -254,5 +256,21 @@ async function connectOrForget<T extends { connect(): Promise<void> }>(
   } catch (error) {
     forget();
     throw error;
+  }
+}
+
+/**
+ * Runs `request` again while Kafka answers with a retriable error, such as "not the leader" for a
+ * partition of a topic created a moment ago, for about ten seconds at most.
+ */
+async function whileRetriable<T>(request: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request();
+    } catch (error) {
+      const retriable = (error as { retriable?: boolean }).retriable === true;
+      if (!retriable || attempt >= 20) throw error;
+      await new Promise((resolveDelay) => setTimeout(resolveDelay, Math.min(100 * attempt, 1_000)));
+    }
   }
 }
