@@ -84,8 +84,10 @@ describe('the embedded event log, beyond the port', () => {
       const publishedAt = performance.now();
       await log.publish('tandem.test.events', [aRecord('account-1', 'ping')]);
 
-      await vi.waitFor(() => expect(received).toHaveLength(1), { timeout: 1_000, interval: 1 });
-      expect(received[0]!.at - publishedAt).toBeLessThan(100);
+      await vi.waitFor(() => expect(received).toHaveLength(1), { timeout: 5_000, interval: 1 });
+      // An idle subscriber sets no timer: the publish wakes it. The bound is loose enough for a busy
+      // machine and still fails a subscriber that waits for a poll of a second or more.
+      expect(received[0]!.at - publishedAt).toBeLessThan(1_000);
       await subscription.stop();
     });
   });
