@@ -16,8 +16,10 @@
  * Sizes, from the environment:
  *   TANDEM_BENCH_PRESENCE_DEVICES          online devices, one account each (10000)
  *   TANDEM_BENCH_PRESENCE_SETUP_SECONDS    most seconds spent starting to register accounts; N is
- *                                          then the number registered (240)
- *   TANDEM_BENCH_PRESENCE_SETUP_CONCURRENCY  accounts registered and signed in in parallel (50)
+ *                                          then the number registered (240: ~9,700 embedded, a
+ *                                          few hundred distributed, where FerretDB limits it)
+ *   TANDEM_BENCH_PRESENCE_SETUP_CONCURRENCY  accounts registered and signed in in parallel
+ *                                          (50 / distributed 10)
  *   TANDEM_BENCH_PRESENCE_SECONDS          length of the heartbeat window (15)
  *   TANDEM_BENCH_PRESENCE_CONCURRENCY      most Heartbeats in flight (64)
  *   TANDEM_BENCH_PRESENCE_SUBSCRIBERS      subscribing devices (50)
@@ -80,7 +82,7 @@ interface Sizes {
   readonly changes: number;
 }
 
-function sizes(): Sizes {
+function sizes(distributed: boolean): Sizes {
   const number = (name: string, fallback: number) => {
     const raw = process.env[name];
     if (raw === undefined || raw === '') return fallback;
@@ -91,7 +93,8 @@ function sizes(): Sizes {
   return {
     devices: Math.max(1, number('TANDEM_BENCH_PRESENCE_DEVICES', 10_000)),
     setupSeconds: number('TANDEM_BENCH_PRESENCE_SETUP_SECONDS', 240),
-    setupConcurrency: Math.max(1, number('TANDEM_BENCH_PRESENCE_SETUP_CONCURRENCY', 50)),
+    // FerretDB on SQLite registers 2-3 accounts/s at 10 in parallel (fewer as collections grow), <1/s at 50.
+    setupConcurrency: Math.max(1, number('TANDEM_BENCH_PRESENCE_SETUP_CONCURRENCY', distributed ? 10 : 50)),
     seconds: number('TANDEM_BENCH_PRESENCE_SECONDS', 15),
     concurrency: Math.max(1, number('TANDEM_BENCH_PRESENCE_CONCURRENCY', 64)),
     subscribers: Math.max(1, number('TANDEM_BENCH_PRESENCE_SUBSCRIBERS', 50)),
@@ -595,15 +598,15 @@ export async function benchPresence(
   mongoUri: string | undefined,
 ): Promise<void> {
   const wanted = (process.env['TANDEM_BENCH_PRESENCE_MODES'] || 'embedded,distributed').split(',');
-  const starts: (() => Promise<Cluster>)[] = [];
-  if (wanted.includes('embedded')) starts.push(embedded);
+  const modes: { start: () => Promise<Cluster>; sizes: Sizes }[] = [];
+  if (wanted.includes('embedded')) modes.push({ start: embedded, sizes: sizes(false) });
   if (wanted.includes('distributed') && kafkaBrokers && mongoUri) {
-    starts.push(() => distributed(kafkaBrokers, mongoUri));
+    modes.push({ start: () => distributed(kafkaBrokers, mongoUri), sizes: sizes(true) });
   }
-  for (const start of starts) {
+  for (const { start, sizes } of modes) {
     const cluster = await start();
     try {
-      await run(cluster, sizes());
+      await run(cluster, sizes);
     } finally {
       await cluster.close();
     }
