@@ -175,6 +175,31 @@ export function describeEventLogContract(
       });
     });
 
+    describe('when several clients create the same topics at once', () => {
+      it('each can subscribe and publish as soon as its own call returned', async () => {
+        const topics = Array.from({ length: 8 }, () => harness.name('topic'));
+        const clients = await Promise.all(Array.from({ length: 6 }, () => open()));
+
+        const consumers = await Promise.all(
+          clients.map(async (client, index) => {
+            await client.ensureTopics(topics.map((name) => ({ name, partitions: 3 })));
+            const consumer = await consume({ groupId: harness.name('group'), topics, on: client });
+            await Promise.all(
+              topics.map((topic) =>
+                client.publish(topic, [aRecord(`account-${index}`, `${topic}/${index}`)]),
+              ),
+            );
+            return consumer;
+          }),
+        );
+
+        const expected = topics.flatMap((topic) => clients.map((_, index) => `${topic}/${index}`)).sort();
+        for (const { handled } of consumers) {
+          await eventually(() => expect(handled.map(valueOf).sort()).toEqual(expected));
+        }
+      });
+    });
+
     describe('when a consumer group stops and subscribes again', () => {
       it('continues after the committed offset, also from a new client', async () => {
         const topic = await newTopic(2);

@@ -79,21 +79,39 @@ export class KafkaEventLog implements EventLog {
         : reportToStderr);
   }
 
-  /** Creates the missing topics and waits for their leaders; existing topics are left as they are. */
+  /**
+   * Creates the missing topics and waits until every partition of every topic has a leader; existing
+   * topics are left as they are. Several processes may call this at once for the same topics: the
+   * ones that find a topic already created wait for its leaders just the same.
+   */
   async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
+    if (topics.length === 0) return;
     const admin = await this.connectedAdmin();
-    const existing = new Set(await admin.listTopics());
+    const existing = new Set(await whileRetriable(() => admin.listTopics()));
     const missing = topics.filter((topic) => !existing.has(topic.name));
-    if (missing.length === 0) return;
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((spec) => ({
-        topic: spec.name,
-        numPartitions: spec.partitions,
-        replicationFactor: this.options.replicationFactor ?? -1,
-        configEntries: topicConfig(spec),
-      })),
-    });
+    // One request per topic: kafkajs treats "already exists" as success only when every topic of a
+    // request has it, and another process may have created some of them a moment ago.
+    await Promise.all(
+      missing.map((spec) =>
+        whileRetriable(() =>
+          admin.createTopics({
+            waitForLeaders: false,
+            topics: [
+              {
+                topic: spec.name,
+                numPartitions: spec.partitions,
+                replicationFactor: this.options.replicationFactor ?? -1,
+                configEntries: topicConfig(spec),
+              },
+            ],
+          }),
+        ),
+      ),
+    );
+    await this.untilLeadersElected(
+      admin,
+      topics.map((topic) => topic.name),
+    );
   }
 
   async publish(topic: string, records: readonly OutgoingRecord[]): Promise<void> {
@@ -137,7 +155,9 @@ export class KafkaEventLog implements EventLog {
     try {
       await consumer.connect();
       if (options.fromBeginning === false) await this.startUncommittedPartitionsAtEnd(consumer, options);
-      await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? true });
+      await whileRetriable(() =>
+        consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? true }),
+      );
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
@@ -194,6 +214,25 @@ export class KafkaEventLog implements EventLog {
         }
       }
     });
+  }
+
+  /** Asks for the topics' metadata until each of their partitions has a leader, for about 30 s at most. */
+  private async untilLeadersElected(admin: Admin, topics: readonly string[]): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const { topics: found } = await whileRetriable(() => admin.fetchTopicMetadata({ topics: [...topics] }));
+      const leaderless = topics.filter((name) => {
+        const partitions = found.find((topic) => topic.name === name)?.partitions ?? [];
+        return partitions.length === 0 || partitions.some((partition) => partition.leader < 0);
+      });
+      if (leaderless.length === 0) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `Kafka elected no leader for every partition of ${leaderless.join(', ')} within 30 s`,
+        );
+      }
+      await new Promise((resolveDelay) => setTimeout(resolveDelay, 100));
+    }
   }
 
   private connectedProducer(): Promise<Producer> {
