@@ -8,8 +8,10 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
+  BlockAccountResponse,
   GetAccountResponse,
   GetProfileResponse,
+  ListBlockedAccountsResponse,
   LookupAccountResponse,
   RegisterResponse,
   UpdateProfileResponse,
@@ -333,6 +335,48 @@ describe.each([
     });
     const read = await tandem.accounts.call<GetProfileResponse>('GetProfile', { accountId }, token);
     expect(read.version).toBe(4);
+  });
+
+  it('blocks and unblocks another account; refuses itself, an unknown account and another account', async () => {
+    const other = newDevice();
+    const { accountId: otherAccountId } = await tandem.accounts.call<RegisterResponse>('Register', {
+      phoneNumber: newPhoneNumber(),
+      identityKey: other.identityKey,
+      registrationId: other.registrationId,
+      deviceName: 'Other phone',
+    });
+    const list = () =>
+      tandem.accounts.call<ListBlockedAccountsResponse>('ListBlockedAccounts', { accountId }, token);
+
+    const blocked = await tandem.accounts.call<BlockAccountResponse>(
+      'BlockAccount',
+      { accountId, blockedAccountId: otherAccountId },
+      token,
+    );
+    expect(blocked).toEqual({ version: 5 });
+    await expect(list()).resolves.toEqual({ blockedAccountIds: [otherAccountId], version: 5 });
+    await expect(
+      tandem.accounts.call('BlockAccount', { accountId, blockedAccountId: otherAccountId }, token),
+    ).resolves.toEqual({ version: 5 });
+
+    const before = await tandem.storedEvents();
+    const refusals = [
+      [{ accountId, blockedAccountId: accountId }, status.INVALID_ARGUMENT, /blocked_account_id/],
+      [{ accountId, blockedAccountId: '' }, status.INVALID_ARGUMENT, /blocked_account_id/],
+      [{ accountId, blockedAccountId: 'no-such-account' }, status.NOT_FOUND, /no account no-such-account/],
+      [{ accountId: otherAccountId, blockedAccountId: accountId }, status.PERMISSION_DENIED, /./],
+    ] as const;
+    for (const [request, code, details] of refusals) {
+      const failure = await grpcFailure(tandem.accounts.call('BlockAccount', request, token));
+      expect(failure.code, JSON.stringify(request)).toBe(code);
+      expect(failure.details).toMatch(details);
+    }
+    expect(await tandem.storedEvents()).toBe(before);
+
+    await expect(
+      tandem.accounts.call('UnblockAccount', { accountId, blockedAccountId: otherAccountId }, token),
+    ).resolves.toEqual({ version: 6 });
+    await expect(list()).resolves.toEqual({ blockedAccountIds: [], version: 6 });
   });
 
   it('deletes the account: its devices are unlinked, its tokens refused and its number free again', async () => {

@@ -5,16 +5,22 @@ import { authenticatedDevice, DeviceAuthGuard, Public, requireOwnAccount } from 
 import {
   type AccountsServiceController,
   AccountsServiceControllerMethods,
+  type BlockAccountRequest,
+  type BlockAccountResponse,
   type DeleteAccountRequest,
   type DeleteAccountResponse,
   type GetAccountRequest,
   type GetAccountResponse,
   type GetProfileRequest,
   type GetProfileResponse,
+  type ListBlockedAccountsRequest,
+  type ListBlockedAccountsResponse,
   type LookupAccountRequest,
   type LookupAccountResponse,
   type RegisterRequest,
   type RegisterResponse,
+  type UnblockAccountRequest,
+  type UnblockAccountResponse,
   type UpdateProfileRequest,
   type UpdateProfileResponse,
   type UpdateSettingsRequest,
@@ -134,5 +140,44 @@ export class AccountsGrpcController implements AccountsServiceController {
       requestContext(metadata),
     );
     return {};
+  }
+
+  async blockAccount(request: BlockAccountRequest, metadata?: Metadata): Promise<BlockAccountResponse> {
+    const device = authenticatedDevice(metadata);
+    requireOwnAccount(device, requireAccountId(request.accountId));
+    const blockedAccountId = request.blockedAccountId;
+    const { version } = await this.commands.accounts.handle(
+      request.accountId,
+      async () => ({
+        type: 'BlockAccount',
+        byDeviceId: device.deviceId,
+        blockedAccountId,
+        blockedAccountExists:
+          blockedAccountId !== '' &&
+          (await this.commands.accounts.load(blockedAccountId)).state.status === 'registered',
+      }),
+      requestContext(metadata),
+    );
+    return { version };
+  }
+
+  async unblockAccount(request: UnblockAccountRequest, metadata?: Metadata): Promise<UnblockAccountResponse> {
+    const device = authenticatedDevice(metadata);
+    requireOwnAccount(device, requireAccountId(request.accountId));
+    const { version } = await this.commands.accounts.handle(
+      request.accountId,
+      { type: 'UnblockAccount', byDeviceId: device.deviceId, blockedAccountId: request.blockedAccountId },
+      requestContext(metadata),
+    );
+    return { version };
+  }
+
+  async listBlockedAccounts(
+    request: ListBlockedAccountsRequest,
+    metadata?: Metadata,
+  ): Promise<ListBlockedAccountsResponse> {
+    requireOwnAccount(authenticatedDevice(metadata), requireAccountId(request.accountId));
+    const { state, version } = await this.commands.accounts.load(request.accountId);
+    return { blockedAccountIds: [...registered(state).blocked], version };
   }
 }

@@ -8,9 +8,18 @@
  * - only the primary device deletes the account;
  * - a registered account's number can be registered again on a new phone, which becomes the
  *   primary; registering again with the same primary key records nothing;
+ * - an account blocks other existing accounts, never itself, at most 1,000 at once; blocking a
+ *   blocked account or unblocking one that is not blocked records nothing;
  * - a change that changes nothing records nothing.
  */
-import { assertNever, type Decider, failedPrecondition, notFound, permissionDenied } from '@tandem/decider';
+import {
+  assertNever,
+  type Decider,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  permissionDenied,
+} from '@tandem/decider';
 import type { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
 import { BackupFrequency, LastSeenVisibility } from '@tandem/contracts/events/tandem/accounts/v1/settings';
 import {
@@ -43,7 +52,12 @@ export interface AccountData {
   readonly primaryIdentityKey: Uint8Array;
   readonly profile: Profile;
   readonly settings: Settings;
+  /** The accounts it blocks, in the order it blocked them. */
+  readonly blocked: readonly string[];
 }
+
+/** How many accounts one account may block. */
+export const BLOCKED_ACCOUNTS_LIMIT = 1_000;
 
 export type AccountState =
   | { readonly status: 'unregistered' }
@@ -95,8 +109,28 @@ export interface DeleteAccount {
   readonly byPrimary: boolean;
 }
 
+export interface BlockAccount {
+  readonly type: 'BlockAccount';
+  readonly byDeviceId: number;
+  readonly blockedAccountId: string;
+  /** Whether the account to block exists and is not deleted, as the accounts read model says. */
+  readonly blockedAccountExists: boolean;
+}
+
+export interface UnblockAccount {
+  readonly type: 'UnblockAccount';
+  readonly byDeviceId: number;
+  readonly blockedAccountId: string;
+}
+
 export type AccountCommand =
-  RegisterAccount | ReregisterAccount | UpdateProfile | UpdateSettings | DeleteAccount;
+  | RegisterAccount
+  | ReregisterAccount
+  | UpdateProfile
+  | UpdateSettings
+  | DeleteAccount
+  | BlockAccount
+  | UnblockAccount;
 
 function requireRegistered(state: AccountState): AccountData {
   if (state.status === 'unregistered') throw notFound('account not found');
@@ -200,6 +234,46 @@ function decide(command: AccountCommand, state: AccountState): AccountDomainEven
         },
       ];
     }
+    case 'BlockAccount': {
+      const account = requireRegistered(state);
+      if (!command.blockedAccountId) throw invalidArgument('blocked_account_id', 'is required');
+      if (command.blockedAccountId.length > 64) {
+        throw invalidArgument('blocked_account_id', 'is at most 64 characters');
+      }
+      if (command.blockedAccountId === account.accountId) {
+        throw invalidArgument('blocked_account_id', 'an account cannot block itself');
+      }
+      if (account.blocked.includes(command.blockedAccountId)) return [];
+      if (!command.blockedAccountExists) throw notFound(`no account ${command.blockedAccountId}`);
+      if (account.blocked.length >= BLOCKED_ACCOUNTS_LIMIT) {
+        throw failedPrecondition(`an account blocks at most ${BLOCKED_ACCOUNTS_LIMIT} accounts`);
+      }
+      return [
+        {
+          $case: 'accountBlocked',
+          value: {
+            accountId: account.accountId,
+            blockedAccountId: command.blockedAccountId,
+            byDeviceId: command.byDeviceId,
+          },
+        },
+      ];
+    }
+    case 'UnblockAccount': {
+      const account = requireRegistered(state);
+      if (!command.blockedAccountId) throw invalidArgument('blocked_account_id', 'is required');
+      if (!account.blocked.includes(command.blockedAccountId)) return [];
+      return [
+        {
+          $case: 'accountUnblocked',
+          value: {
+            accountId: account.accountId,
+            unblockedAccountId: command.blockedAccountId,
+            byDeviceId: command.byDeviceId,
+          },
+        },
+      ];
+    }
     default:
       return assertNever(command);
   }
@@ -215,6 +289,7 @@ function evolve(state: AccountState, event: AccountDomainEvent): AccountState {
         primaryIdentityKey: event.value.primaryIdentityKey,
         profile: { displayName: '', about: '', avatarRef: '' },
         settings: defaultSettings,
+        blocked: [],
       };
     case 'accountReregistered':
       return state.status === 'registered'
@@ -235,6 +310,17 @@ function evolve(state: AccountState, event: AccountDomainEvent): AccountState {
     }
     case 'accountDeleted':
       return state.status === 'registered' ? { ...state, status: 'deleted' } : state;
+    case 'accountBlocked':
+      return state.status === 'unregistered'
+        ? state
+        : { ...state, blocked: [...state.blocked, event.value.blockedAccountId] };
+    case 'accountUnblocked':
+      return state.status === 'unregistered'
+        ? state
+        : {
+            ...state,
+            blocked: state.blocked.filter((blocked) => blocked !== event.value.unblockedAccountId),
+          };
     case 'phoneNumberClaimed':
       return state;
     default:

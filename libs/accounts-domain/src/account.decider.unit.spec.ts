@@ -5,6 +5,7 @@ import {
   type AccountCommand,
   type AccountDomainEvent,
   accountDecider,
+  BLOCKED_ACCOUNTS_LIMIT,
   type RegisterAccount,
 } from './account.decider';
 
@@ -296,6 +297,99 @@ describe('the account decider', () => {
       spec
         .given([registered, deleted])
         .when({ type: 'DeleteAccount', byDeviceId: 1, byPrimary: true })
+        .thenThrows('failed-precondition');
+    });
+  });
+
+  describe('when the account blocks and unblocks another account', () => {
+    const block = (blockedAccountId: string, blockedAccountExists = true): AccountCommand => ({
+      type: 'BlockAccount',
+      byDeviceId: 2,
+      blockedAccountId,
+      blockedAccountExists,
+    });
+    const blocked = (blockedAccountId: string): AccountDomainEvent => ({
+      $case: 'accountBlocked',
+      value: { accountId, blockedAccountId, byDeviceId: 2 },
+    });
+    const unblock: AccountCommand = { type: 'UnblockAccount', byDeviceId: 1, blockedAccountId: 'b1' };
+    const unblocked: AccountDomainEvent = {
+      $case: 'accountUnblocked',
+      value: { accountId, unblockedAccountId: 'b1', byDeviceId: 1 },
+    };
+
+    it('records AccountBlocked from any of its devices', () => {
+      spec
+        .given([registered])
+        .when(block('b1'))
+        .then([blocked('b1')]);
+    });
+
+    it('records nothing when the account is blocked already', () => {
+      spec
+        .given([registered, blocked('b1')])
+        .when(block('b1'))
+        .thenNothingHappens();
+    });
+
+    it('refuses to block itself, no account or an id too long', () => {
+      spec
+        .given([registered])
+        .when(block(accountId))
+        .thenThrows('invalid-argument', /blocked_account_id/);
+      spec
+        .given([registered])
+        .when(block(''))
+        .thenThrows('invalid-argument', /blocked_account_id/);
+      spec
+        .given([registered])
+        .when(block('x'.repeat(65)))
+        .thenThrows('invalid-argument', /blocked_account_id/);
+    });
+
+    it('refuses an account that does not exist', () => {
+      spec.given([registered]).when(block('b1', false)).thenThrows('not-found');
+    });
+
+    it(`refuses to block more than ${BLOCKED_ACCOUNTS_LIMIT} accounts`, () => {
+      const full = Array.from({ length: BLOCKED_ACCOUNTS_LIMIT }, (_, index) => blocked(`b${index}`));
+      spec
+        .given([registered, ...full])
+        .when(block('one-more'))
+        .thenThrows('failed-precondition', /1000/);
+      spec
+        .given([
+          registered,
+          ...full,
+          { ...unblocked, value: { ...unblocked.value, unblockedAccountId: 'b7' } },
+        ])
+        .when(block('one-more'))
+        .then([blocked('one-more')]);
+    });
+
+    it('records AccountUnblocked for a blocked account, and then it may be blocked again', () => {
+      spec
+        .given([registered, blocked('b1')])
+        .when(unblock)
+        .then([unblocked]);
+      spec
+        .given([registered, blocked('b1'), unblocked])
+        .when(block('b1'))
+        .then([blocked('b1')]);
+    });
+
+    it('records nothing when unblocking an account that is not blocked', () => {
+      spec
+        .given([registered, blocked('b2')])
+        .when(unblock)
+        .thenNothingHappens();
+    });
+
+    it('refuses a deleted account', () => {
+      spec.given([registered, deleted]).when(block('b1')).thenThrows('failed-precondition');
+      spec
+        .given([registered, blocked('b1'), deleted])
+        .when(unblock)
         .thenThrows('failed-precondition');
     });
   });
