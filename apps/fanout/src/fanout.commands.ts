@@ -18,6 +18,7 @@ import {
   validateAck,
 } from '@tandem/fanout-domain';
 import { toTimestamp } from '@tandem/grpc';
+import type { BlocksProjection } from './blocks.projection';
 import type { DeviceListsProjection } from './device-lists.projection';
 import { fanoutEventCodec } from './fanout.codecs';
 import type { InboxesProjection } from './inboxes.projection';
@@ -35,6 +36,7 @@ export class FanoutCommands {
   constructor(
     store: EventStore,
     private readonly deviceLists: DeviceListsProjection,
+    private readonly blocks: BlocksProjection,
     private readonly inboxes: InboxesProjection,
     onAppended: () => void,
   ) {
@@ -51,9 +53,10 @@ export class FanoutCommands {
     const { events, state } = await this.messages.handle(
       messageStreamId(sender.accountId, sender.deviceId, request.clientMessageId),
       async () => {
-        const [recipient, senderList] = await Promise.all([
+        const [recipient, senderList, blocks] = await Promise.all([
           this.deviceLists.recipient(request.recipientAccountId),
           this.deviceLists.get(sender.accountId),
+          this.blocks.between(sender.accountId, request.recipientAccountId),
         ]);
         return {
           type: 'AcceptMessage',
@@ -64,6 +67,7 @@ export class FanoutCommands {
           envelopes: request.envelopes,
           recipient,
           senderDevices: { listVersion: senderList?.listVersion ?? 0, devices: senderList?.devices ?? [] },
+          blocks,
           serverMessageId: randomUUID(),
           now: new Date(),
         };

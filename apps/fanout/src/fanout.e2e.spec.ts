@@ -312,6 +312,51 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
     expect(new Set(updates).size).toBe(1);
   });
 
+  it('refuses messages between A and B while B blocks A, and delivers again once B unblocks A', async () => {
+    const blockChanges = (device: Device) =>
+      streams
+        .get(device)!
+        .entries()
+        .filter((entry) => entry.system?.kind === SystemEntryKind.SYSTEM_ENTRY_KIND_BLOCKED_ACCOUNTS_CHANGED);
+    /** Every device of B has seen `count` changes of its blocked accounts: fanout applied them. */
+    const untilBlockChanges = async (count: number) => {
+      for (const device of b.devices) {
+        await streams.get(device)!.until(() => (blockChanges(device).length >= count ? true : undefined));
+        expect(blockChanges(device)).toHaveLength(count);
+      }
+    };
+    await accounts.call(
+      'BlockAccount',
+      { accountId: b.accountId, blockedAccountId: a.accountId },
+      b.devices[2]!.token,
+    );
+    await untilBlockChanges(1);
+
+    const before = deliveredMessageIds();
+    const fromA = await grpcFailure(send(await messageToB()));
+    expect(fromA.code).toBe(status.FAILED_PRECONDITION);
+    expect(fromA.details).toMatch(/blocks messages from this account/);
+    const fromB = await grpcFailure(
+      send(await testMessage(linking, b.primary, a.accountId, randomUUID()), b.primary.token),
+    );
+    expect(fromB.code).toBe(status.FAILED_PRECONDITION);
+    expect(fromB.details).toMatch(/unblock it to send/);
+    await sleep(1_000);
+    expect(deliveredMessageIds()).toEqual(before);
+
+    await accounts.call(
+      'UnblockAccount',
+      { accountId: b.accountId, blockedAccountId: a.accountId },
+      b.primary.token,
+    );
+    await untilBlockChanges(2);
+    const { serverMessageId } = await send(await messageToB());
+    for (const device of b.devices) {
+      const stream = streams.get(device)!;
+      await stream.until(() => (stream.messageIds().includes(serverMessageId) ? true : undefined));
+    }
+  });
+
   it('refuses a send without a token, to an unknown account, or with a ciphertext over 96 KiB', async () => {
     const withoutToken = await grpcFailure(fanout.call('Send', await messageToB()));
     expect(withoutToken.code).toBe(status.UNAUTHENTICATED);

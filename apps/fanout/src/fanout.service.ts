@@ -23,6 +23,7 @@ import {
   deviceTokens,
   outboxRelay,
 } from '@tandem/runtime';
+import { BlocksProjection } from './blocks.projection';
 import { DeviceListsProjection } from './device-lists.projection';
 import { FanoutCommands } from './fanout.commands';
 import { accountEventCodec, backupEventCodec, deviceListEventCodec, fanoutEventCodec } from './fanout.codecs';
@@ -72,8 +73,9 @@ function instanceAliveWorker(
 /**
  * The fan-out service: accepts messages and acks into its event store, relays them to
  * tandem.fanout.events, and projects that topic into every device's inbox, which it streams to
- * the device. It keeps its own device lists and device directory from tandem.linking.events and
- * turns profile, settings, device-list and backup changes into system entries for every device.
+ * the device. It keeps its own device lists and device directory from tandem.linking.events, who
+ * blocks whom from tandem.accounts.events, and turns profile, settings, blocked-account,
+ * device-list and backup changes into system entries for every device.
  */
 export async function fanoutService(infrastructure: Infrastructure): Promise<TandemService> {
   const { eventLog, logger, config } = infrastructure;
@@ -87,6 +89,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
   const relay = outboxRelay(infrastructure, store, topic, fanoutEventCodec.payloadType);
   const directory = new DeviceDirectory(documents.collection('devices'));
   const deviceLists = new DeviceListsProjection(documents.collection('device_lists'));
+  const blocks = new BlocksProjection(documents.collection('blocks'));
   const instanceId = randomUUID();
   const connections = new CommandHandler(store, connectionDecider, fanoutEventCodec, {
     onAppended: () => relay.wake(),
@@ -141,7 +144,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
       void signals?.entriesStored(appended).catch(reportSignalError);
     },
   );
-  const commands = new FanoutCommands(store, deviceLists, inboxes, () => relay.wake());
+  const commands = new FanoutCommands(store, deviceLists, blocks, inboxes, () => relay.wake());
   const systemEntries = new SystemEntries(commands.inboxChanges);
   const { requests, windowSeconds } = config.fanout.sendRateLimit;
   const reportError = (what: string) => (error: unknown) => logger.error({ err: error }, what);
@@ -186,7 +189,10 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
         groupId: infrastructure.groupId('fanout', 'accounts-events'),
         topic: accountsTopic.name,
         codec: accountEventCodec,
-        handle: (received) => systemEntries.apply(accountEventCodec, received),
+        handle: async (received) => {
+          await blocks.apply(received);
+          await systemEntries.apply(accountEventCodec, received);
+        },
       }),
       consumerWorker('fanout.backups-events', eventLog, {
         groupId: infrastructure.groupId('fanout', 'backups-events'),

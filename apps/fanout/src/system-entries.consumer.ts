@@ -11,6 +11,8 @@ import {
 const kinds: Readonly<Record<string, SystemEntryKind>> = {
   profileUpdated: SystemEntryKind.SYSTEM_ENTRY_KIND_PROFILE_UPDATED,
   settingsUpdated: SystemEntryKind.SYSTEM_ENTRY_KIND_SETTINGS_UPDATED,
+  accountBlocked: SystemEntryKind.SYSTEM_ENTRY_KIND_BLOCKED_ACCOUNTS_CHANGED,
+  accountUnblocked: SystemEntryKind.SYSTEM_ENTRY_KIND_BLOCKED_ACCOUNTS_CHANGED,
   deviceLinked: SystemEntryKind.SYSTEM_ENTRY_KIND_DEVICE_LIST_CHANGED,
   deviceUnlinked: SystemEntryKind.SYSTEM_ENTRY_KIND_DEVICE_LIST_CHANGED,
   backupRecorded: SystemEntryKind.SYSTEM_ENTRY_KIND_BACKUP_RECORDED,
@@ -19,8 +21,8 @@ const kinds: Readonly<Record<string, SystemEntryKind>> = {
 type SourceEvent = { $case: string; value: { accountId: string; deviceId?: number } };
 
 /**
- * Carries other services' events about an account (profile, settings, device list changes,
- * recorded backups) into
+ * Carries other services' events about an account (profile, settings, blocked accounts, device
+ * list changes, recorded backups) into
  * the fanout event store as system entries for every device of the account; an unlinked device's
  * inbox is closed with it. Each is recorded under its source event's id, so a redelivered source
  * event records nothing new.

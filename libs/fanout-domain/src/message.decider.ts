@@ -5,6 +5,7 @@
  * - a message is accepted at most once; accepting it again records nothing and the first result
  *   (server message id and timestamp) stands, even if the device lists changed since;
  * - the recipient account exists and was not deleted;
+ * - neither account blocks the other;
  * - the envelopes cover exactly the recipient's current devices and the sender's own devices other
  *   than the sending one (for a note to self, only those), one envelope per device, each for the
  *   registration id the device has now; otherwise nothing is accepted and the refusal names, per
@@ -49,6 +50,12 @@ export type RecipientDeviceList =
   | { readonly status: 'deleted' }
   | ({ readonly status: 'active' } & DeviceList);
 
+/** Whether the recipient blocks the sender's account, and whether the sender's account blocks the recipient. */
+export interface Blocks {
+  readonly recipientBlocksSender: boolean;
+  readonly senderBlocksRecipient: boolean;
+}
+
 export interface OutgoingEnvelope {
   readonly accountId: string;
   readonly deviceId: number;
@@ -70,6 +77,8 @@ export interface AcceptMessage {
   readonly recipient: RecipientDeviceList;
   /** The sender's account's device list, looked up by the caller. */
   readonly senderDevices: DeviceList;
+  /** Which of the two accounts blocks the other, looked up by the caller. */
+  readonly blocks: Blocks;
   readonly serverMessageId: string;
   readonly now: Date;
 }
@@ -226,6 +235,14 @@ function decide(command: MessageCommand, state: MessageState): FanoutDomainEvent
       }
       if (recipient.status === 'deleted') {
         throw failedPrecondition(`the account ${command.recipientAccountId} was deleted`);
+      }
+      if (command.blocks.recipientBlocksSender) {
+        throw failedPrecondition(
+          `the account ${command.recipientAccountId} blocks messages from this account`,
+        );
+      }
+      if (command.blocks.senderBlocksRecipient) {
+        throw failedPrecondition(`this account blocks ${command.recipientAccountId}; unblock it to send`);
       }
       const mismatches = expectedAccounts(command, recipient).flatMap(({ accountId, list }) => {
         const result = coverage(

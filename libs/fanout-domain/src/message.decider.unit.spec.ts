@@ -65,6 +65,7 @@ function acceptMessage(overrides: Partial<AcceptMessage> = {}): AcceptMessage {
     envelopes: [...toBob, ...syncCopies],
     recipient: { status: 'active', ...bobsDevices },
     senderDevices: alicesDevices,
+    blocks: { recipientBlocksSender: false, senderBlocksRecipient: false },
     serverMessageId: 'server-1',
     now,
     ...overrides,
@@ -328,6 +329,20 @@ describe('the message decider', () => {
         .when(acceptMessage({ recipient: { status: 'deleted' } }))
         .thenThrows('failed-precondition', /account-bob was deleted/);
     });
+
+    it("refuses a recipient that blocks the sender's account as a failed precondition", () => {
+      spec
+        .given([])
+        .when(acceptMessage({ blocks: { recipientBlocksSender: true, senderBlocksRecipient: false } }))
+        .thenThrows('failed-precondition', /account-bob blocks messages from this account/);
+    });
+
+    it("refuses a recipient the sender's account blocks until it unblocks it", () => {
+      spec
+        .given([])
+        .when(acceptMessage({ blocks: { recipientBlocksSender: false, senderBlocksRecipient: true } }))
+        .thenThrows('failed-precondition', /blocks account-bob; unblock it to send/);
+    });
   });
 
   describe('when the message is at or over the size limits', () => {
@@ -458,7 +473,7 @@ describe('the message decider', () => {
       });
     });
 
-    it('records nothing even when the device lists changed or the recipient was deleted since', () => {
+    it('records nothing even when the device lists changed, the recipient was deleted or blocks since', () => {
       spec
         .given(given)
         .when(acceptMessage({ envelopes: toBob.slice(1), serverMessageId: 'server-2' }))
@@ -466,6 +481,10 @@ describe('the message decider', () => {
       spec
         .given(given)
         .when(acceptMessage({ recipient: { status: 'deleted' } }))
+        .thenNothingHappens();
+      spec
+        .given(given)
+        .when(acceptMessage({ blocks: { recipientBlocksSender: true, senderBlocksRecipient: true } }))
         .thenNothingHappens();
     });
 

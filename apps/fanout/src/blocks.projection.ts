@@ -1,0 +1,55 @@
+import type { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
+import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
+import type { ReceivedEvent } from '@tandem/event-sourcing';
+import type { Blocks } from '@tandem/fanout-domain';
+
+type AccountDomainEvent = NonNullable<AccountEvent['event']>;
+
+/** Whether one account blocks another; its id is `<blocking account>><blocked account>`. */
+export interface BlockRecord extends VersionedDocument {
+  readonly accountId: string;
+  readonly blockedAccountId: string;
+  readonly blocked: boolean;
+}
+
+const blockId = (accountId: string, blockedAccountId: string) => `${accountId}>${blockedAccountId}`;
+
+/**
+ * Fanout's projection of who blocks whom, from tandem.accounts.events: one document per pair of
+ * accounts, looked up by id when a message is sent. Each holds the blocking account's version it
+ * reflects, so a redelivered or replayed event changes nothing.
+ */
+export class BlocksProjection {
+  constructor(private readonly blocks: DocumentCollection<BlockRecord>) {}
+
+  async apply({ event, metadata }: ReceivedEvent<AccountDomainEvent>): Promise<void> {
+    if (event.$case !== 'accountBlocked' && event.$case !== 'accountUnblocked') return;
+    const { accountId } = event.value;
+    const blockedAccountId =
+      event.$case === 'accountBlocked' ? event.value.blockedAccountId : event.value.unblockedAccountId;
+    await this.blocks.putIfNewer({
+      _id: blockId(accountId, blockedAccountId),
+      accountId,
+      blockedAccountId,
+      blocked: event.$case === 'accountBlocked',
+      version: metadata.aggregateVersion,
+    });
+  }
+
+  /** Which of the two accounts blocks the other. */
+  async between(senderAccountId: string, recipientAccountId: string): Promise<Blocks> {
+    if (senderAccountId === recipientAccountId) {
+      return { recipientBlocksSender: false, senderBlocksRecipient: false };
+    }
+    const found = await this.blocks.getMany([
+      blockId(recipientAccountId, senderAccountId),
+      blockId(senderAccountId, recipientAccountId),
+    ]);
+    const blocks = (accountId: string) =>
+      found.some((record) => record.accountId === accountId && record.blocked);
+    return {
+      recipientBlocksSender: blocks(recipientAccountId),
+      senderBlocksRecipient: blocks(senderAccountId),
+    };
+  }
+}
