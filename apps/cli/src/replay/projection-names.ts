@@ -3,6 +3,7 @@ export const PROJECTION_NAMES = [
   'accounts',
   'device-directory',
   'device-lists',
+  'blocks',
   'inboxes',
   'backup-lists',
 ] as const;

@@ -3,7 +3,7 @@ import { DeviceDirectory, deviceListEventCodec } from '@tandem/auth';
 import { BackupListsProjection, backupEventCodec } from '@tandem/backups-app';
 import type { DocumentStore } from '@tandem/documents';
 import { type EventCodec, fromRecord, type ReceivedEvent } from '@tandem/event-sourcing';
-import { DeviceListsProjection, InboxesProjection } from '@tandem/fanout-app';
+import { BlocksProjection, DeviceListsProjection, InboxesProjection } from '@tandem/fanout-app';
 import type { IncomingRecord, RecordBatch } from '@tandem/messaging';
 import { isService, SERVICES, type ServiceName, UsageError } from './connection';
 import { PROJECTION_NAMES } from './projection-names';
@@ -116,6 +116,23 @@ function deviceLists(): ProjectionSpec {
       const lists = new DeviceListsProjection(store.collection('device_lists'));
       await replay('linking', (batch) =>
         eachEvent(batch.records, deviceListEventCodec, (received) => lists.apply(received)),
+      );
+    },
+  };
+}
+
+function blocks(): ProjectionSpec {
+  return {
+    name: 'blocks',
+    service: 'fanout',
+    topics: ['accounts'],
+    collections: ['blocks'],
+    ignoredFields: {},
+    liveGroups: [{ service: 'fanout', purpose: 'accounts-events', topic: 'accounts' }],
+    async rebuild(store, replay) {
+      const projection = new BlocksProjection(store.collection('blocks'));
+      await replay('accounts', (batch) =>
+        eachEvent(batch.records, accountEventCodec, (received) => projection.apply(received)),
       );
     },
   };
@@ -244,6 +261,8 @@ export function projectionSpec(name: string, service?: string): ProjectionSpec {
       return deviceDirectory(service);
     case 'device-lists':
       return deviceLists();
+    case 'blocks':
+      return blocks();
     case 'inboxes':
       return inboxes();
     case 'backup-lists':

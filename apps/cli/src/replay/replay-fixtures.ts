@@ -71,6 +71,11 @@ export const profileUpdated = (accountId: string, displayName: string) => ({
   value: { accountId, displayName, about: 'hi', avatarRef: '', byDeviceId: 1 },
 });
 
+export const accountBlocked = (accountId: string, blockedAccountId: string) => ({
+  $case: 'accountBlocked' as const,
+  value: { accountId, blockedAccountId, byDeviceId: 1 },
+});
+
 /** A message from one device to another account's devices; the ciphertext is bytes the server never reads. */
 export const messageAccepted = (options: {
   readonly serverMessageId: string;

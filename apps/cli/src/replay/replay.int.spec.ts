@@ -3,7 +3,12 @@ import { accountEventCodec, type AccountRecord, AccountsReadModel } from '@tande
 import { DeviceDirectory, deviceListEventCodec } from '@tandem/auth';
 import { MongoDocumentStore } from '@tandem/documents';
 import { consumeEvents } from '@tandem/event-sourcing';
-import { DeviceListsProjection, fanoutEventCodec, InboxesProjection } from '@tandem/fanout-app';
+import {
+  BlocksProjection,
+  DeviceListsProjection,
+  fanoutEventCodec,
+  InboxesProjection,
+} from '@tandem/fanout-app';
 import { KafkaEventLog, type KafkaLogger, type Subscription } from '@tandem/messaging';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
 import { MongoClient } from 'mongodb';
@@ -16,6 +21,7 @@ import { openReadModelStores, type ReadModelStores } from './read-model-stores';
 import { readEvents, type ReadEventsOptions } from './read.command';
 import { rebuild, rebuildProjection } from './rebuild.command';
 import {
+  accountBlocked,
   accountRegistered,
   capturedIO,
   deviceLinked,
@@ -55,6 +61,7 @@ describe('replay and inspection on Kafka and MongoDB', () => {
   };
   const alice = `alice-${randomUUID()}`;
   const bob = `bob-${randomUUID()}`;
+  const carol = `carol-${randomUUID()}`;
   const messageId = randomUUID();
   const ciphertext = Buffer.from('opaque ciphertext \u0000\u00ff', 'latin1');
   const t0 = new Date(Date.now() - 60_000);
@@ -94,6 +101,7 @@ describe('replay and inspection on Kafka and MongoDB', () => {
         version: 2,
         correlationId: 'profile-request',
       }),
+      eventRecord(accountEventCodec, accountBlocked(bob, carol), { occurredAt: after(1_000), version: 2 }),
     ]);
     await log.publish(topics.linking, [
       eventRecord(deviceListEventCodec, deviceLinked(alice, 1, 1), { occurredAt: t0, version: 1 }),
@@ -108,6 +116,7 @@ describe('replay and inspection on Kafka and MongoDB', () => {
     const fanout = liveStore('fanout');
     const directory = new DeviceDirectory(fanout.collection('devices'));
     const lists = new DeviceListsProjection(fanout.collection('device_lists'));
+    const blocks = new BlocksProjection(fanout.collection('blocks'));
     const inboxes = new InboxesProjection(
       fanout.collection('inbox_heads'),
       fanout.collection('inbox_entries'),
@@ -120,6 +129,12 @@ describe('replay and inspection on Kafka and MongoDB', () => {
         topic: topics.accounts,
         codec: accountEventCodec,
         handle: (received) => accounts.apply(received),
+      }),
+      await consumeEvents(log, {
+        groupId: serviceGroup(connection, 'fanout', 'accounts-events'),
+        topic: topics.accounts,
+        codec: accountEventCodec,
+        handle: (received) => blocks.apply(received),
       }),
       await consumeEvents(log, {
         groupId: serviceGroup(connection, 'fanout', 'linking-events'),
@@ -136,6 +151,10 @@ describe('replay and inspection on Kafka and MongoDB', () => {
         expect((await accounts.byId(alice))?.displayName).toBe('Ada');
         expect((await lists.get(bob))?.devices).toHaveLength(2);
         expect((await lists.get(alice))?.devices).toHaveLength(2);
+        expect(await blocks.between(carol, bob)).toEqual({
+          recipientBlocksSender: true,
+          senderBlocksRecipient: false,
+        });
       },
       { timeout: 60_000, interval: 200 },
     );
@@ -225,8 +244,9 @@ describe('replay and inspection on Kafka and MongoDB', () => {
     it("reads a service's topic from the beginning, each event a JSON line", async () => {
       const events = await read({ topic: 'accounts' });
 
-      expect(events).toHaveLength(3);
+      expect(events).toHaveLength(4);
       expect(events.map((event) => event.type).sort()).toEqual([
+        'AccountBlocked',
         'AccountRegistered',
         'AccountRegistered',
         'ProfileUpdated',
@@ -272,9 +292,8 @@ describe('replay and inspection on Kafka and MongoDB', () => {
 
       expect(fromSecond.every((event) => event.partition === first!.partition)).toBe(true);
       expect(fromSecond.some((event) => event.type === 'ProfileUpdated')).toBe(true);
-      expect(await read({ topic: 'accounts', since: after(500).toISOString() })).toMatchObject([
-        { type: 'ProfileUpdated' },
-      ]);
+      const since = await read({ topic: 'accounts', since: after(500).toISOString() });
+      expect(since.map((event) => event.type).sort()).toEqual(['AccountBlocked', 'ProfileUpdated']);
       expect(await read({ topic: 'accounts', since: '0s' })).toEqual([]);
     });
 
@@ -296,10 +315,15 @@ describe('replay and inspection on Kafka and MongoDB', () => {
         groups: { groupId: string; totalLag: string; members: number }[];
       };
 
-      expect(summary.events).toBe(3);
-      expect(summary.types).toEqual({ AccountRegistered: 2, ProfileUpdated: 1 });
-      expect(summary.groups).toEqual([
+      expect(summary.events).toBe(4);
+      expect(summary.types).toEqual({ AccountBlocked: 1, AccountRegistered: 2, ProfileUpdated: 1 });
+      expect([...summary.groups].sort((a, b) => a.groupId.localeCompare(b.groupId))).toEqual([
         expect.objectContaining({ groupId: `${topicPrefix}accounts.read-model`, totalLag: '0', members: 0 }),
+        expect.objectContaining({
+          groupId: `${topicPrefix}fanout.accounts-events`,
+          totalLag: '0',
+          members: 0,
+        }),
       ]);
     });
   });
@@ -336,8 +360,8 @@ describe('replay and inspection on Kafka and MongoDB', () => {
       ).toBe(true);
     });
 
-    it("finds fan-out's device lists and inboxes equal to their rebuilds", async () => {
-      for (const projection of ['device-lists', 'inboxes']) {
+    it("finds fan-out's device lists, blocks and inboxes equal to their rebuilds", async () => {
+      for (const projection of ['device-lists', 'blocks', 'inboxes']) {
         const result = await rebuild(
           { projection, into: scratch(), diff: true },
           connection,
@@ -427,7 +451,7 @@ describe('replay and inspection on Kafka and MongoDB', () => {
       ).toBe(0);
       expect(dry.lines.at(-1)).toBe('dry run: nothing changed');
       const before = (await source.groups(topics.accounts)).find((candidate) => candidate.groupId === group)!;
-      expect([...before.committed.values()].reduce((sum, offset) => sum + offset, 0n)).toBe(3n);
+      expect([...before.committed.values()].reduce((sum, offset) => sum + offset, 0n)).toBe(4n);
 
       const io = capturedIO();
       expect(
