@@ -168,6 +168,29 @@ export function describeEventStoreContract(
       });
     });
 
+    describe('when many commands append at once', () => {
+      it('stores each one, and a stale one among them fails alone, writing nothing', async () => {
+        await store.appendToStream('stream-0', 0, [anEvent('first')]);
+
+        const results = await Promise.allSettled([
+          ...Array.from({ length: 20 }, (_, index) =>
+            store.appendToStream(`stream-${index}`, index === 0 ? 1 : 0, [anEvent(`s${index}`)]),
+          ),
+          store.appendToStream('stream-0', 0, [anEvent('stale')]),
+        ]);
+
+        expect(results.slice(0, 20).map((result) => result.status === 'fulfilled' && result.value)).toEqual(
+          Array.from({ length: 20 }, (_, index) => (index === 0 ? 2 : 1)),
+        );
+        expect(results[20]).toMatchObject({ status: 'rejected', reason: expect.any(ConcurrencyError) });
+        expect(labels(await store.readStream('stream-0'))).toEqual(['first', 's0']);
+        for (let index = 1; index < 20; index++) {
+          expect(labels(await store.readStream(`stream-${index}`))).toEqual([`s${index}`]);
+        }
+        expect(await drainOutbox(store, 100)).toHaveLength(21);
+      });
+    });
+
     describe('when a command appends with a stale expected version', () => {
       it('is refused and writes nothing, not even part of its commit', async () => {
         await store.appendToStream('stream-a', 0, [anEvent('a1')]);

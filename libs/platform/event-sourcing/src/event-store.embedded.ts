@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
   ConcurrencyError,
   type EventStore,
@@ -71,30 +71,48 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS events_by_commit ON events (commit_seq);
 `;
 
+/** An append waiting for the next group commit. */
+interface QueuedAppend {
+  readonly streamId: string;
+  readonly expectedVersion: number;
+  readonly events: readonly NewEvent[];
+  resolve(version: number): void;
+  reject(error: unknown): void;
+}
+
 /**
  * The event store of embedded mode: a SQLite file in the data folder (WAL). A commit is one SQLite
  * transaction (a `commits` row and its `events` rows), so a restart never sees half a commit. Commits
  * are numbered in insertion order, which is also the outbox order: a stream's commits are inserted in
  * version order, so that order keeps each stream's order.
+ *
+ * Appends made in the same turn of the event loop share one SQLite transaction, each in its own
+ * savepoint (group commit): one wait for the disk makes all of them durable, a conflicting append
+ * fails alone, and each caller hears back only once its events are on disk.
  */
 export class EmbeddedEventStore implements EventStore {
   private readonly db: DatabaseSync;
   private readonly now: () => Date;
+  private readonly synchronous: 'FULL' | 'NORMAL';
+  private readonly statements: Partial<Record<string, StatementSync>> = {};
+  private queued: QueuedAppend[] = [];
 
   constructor(options: EmbeddedEventStoreOptions) {
     mkdirSync(options.dataDir, { recursive: true });
     this.db = new DatabaseSync(join(options.dataDir, `${options.name ?? 'events'}.event-store.sqlite`));
+    this.synchronous = options.synchronous ?? 'FULL';
     this.db.exec(
-      `PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.synchronous ?? 'FULL'}; PRAGMA busy_timeout = 5000;`,
+      `PRAGMA journal_mode = WAL; PRAGMA synchronous = ${this.synchronous}; PRAGMA busy_timeout = 5000;`,
     );
     this.db.exec(SCHEMA);
     this.now = options.now ?? (() => new Date());
   }
 
   async readStream(streamId: string): Promise<StoredEvent[]> {
-    const rows = this.db
-      .prepare('SELECT * FROM events WHERE stream_id = ? ORDER BY version')
-      .all(streamId) as unknown as EventRow[];
+    const rows = this.statement(
+      'readStream',
+      'SELECT * FROM events WHERE stream_id = ? ORDER BY version',
+    ).all(streamId) as unknown as EventRow[];
     return rows.map(toStoredEvent);
   }
 
@@ -106,36 +124,72 @@ export class EmbeddedEventStore implements EventStore {
     if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
       throw new RangeError(`expected version must be a non-negative integer, got ${expectedVersion}`);
     }
-    this.db.exec('BEGIN IMMEDIATE');
+    return new Promise<number>((resolve, reject) => {
+      this.queued.push({ streamId, expectedVersion, events, resolve, reject });
+      if (this.queued.length === 1) setImmediate(() => this.commitQueued());
+    });
+  }
+
+  /** Commits every queued append in one transaction, each in a savepoint of its own. */
+  private commitQueued(): void {
+    const appends = this.queued;
+    this.queued = [];
+    if (appends.length === 0) return;
+    const outcomes: (() => void)[] = [];
     try {
-      const last = this.db
-        .prepare(
-          'SELECT version, committed_at FROM commits WHERE stream_id = ? ORDER BY version DESC LIMIT 1',
-        )
-        .get(streamId) as { version: number; committed_at: number } | undefined;
-      if ((last?.version ?? 0) !== expectedVersion) throw new ConcurrencyError(streamId, expectedVersion);
-      const version = expectedVersion + events.length;
-      if (events.length > 0) this.insertCommit(streamId, expectedVersion, events, last?.committed_at ?? 0);
+      this.db.exec('BEGIN IMMEDIATE');
+      for (const append of appends) {
+        this.db.exec('SAVEPOINT append');
+        try {
+          const version = this.appendInTransaction(append);
+          this.db.exec('RELEASE append');
+          outcomes.push(() => append.resolve(version));
+        } catch (error) {
+          this.db.exec('ROLLBACK TO append');
+          this.db.exec('RELEASE append');
+          outcomes.push(() => append.reject(error));
+        }
+      }
       this.db.exec('COMMIT');
-      return version;
     } catch (error) {
-      this.db.exec('ROLLBACK');
-      throw error;
+      if (this.db.isOpen && this.db.isTransaction) this.db.exec('ROLLBACK');
+      for (const append of appends) append.reject(error);
+      return;
     }
+    for (const settle of outcomes) settle();
+  }
+
+  private appendInTransaction({ streamId, expectedVersion, events }: QueuedAppend): number {
+    const last = this.statement(
+      'lastCommit',
+      'SELECT version, committed_at FROM commits WHERE stream_id = ? ORDER BY version DESC LIMIT 1',
+    ).get(streamId) as { version: number; committed_at: number } | undefined;
+    if ((last?.version ?? 0) !== expectedVersion) throw new ConcurrencyError(streamId, expectedVersion);
+    if (events.length > 0) this.insertCommit(streamId, expectedVersion, events, last?.committed_at ?? 0);
+    return expectedVersion + events.length;
+  }
+
+  private statement(name: string, sql: string): StatementSync {
+    let statement = this.statements[name];
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements[name] = statement;
+    }
+    return statement;
   }
 
   async readUnpublished(limit: number): Promise<PendingCommit[]> {
     if (limit <= 0) return [];
-    const commits = this.db
-      .prepare('SELECT seq, stream_id, committed_at FROM commits WHERE published = 0 ORDER BY seq LIMIT ?')
-      .all(limit) as unknown as CommitRow[];
+    const commits = this.statement(
+      'unpublishedCommits',
+      'SELECT seq, stream_id, committed_at FROM commits WHERE published = 0 ORDER BY seq LIMIT ?',
+    ).all(limit) as unknown as CommitRow[];
     if (commits.length === 0) return [];
-    const events = this.db
-      .prepare(
-        `SELECT * FROM events WHERE commit_seq IN (SELECT value FROM json_each(?))
+    const events = this.statement(
+      'eventsOfCommits',
+      `SELECT * FROM events WHERE commit_seq IN (SELECT value FROM json_each(?))
          ORDER BY commit_seq, version`,
-      )
-      .all(JSON.stringify(commits.map((commit) => commit.seq))) as unknown as EventRow[];
+    ).all(JSON.stringify(commits.map((commit) => commit.seq))) as unknown as EventRow[];
     const eventsByCommit = new Map<number, EventRow[]>();
     for (const event of events) {
       const group = eventsByCommit.get(event.commit_seq);
@@ -150,15 +204,32 @@ export class EmbeddedEventStore implements EventStore {
     }));
   }
 
+  /**
+   * A mark lost to a power failure only publishes the commits again, which consumers ignore, so it
+   * is written without waiting for the disk; the next append flushes it along.
+   */
   async markPublished(commitIds: readonly string[]): Promise<void> {
     if (commitIds.length === 0) return;
-    this.db
-      .prepare('UPDATE commits SET published = 1 WHERE seq IN (SELECT value FROM json_each(?))')
-      .run(JSON.stringify(commitIds.map(Number)));
+    const mark = this.statement(
+      'markPublished',
+      'UPDATE commits SET published = 1 WHERE seq IN (SELECT value FROM json_each(?))',
+    );
+    if (this.synchronous === 'NORMAL') {
+      mark.run(JSON.stringify(commitIds.map(Number)));
+      return;
+    }
+    this.db.exec('PRAGMA synchronous = NORMAL');
+    try {
+      mark.run(JSON.stringify(commitIds.map(Number)));
+    } finally {
+      this.db.exec(`PRAGMA synchronous = ${this.synchronous}`);
+    }
   }
 
   async close(): Promise<void> {
-    if (this.db.isOpen) this.db.close();
+    if (!this.db.isOpen) return;
+    this.commitQueued();
+    this.db.close();
   }
 
   private insertCommit(
@@ -167,15 +238,17 @@ export class EmbeddedEventStore implements EventStore {
     events: readonly NewEvent[],
     previousCommittedAt: number,
   ): void {
-    const { lastInsertRowid: seq } = this.db
-      .prepare(`INSERT INTO commits (stream_id, base_version, version, committed_at) VALUES (?, ?, ?, ?)`)
-      .run(
-        streamId,
-        baseVersion,
-        baseVersion + events.length,
-        Math.max(this.now().getTime(), previousCommittedAt),
-      );
-    const insertEvent = this.db.prepare(
+    const { lastInsertRowid: seq } = this.statement(
+      'insertCommit',
+      `INSERT INTO commits (stream_id, base_version, version, committed_at) VALUES (?, ?, ?, ?)`,
+    ).run(
+      streamId,
+      baseVersion,
+      baseVersion + events.length,
+      Math.max(this.now().getTime(), previousCommittedAt),
+    );
+    const insertEvent = this.statement(
+      'insertEvent',
       `INSERT INTO events (stream_id, version, commit_seq, event_id, type, partition_key, occurred_at,
          correlation_id, causation_id, traceparent, tracestate, payload)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
