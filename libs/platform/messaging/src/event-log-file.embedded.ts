@@ -99,10 +99,12 @@ export class LogFile {
   private handles = 0;
   private selectOffset: StatementSync | undefined;
   private upsertOffset: StatementSync | undefined;
+  private readonly statements = new Map<string, StatementSync>();
 
   private constructor(
     readonly path: string,
     readonly db: DatabaseSync,
+    private readonly synchronous: 'FULL' | 'NORMAL',
   ) {}
 
   static acquire(options: LogFileOptions): LogFile {
@@ -111,15 +113,24 @@ export class LogFile {
     let file = LogFile.open.get(path);
     if (!file) {
       const db = new DatabaseSync(path);
-      db.exec(
-        `PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.synchronous ?? 'FULL'}; PRAGMA busy_timeout = 5000;`,
-      );
+      const synchronous = options.synchronous ?? 'FULL';
+      db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = 5000;`);
       db.exec(SCHEMA);
-      file = new LogFile(path, db);
+      file = new LogFile(path, db, synchronous);
       LogFile.open.set(path, file);
     }
     file.handles += 1;
     return file;
+  }
+
+  /** The statement for `sql`, prepared once. */
+  statement(sql: string): StatementSync {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
   }
 
   release(): void {
@@ -190,8 +201,24 @@ export class LogFile {
       `INSERT INTO group_offsets (group_id, topic, partition_no, next_offset) VALUES (?, ?, ?, ?)
        ON CONFLICT (group_id, topic, partition_no) DO UPDATE SET next_offset = excluded.next_offset`,
     );
-    this.upsertOffset.run(group.id, topic, partition, nextOffset);
+    // A committed offset lost to a power failure only delivers records again, which consumers
+    // ignore, so it is written without waiting for the disk; the next synchronous commit (a
+    // publish) flushes it along.
+    this.withoutDiskSync(() => this.upsertOffset!.run(group.id, topic, partition, nextOffset));
     group.nextOffsets.set(partitionId(topic, partition), nextOffset);
+  }
+
+  private withoutDiskSync(write: () => void): void {
+    if (this.synchronous === 'NORMAL') {
+      write();
+      return;
+    }
+    this.db.exec('PRAGMA synchronous = NORMAL');
+    try {
+      write();
+    } finally {
+      this.db.exec(`PRAGMA synchronous = ${this.synchronous}`);
+    }
   }
 
   /** Round-robin: partition p of a topic goes to member p mod n of the members subscribed to it. */

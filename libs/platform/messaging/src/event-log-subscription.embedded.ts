@@ -80,8 +80,8 @@ export class EmbeddedSubscription implements Subscription, GroupMember {
         continue;
       }
       this.cursor = index + 1;
-      const rows = this.file.db
-        .prepare(
+      const rows = this.file
+        .statement(
           `SELECT partition_no, offset_no, key, value, headers, timestamp FROM records
            WHERE topic = ? AND partition_no = ? AND offset_no >= ? ORDER BY offset_no LIMIT ?`,
         )

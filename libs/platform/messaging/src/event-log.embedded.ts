@@ -74,7 +74,7 @@ export class EmbeddedEventLog implements EventLog {
     this.assertOpen();
     if (records.length === 0) return;
     const partitions = this.file.partitions(topic);
-    const insert = this.file.db.prepare(
+    const insert = this.file.statement(
       `INSERT INTO records (topic, partition_no, offset_no, key, value, headers, timestamp)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
