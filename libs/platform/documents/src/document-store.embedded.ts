@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type {
   Document,
   DocumentCollection,
@@ -42,7 +42,7 @@ export class EmbeddedDocumentStore implements DocumentStore {
     db.exec(
       `PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.synchronous ?? 'FULL'}; PRAGMA busy_timeout = 5000;`,
     );
-    this.file = { db, generation: 0 };
+    this.file = { db, generation: 0, statements: new Map() };
   }
 
   collection<T extends Document>(name: string): DocumentCollection<T> {
@@ -53,6 +53,7 @@ export class EmbeddedDocumentStore implements DocumentStore {
     const tables = this.file.db
       .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ?")
       .all(TABLE_PREFIX.length, TABLE_PREFIX) as unknown as { name: string }[];
+    this.file.statements.clear();
     for (const { name } of tables) this.file.db.exec(`DROP TABLE ${quoteIdentifier(name)}`);
     this.file.generation += 1;
   }
@@ -66,6 +67,8 @@ interface StoreFile {
   readonly db: DatabaseSync;
   /** Bumped by `drop()`, so collections know to create their table again. */
   generation: number;
+  /** Prepared statements by SQL text, compiled once; `drop()` forgets them with the tables. */
+  readonly statements: Map<string, StatementSync>;
 }
 
 interface Query {
@@ -87,7 +90,7 @@ class EmbeddedDocumentCollection<T extends Document> implements DocumentCollecti
   }
 
   async get(id: string): Promise<T | null> {
-    const row = this.db().prepare(`SELECT body FROM ${this.table} WHERE id = ?`).get(id) as
+    const row = this.statement(`SELECT body FROM ${this.table} WHERE id = ?`).get(id) as
       { body: string } | undefined;
     return row ? (JSON.parse(row.body) as T) : null;
   }
@@ -102,11 +105,9 @@ class EmbeddedDocumentCollection<T extends Document> implements DocumentCollecti
       .map(([field, direction]) => `${fieldExpression(field)} ${direction === -1 ? 'DESC' : 'ASC'}`)
       .concat('id');
     const sqlLimit = query.residual.length === 0 && options.limit !== undefined;
-    const rows = this.db()
-      .prepare(
-        `SELECT body FROM ${this.table} WHERE ${query.where} ORDER BY ${orderBy.join(', ')}${sqlLimit ? ' LIMIT ?' : ''}`,
-      )
-      .all(...query.parameters, ...(sqlLimit ? [options.limit!] : [])) as unknown as { body: string }[];
+    const rows = this.statement(
+      `SELECT body FROM ${this.table} WHERE ${query.where} ORDER BY ${orderBy.join(', ')}${sqlLimit ? ' LIMIT ?' : ''}`,
+    ).all(...query.parameters, ...(sqlLimit ? [options.limit!] : [])) as unknown as { body: string }[];
     const documents = rows
       .map((row) => JSON.parse(row.body) as T)
       .filter((doc) => matchesResidual(doc, query));
@@ -114,28 +115,24 @@ class EmbeddedDocumentCollection<T extends Document> implements DocumentCollecti
   }
 
   async put(doc: T): Promise<void> {
-    this.db()
-      .prepare(
-        `INSERT INTO ${this.table} (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body`,
-      )
-      .run(doc._id, JSON.stringify(doc));
+    this.statement(
+      `INSERT INTO ${this.table} (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body`,
+    ).run(doc._id, JSON.stringify(doc));
   }
 
   async putIfNewer(doc: T & VersionedDocument): Promise<boolean> {
-    const { changes } = this.db()
-      .prepare(
-        `INSERT INTO ${this.table} (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body
+    const { changes } = this.statement(
+      `INSERT INTO ${this.table} (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body
          WHERE json_extract(body, '$.version') < json_extract(excluded.body, '$.version')`,
-      )
-      .run(doc._id, JSON.stringify(doc));
+    ).run(doc._id, JSON.stringify(doc));
     return Number(changes) > 0;
   }
 
   async getMany(ids: readonly string[]): Promise<T[]> {
     if (ids.length === 0) return [];
-    const rows = this.db()
-      .prepare(`SELECT body FROM ${this.table} WHERE id IN (SELECT value FROM json_each(?))`)
-      .all(JSON.stringify(ids)) as unknown as { body: string }[];
+    const rows = this.statement(
+      `SELECT body FROM ${this.table} WHERE id IN (SELECT value FROM json_each(?))`,
+    ).all(JSON.stringify(ids)) as unknown as { body: string }[];
     return rows.map((row) => JSON.parse(row.body) as T);
   }
 
@@ -154,21 +151,21 @@ class EmbeddedDocumentCollection<T extends Document> implements DocumentCollecti
   }
 
   async delete(id: string): Promise<void> {
-    this.db().prepare(`DELETE FROM ${this.table} WHERE id = ?`).run(id);
+    this.statement(`DELETE FROM ${this.table} WHERE id = ?`).run(id);
   }
 
   async deleteIds(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    this.db()
-      .prepare(`DELETE FROM ${this.table} WHERE id IN (SELECT value FROM json_each(?))`)
-      .run(JSON.stringify(ids));
+    this.statement(`DELETE FROM ${this.table} WHERE id IN (SELECT value FROM json_each(?))`).run(
+      JSON.stringify(ids),
+    );
   }
 
   /** Runs `sql` with each document's id and JSON, all in one transaction. */
   private inTransaction(docs: readonly T[], sql: string): void {
     if (docs.length === 0) return;
-    const db = this.db();
-    const statement = db.prepare(sql);
+    const statement = this.statement(sql);
+    const db = this.file.db;
     db.exec('BEGIN');
     try {
       for (const doc of docs) statement.run(doc._id, JSON.stringify(doc));
@@ -182,15 +179,15 @@ class EmbeddedDocumentCollection<T extends Document> implements DocumentCollecti
   async deleteMany(filter: Filter<T>): Promise<number> {
     const query = toQuery(filter);
     if (query.residual.length === 0) {
-      const { changes } = this.db()
-        .prepare(`DELETE FROM ${this.table} WHERE ${query.where}`)
-        .run(...query.parameters);
+      const { changes } = this.statement(`DELETE FROM ${this.table} WHERE ${query.where}`).run(
+        ...query.parameters,
+      );
       return Number(changes);
     }
     const ids = (await this.find(filter)).map((doc) => doc._id);
-    this.db()
-      .prepare(`DELETE FROM ${this.table} WHERE id IN (SELECT value FROM json_each(?))`)
-      .run(JSON.stringify(ids));
+    this.statement(`DELETE FROM ${this.table} WHERE id IN (SELECT value FROM json_each(?))`).run(
+      JSON.stringify(ids),
+    );
     return ids.length;
   }
 
@@ -205,6 +202,17 @@ class EmbeddedDocumentCollection<T extends Document> implements DocumentCollecti
       `CREATE ${options.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${indexName}
        ON ${this.table} (${fields.map(fieldExpression).join(', ')})`,
     );
+  }
+
+  /** The statement for `sql`, prepared once per table generation. */
+  private statement(sql: string): StatementSync {
+    const db = this.db();
+    let statement = this.file.statements.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      this.file.statements.set(sql, statement);
+    }
+    return statement;
   }
 
   /** The database, with this collection's table created (again, after a drop). */
