@@ -1,6 +1,6 @@
 import { fromRecord } from '@tandem/event-sourcing';
 import type { RecordBatch } from '@tandem/messaging';
-import type { LastSeenPrivacy } from './last-seen-privacy.projection';
+import type { PresencePrivacy } from './presence-privacy.projection';
 import { fanoutEventCodec } from './presence.codecs';
 import type { PresenceBook } from './presence-book';
 
@@ -14,7 +14,7 @@ import type { PresenceBook } from './presence-book';
 export class FanoutEventsConsumer {
   constructor(
     private readonly book: PresenceBook,
-    private readonly privacy: LastSeenPrivacy,
+    private readonly privacy: PresencePrivacy,
     private readonly onContacts: (pairs: [string, string][]) => void,
   ) {}
 

@@ -10,9 +10,10 @@ import {
   presenceSeenBy,
   type PresenceView,
   sameView,
+  type Sight,
   type TypingUpdate,
 } from '@tandem/presence-domain';
-import type { LastSeenPrivacy } from './last-seen-privacy.projection';
+import type { PresencePrivacy } from './presence-privacy.projection';
 import type { PresenceBook } from './presence-book';
 import type { TypingIndicators } from './typing-indicators';
 
@@ -39,7 +40,7 @@ const toTyping = (update: TypingUpdate): Typing => ({
 /** One Subscribe call: what it watches, what it may see, and what it was last sent of each account. */
 class Subscription {
   readonly watched: ReadonlySet<string>;
-  readonly visible = new Map<string, boolean>();
+  readonly sights = new Map<string, Sight>();
   readonly sent = new Map<string, PresenceView>();
   live = false;
   closed = false;
@@ -53,7 +54,7 @@ class Subscription {
   }
 
   viewOf(presence: AccountPresence): PresenceView {
-    return presenceSeenBy(presence, this.visible.get(presence.accountId) ?? false);
+    return presenceSeenBy(presence, this.sights.get(presence.accountId) ?? 'nothing');
   }
 
   /** Sends the account's presence if what this subscriber sees of it changed. */
@@ -83,7 +84,8 @@ const shuttingDown = () =>
  * The presence subscriptions open in this process. Each gets a snapshot, then every change of
  * what its subscriber may see: an account's presence, the typing addressed to the subscriber by
  * the accounts it watches, and last seen appearing or disappearing when an account's privacy
- * setting changes or two accounts exchange their first message.
+ * setting changes or two accounts exchange their first message, and all of it when one of two
+ * accounts blocks or unblocks the other.
  */
 export class PresenceSubscriptions {
   private readonly byAccount = new Map<string, Set<Subscription>>();
@@ -93,7 +95,7 @@ export class PresenceSubscriptions {
   constructor(
     private readonly book: PresenceBook,
     private readonly typing: TypingIndicators,
-    private readonly privacy: LastSeenPrivacy,
+    private readonly privacy: PresencePrivacy,
     private readonly reportError: (error: unknown, message: string) => void,
   ) {}
 
@@ -104,17 +106,23 @@ export class PresenceSubscriptions {
       subscription.end(shuttingDown());
       return () => undefined;
     }
-    this.privacy.lastSeenVisibleTo(viewer, accountIds).then(
-      (visible) => {
+    this.privacy.sightsOf(viewer, accountIds).then(
+      (sights) => {
         if (subscription.closed) return;
-        for (const [accountId, may] of visible) subscription.visible.set(accountId, may);
+        for (const [accountId, sight] of sights) subscription.sights.set(accountId, sight);
         const presences = accountIds.map((accountId) => {
           const view = subscription.viewOf(this.book.presenceOf(accountId));
           subscription.sent.set(accountId, view);
           return toItem(view);
         });
         subscription.next({
-          snapshot: { presences, typing: this.typing.inChat(viewer, accountIds).map(toTyping) },
+          snapshot: {
+            presences,
+            typing: this.typing
+              .inChat(viewer, accountIds)
+              .filter((update) => subscription.sights.get(update.accountId) !== 'nothing')
+              .map(toTyping),
+          },
         });
         subscription.live = true;
         for (const accountId of accountIds) add(this.byAccount, accountId, subscription);
@@ -136,7 +144,11 @@ export class PresenceSubscriptions {
   /** An account started or stopped typing in its chat with another. */
   typingChanged(update: TypingUpdate): void {
     for (const subscription of this.byViewer.get(update.chatAccountId) ?? []) {
-      if (subscription.watched.has(update.accountId)) subscription.next({ typing: toTyping(update) });
+      if (
+        subscription.watched.has(update.accountId) &&
+        subscription.sights.get(update.accountId) !== 'nothing'
+      )
+        subscription.next({ typing: toTyping(update) });
     }
   }
 
@@ -147,8 +159,11 @@ export class PresenceSubscriptions {
     );
   }
 
-  /** These accounts exchanged their first message: each may now see the other's last seen. */
-  async contactsLearned(pairs: readonly (readonly [string, string])[]): Promise<void> {
+  /**
+   * What these pairs of accounts may see of each other may have changed: they exchanged their
+   * first message, or one blocked or unblocked the other.
+   */
+  async pairsChanged(pairs: readonly (readonly [string, string])[]): Promise<void> {
     const reviews: Promise<void>[] = [];
     for (const [a, b] of pairs) {
       for (const [viewer, accountId] of [
@@ -181,8 +196,8 @@ export class PresenceSubscriptions {
   }
 
   private async review(subscription: Subscription, accountId: string): Promise<void> {
-    const visible = await this.privacy.lastSeenVisibleTo(subscription.viewer, [accountId]);
-    subscription.visible.set(accountId, visible.get(accountId) ?? false);
+    const sights = await this.privacy.sightsOf(subscription.viewer, [accountId]);
+    subscription.sights.set(accountId, sights.get(accountId) ?? 'nothing');
     subscription.offer(this.book.presenceOf(accountId));
   }
 

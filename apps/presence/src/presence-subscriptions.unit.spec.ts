@@ -10,7 +10,7 @@ import { EmbeddedDocumentStore } from '@tandem/documents';
 import type { EventMetadata } from '@tandem/event-sourcing';
 import { EmbeddedEventLog } from '@tandem/messaging';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LastSeenPrivacy } from './last-seen-privacy.projection';
+import { PresencePrivacy } from './presence-privacy.projection';
 import type { AccountDomainEvent } from './presence.codecs';
 import { PresenceBook } from './presence-book';
 import { PresenceSubscriptions } from './presence-subscriptions';
@@ -59,7 +59,7 @@ describe('presence subscriptions', () => {
   let log: EmbeddedEventLog;
   let now: Date;
   let book: PresenceBook;
-  let privacy: LastSeenPrivacy;
+  let privacy: PresencePrivacy;
   let typing: TypingIndicators;
   let subscriptions: PresenceSubscriptions;
 
@@ -76,7 +76,11 @@ describe('presence subscriptions', () => {
         forgetInstancesAfterMs: 10 * minute,
       },
     );
-    privacy = new LastSeenPrivacy(documents.collection('visibility'), documents.collection('contacts'));
+    privacy = new PresencePrivacy(
+      documents.collection('visibility'),
+      documents.collection('contacts'),
+      documents.collection('blocks'),
+    );
     typing = new TypingIndicators({
       log,
       topic: 'tandem.presence.typing',
@@ -177,24 +181,70 @@ describe('presence subscriptions', () => {
       expect(alices.items[0]?.snapshot?.presences[0]?.lastSeenHidden).toBe(true);
       const learned = await privacy.learnContacts([[bob, alice]]);
       expect(learned).toEqual([[alice, bob]]);
-      await subscriptions.contactsLearned(learned);
+      await subscriptions.pairsChanged(learned);
       expect(alices.items.slice(1).map((item) => item.presence?.lastSeenHidden)).toEqual([false]);
       expect(await privacy.learnContacts([[alice, bob]])).toEqual([]);
     });
 
     it('shows it to contacts learned before, after a restart too', async () => {
       await privacy.learnContacts([[alice, bob]]);
-      const restarted = new LastSeenPrivacy(
+      const restarted = new PresencePrivacy(
         documents.collection('visibility'),
         documents.collection('contacts'),
+        documents.collection('blocks'),
       );
-      expect(await restarted.lastSeenVisibleTo(alice, [bob, carol])).toEqual(
+      expect(await restarted.sightsOf(alice, [bob, carol])).toEqual(
         new Map([
-          [bob, true],
-          [carol, true],
+          [bob, 'all'],
+          [carol, 'all'],
         ]),
       );
-      expect((await restarted.lastSeenVisibleTo(carol, [bob])).get(bob)).toBe(false);
+      expect((await restarted.sightsOf(carol, [bob])).get(bob)).toBe('online');
+    });
+  });
+
+  describe('when Bob blocks Alice', () => {
+    const block = (blocked: boolean, version: number) => ({
+      event: (blocked
+        ? { $case: 'accountBlocked', value: { accountId: bob, blockedAccountId: alice, byDeviceId: 1 } }
+        : {
+            $case: 'accountUnblocked',
+            value: { accountId: bob, unblockedAccountId: alice, byDeviceId: 1 },
+          }) satisfies AccountEvent['event'] as AccountDomainEvent,
+      metadata: { aggregateVersion: version } as EventMetadata,
+    });
+    const typingToAlice = {
+      accountId: bob,
+      chatAccountId: alice,
+      state: TypingState.TYPING_STATE_TYPING,
+      expiresAt: at(105),
+    };
+    const hidden = { accountId: bob, online: false, lastSeen: undefined, lastSeenHidden: true };
+
+    it('shows each of them the other offline, last seen hidden, without typing, until he unblocks her', async () => {
+      book.heartbeat(alice, 1);
+      book.heartbeat(bob, 1);
+      const alices = await open(alice, [bob]);
+      const bobs = await open(bob, [alice]);
+      expect(alices.items[0]?.snapshot?.presences[0]).toMatchObject({ online: true });
+
+      const change = await privacy.apply(block(true, 3));
+      expect(change).toEqual({ between: [bob, alice] });
+      await subscriptions.pairsChanged([(change as { between: [string, string] }).between]);
+      subscriptions.typingChanged(typingToAlice);
+      book.heartbeat(bob, 2);
+      expect(alices.items.slice(1)).toEqual([{ presence: hidden }]);
+      expect(bobs.items.slice(1)).toEqual([{ presence: { ...hidden, accountId: alice } }]);
+      expect((await open(alice, [bob])).items[0]?.snapshot?.presences).toEqual([hidden]);
+      expect(await privacy.apply(block(true, 3))).toBeUndefined();
+
+      await privacy.apply(block(false, 4));
+      await subscriptions.pairsChanged([[bob, alice]]);
+      subscriptions.typingChanged(typingToAlice);
+      expect(alices.items.slice(2)).toEqual([
+        { presence: { ...hidden, online: true, lastSeenHidden: false } },
+        { typing: expect.objectContaining({ accountId: bob, chatAccountId: alice }) },
+      ]);
     });
   });
 

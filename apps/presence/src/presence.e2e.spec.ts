@@ -150,7 +150,7 @@ const TYPING_SECONDS = 2;
  * Presence with accounts, linking, fanout and presence as processes on Kafka and MongoDB: A
  * subscribes to B; B's companion opens and closes its inbox stream; B's primary sends heartbeats
  * and stops; B types to A; B hides its last seen from everyone, then shows it to contacts only;
- * and presence is killed while B is online and started again.
+ * B blocks A and unblocks it; and presence is killed while B is online and started again.
  */
 describe('presence, services as processes on Kafka and MongoDB', () => {
   const prefix = uniqueName('e2e_presence');
@@ -410,6 +410,41 @@ describe('presence, services as processes on Kafka and MongoDB', () => {
     await setLastSeen(LastSeenVisibility.LAST_SEEN_VISIBILITY_EVERYONE);
     await sleep(500);
     expect(subscription.presences(before)).toEqual([]);
+  });
+
+  it('shows B offline without last seen to A while B blocks A, and online again once B unblocks A', async () => {
+    let before = subscription.items.length;
+    const inbox = await openInbox(companion);
+    await bPresence(subscription, before, (item) => item.online);
+
+    before = subscription.items.length;
+    await accounts.call(
+      'BlockAccount',
+      { accountId: b.accountId, blockedAccountId: a.accountId },
+      b.primary.token,
+    );
+    const hidden = await bPresence(subscription, before, (item) => !item.online);
+    expect(hidden.presence).toEqual({
+      accountId: b.accountId,
+      online: false,
+      lastSeen: null,
+      lastSeenHidden: true,
+    });
+    const fresh = await subscribe(a.primary, [b.accountId]);
+    expect(fresh.snapshot()).toEqual([hidden.presence]);
+    fresh.cancel();
+
+    before = subscription.items.length;
+    await accounts.call(
+      'UnblockAccount',
+      { accountId: b.accountId, blockedAccountId: a.accountId },
+      b.primary.token,
+    );
+    await bPresence(subscription, before, (item) => item.online);
+
+    before = subscription.items.length;
+    inbox.cancel();
+    await bPresence(subscription, before, (item) => !item.online);
   });
 
   it("restores B's presence from the compacted topic when presence is killed and started again", async () => {

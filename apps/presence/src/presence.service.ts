@@ -13,7 +13,7 @@ import {
   deviceTokens,
 } from '@tandem/runtime';
 import { FanoutEventsConsumer } from './fanout-events.consumer';
-import { LastSeenPrivacy } from './last-seen-privacy.projection';
+import { PresencePrivacy } from './presence-privacy.projection';
 import { accountEventCodec, deviceListEventCodec, eventRecord, presenceEventCodec } from './presence.codecs';
 import {
   HEARTBEAT_INTERVAL_SECONDS,
@@ -111,15 +111,16 @@ export async function presenceService(
     typingMs: typingSeconds * 1000,
     onUpdate: (update) => subscriptions.typingChanged(update),
   });
-  const privacy = new LastSeenPrivacy(
+  const privacy = new PresencePrivacy(
     documents.collection('last_seen_visibility'),
     documents.collection('contacts'),
+    documents.collection('blocks'),
   );
   const subscriptions = new PresenceSubscriptions(book, typing, privacy, reportError);
   book.onChange((presence) => subscriptions.presenceChanged(presence));
   const fanoutEvents = new FanoutEventsConsumer(book, privacy, (pairs) => {
     subscriptions
-      .contactsLearned(pairs)
+      .pairsChanged(pairs)
       .catch((error: unknown) => reportError(error, 'reviewing contacts failed'));
   });
   const directory = new DeviceDirectory(documents.collection('devices'));
@@ -179,7 +180,8 @@ export async function presenceService(
             await book.flush();
           }
           const changed = await privacy.apply(received);
-          if (changed) await subscriptions.visibilityChanged(changed);
+          if (changed && 'account' in changed) await subscriptions.visibilityChanged(changed.account);
+          if (changed && 'between' in changed) await subscriptions.pairsChanged([changed.between]);
         },
       }),
       batchConsumerWorker('presence.fanout-events', eventLog, {

@@ -1,8 +1,9 @@
 /**
- * Last-seen privacy: who may see when an account was last online (the account's
- * LastSeenVisibility setting). Online and offline are visible to every subscriber; last seen is
- * visible to everyone (EVERYONE, and the default), to the accounts it has exchanged messages with
- * (CONTACTS), or to no one (NOBODY). An account always sees its own.
+ * Presence privacy: who may see what of an account's presence. Last seen follows the account's
+ * LastSeenVisibility setting: visible to everyone (EVERYONE, and the default), to the accounts it
+ * has exchanged messages with (CONTACTS), or to no one (NOBODY). Online and offline are visible to
+ * every subscriber, except that two accounts of which one blocks the other see nothing of each
+ * other: offline, last seen hidden, no typing. An account always sees its own.
  */
 import { LastSeenVisibility } from '@tandem/contracts/events/tandem/accounts/v1/settings';
 import type { AccountPresence } from './account-presence';
@@ -22,7 +23,12 @@ export interface Viewer {
   readonly isSelf: boolean;
   /** The subscriber and the account exchanged messages. */
   readonly isContact: boolean;
+  /** One of the two accounts blocks the other. */
+  readonly isBlocked: boolean;
 }
+
+/** What a subscriber may see of an account's presence: all of it, online and offline only, or nothing. */
+export type Sight = 'all' | 'online' | 'nothing';
 
 /** Whether the visibility needs to know if the subscriber is a contact. */
 export const needsContacts = (visibility: LastSeenVisibility): boolean =>
@@ -40,7 +46,15 @@ export function lastSeenVisible(visibility: LastSeenVisibility, viewer: Viewer):
   }
 }
 
-export function presenceSeenBy(presence: AccountPresence, visible: boolean): PresenceView {
+export function sightOf(visibility: LastSeenVisibility, viewer: Viewer): Sight {
+  if (viewer.isSelf) return 'all';
+  if (viewer.isBlocked) return 'nothing';
+  return lastSeenVisible(visibility, viewer) ? 'all' : 'online';
+}
+
+export function presenceSeenBy(presence: AccountPresence, sight: Sight): PresenceView {
+  if (sight === 'nothing') return { accountId: presence.accountId, online: false, lastSeenHidden: true };
+  const visible = sight === 'all';
   return {
     accountId: presence.accountId,
     online: presence.online,

@@ -2,7 +2,7 @@ import { LastSeenVisibility } from '@tandem/contracts/events/tandem/accounts/v1/
 import { isDomainError } from '@tandem/decider';
 import { describe, expect, it } from 'vitest';
 import type { AccountPresence } from './account-presence';
-import { contactPairId, lastSeenVisible, needsContacts, presenceSeenBy, sameView } from './privacy';
+import { contactPairId, lastSeenVisible, needsContacts, presenceSeenBy, sameView, sightOf } from './privacy';
 import { MAX_SUBSCRIBED_ACCOUNTS, subscribedAccounts } from './subscription';
 
 const lastSeen = new Date('2026-11-25T12:00:00.000Z');
@@ -18,11 +18,11 @@ const {
   LAST_SEEN_VISIBILITY_CONTACTS: CONTACTS,
   LAST_SEEN_VISIBILITY_NOBODY: NOBODY,
 } = LastSeenVisibility;
-const stranger = { isSelf: false, isContact: false };
-const contact = { isSelf: false, isContact: true };
-const self = { isSelf: true, isContact: false };
+const stranger = { isSelf: false, isContact: false, isBlocked: false };
+const contact = { isSelf: false, isContact: true, isBlocked: false };
+const self = { isSelf: true, isContact: false, isBlocked: false };
 
-describe('last-seen privacy', () => {
+describe('presence privacy', () => {
   describe('given the setting EVERYONE, or none', () => {
     it('shows last seen to every subscriber', () => {
       for (const visibility of [EVERYONE, UNSPECIFIED]) {
@@ -47,9 +47,33 @@ describe('last-seen privacy', () => {
     });
   });
 
+  describe('given that one of the two accounts blocks the other', () => {
+    it('shows nothing, whatever the setting, but the account still sees itself', () => {
+      for (const visibility of [EVERYONE, CONTACTS, NOBODY]) {
+        expect(sightOf(visibility, { ...contact, isBlocked: true })).toBe('nothing');
+        expect(sightOf(visibility, { ...self, isBlocked: true })).toBe('all');
+      }
+      expect(sightOf(EVERYONE, stranger)).toBe('all');
+      expect(sightOf(NOBODY, contact)).toBe('online');
+    });
+
+    it('is offline without last seen, even while the account is online', () => {
+      expect(presenceSeenBy(online, 'nothing')).toEqual({
+        accountId: 'bob',
+        online: false,
+        lastSeenHidden: true,
+      });
+      expect(presenceSeenBy(offline, 'nothing')).toEqual({
+        accountId: 'bob',
+        online: false,
+        lastSeenHidden: true,
+      });
+    });
+  });
+
   describe('what a subscriber sees', () => {
     it('is offline with last seen when visible', () => {
-      expect(presenceSeenBy(offline, true)).toEqual({
+      expect(presenceSeenBy(offline, 'all')).toEqual({
         accountId: 'bob',
         online: false,
         lastSeen,
@@ -58,7 +82,7 @@ describe('last-seen privacy', () => {
     });
 
     it('is offline without last seen when hidden, saying it is hidden', () => {
-      expect(presenceSeenBy(offline, false)).toEqual({
+      expect(presenceSeenBy(offline, 'online')).toEqual({
         accountId: 'bob',
         online: false,
         lastSeenHidden: true,
@@ -66,16 +90,20 @@ describe('last-seen privacy', () => {
     });
 
     it('is online without last seen and without devices', () => {
-      expect(presenceSeenBy(online, true)).toEqual({ accountId: 'bob', online: true, lastSeenHidden: false });
+      expect(presenceSeenBy(online, 'all')).toEqual({
+        accountId: 'bob',
+        online: true,
+        lastSeenHidden: false,
+      });
     });
 
     it('changes when online, last seen or its visibility changes', () => {
-      const seen = presenceSeenBy(offline, true);
-      expect(sameView(seen, presenceSeenBy({ ...offline, lastSeen: new Date(lastSeen) }, true))).toBe(true);
+      const seen = presenceSeenBy(offline, 'all');
+      expect(sameView(seen, presenceSeenBy({ ...offline, lastSeen: new Date(lastSeen) }, 'all'))).toBe(true);
       expect(sameView(undefined, seen)).toBe(false);
-      expect(sameView(seen, presenceSeenBy(offline, false))).toBe(false);
-      expect(sameView(seen, presenceSeenBy(online, true))).toBe(false);
-      expect(sameView(seen, presenceSeenBy({ ...offline, lastSeen: new Date(0) }, true))).toBe(false);
+      expect(sameView(seen, presenceSeenBy(offline, 'online'))).toBe(false);
+      expect(sameView(seen, presenceSeenBy(online, 'all'))).toBe(false);
+      expect(sameView(seen, presenceSeenBy({ ...offline, lastSeen: new Date(0) }, 'all'))).toBe(false);
     });
   });
 

@@ -1,7 +1,7 @@
 import { LastSeenVisibility } from '@tandem/contracts/events/tandem/accounts/v1/settings';
 import type { Document, DocumentCollection, VersionedDocument } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
-import { contactPairId, lastSeenVisible, needsContacts } from '@tandem/presence-domain';
+import { contactPairId, needsContacts, type Sight, sightOf } from '@tandem/presence-domain';
 import type { AccountDomainEvent } from './presence.codecs';
 
 /** An account's last-seen visibility, as of the account's version. */
@@ -14,39 +14,51 @@ export interface ContactDocument extends Document {
   readonly accounts: readonly string[];
 }
 
+/** Whether one account blocks another; `_id` is `<blocking account>><blocked account>`. */
+export interface BlockDocument extends VersionedDocument {
+  readonly blocked: boolean;
+}
+
+const blockId = (accountId: string, blockedAccountId: string) => `${accountId}>${blockedAccountId}`;
+
+/** What a privacy change may change: what the subscribers of an account see, or what two accounts see of each other. */
+export type PrivacyChange = { readonly account: string } | { readonly between: readonly [string, string] };
+
 /** Keeps memory bounded: a cache over this many entries starts again from empty. */
 const MAX_CACHED = 200_000;
 
 /**
- * Who may see whose last seen: every account's LastSeenVisibility (from tandem.accounts.events)
- * and the pairs of accounts that exchanged messages (from fanout's MessageAccepted), in the
- * service's document store so they survive restarts without replaying fanout's whole topic. The
- * visibilities are cached in memory; this process is their only writer.
+ * Who may see what of whose presence: every account's LastSeenVisibility and blocked accounts
+ * (from tandem.accounts.events) and the pairs of accounts that exchanged messages (from fanout's
+ * MessageAccepted), in the service's document store so they survive restarts without replaying
+ * fanout's whole topic. The visibilities are cached in memory; this process is their only writer.
  */
-export class LastSeenPrivacy {
+export class PresencePrivacy {
   private readonly visibilities = new Map<string, LastSeenVisibility>();
   private readonly knownPairs = new Set<string>();
 
   constructor(
     private readonly visibilityDocuments: DocumentCollection<VisibilityDocument>,
     private readonly contacts: DocumentCollection<ContactDocument>,
+    private readonly blocks: DocumentCollection<BlockDocument>,
   ) {}
 
-  /** Applies an accounts event; returns the account whose visibility may have changed, if any. */
-  async apply({ event, metadata }: ReceivedEvent<AccountDomainEvent>): Promise<string | undefined> {
+  /** Applies an accounts event; returns what it may have changed, if anything. */
+  async apply({ event, metadata }: ReceivedEvent<AccountDomainEvent>): Promise<PrivacyChange | undefined> {
+    const version = metadata.aggregateVersion;
     switch (event.$case) {
       case 'settingsUpdated':
-        return this.setVisibility(
-          event.value.accountId,
-          event.value.lastSeenVisibility,
-          metadata.aggregateVersion,
-        );
+        return this.setVisibility(event.value.accountId, event.value.lastSeenVisibility, version);
       case 'accountDeleted':
         return this.setVisibility(
           event.value.accountId,
           LastSeenVisibility.LAST_SEEN_VISIBILITY_UNSPECIFIED,
-          metadata.aggregateVersion,
+          version,
         );
+      case 'accountBlocked':
+        return this.setBlocked(event.value.accountId, event.value.blockedAccountId, true, version);
+      case 'accountUnblocked':
+        return this.setBlocked(event.value.accountId, event.value.unblockedAccountId, false, version);
       default:
         return undefined;
     }
@@ -66,9 +78,21 @@ export class LastSeenPrivacy {
     return [...fresh.values()];
   }
 
-  /** Whether `viewer` may see the last seen of each of `accountIds`. */
-  async lastSeenVisibleTo(viewer: string, accountIds: readonly string[]): Promise<Map<string, boolean>> {
+  /** What `viewer` may see of the presence of each of `accountIds`. */
+  async sightsOf(viewer: string, accountIds: readonly string[]): Promise<Map<string, Sight>> {
     const visibilities = await this.visibilitiesOf(accountIds);
+    const others = accountIds.filter((accountId) => accountId !== viewer);
+    const blockIds = others.flatMap((accountId) => [blockId(accountId, viewer), blockId(viewer, accountId)]);
+    const blocking = new Set(
+      blockIds.length === 0
+        ? []
+        : (await this.blocks.getMany(blockIds)).filter((block) => block.blocked).map((block) => block._id),
+    );
+    const blocked = new Set(
+      others.filter(
+        (accountId) => blocking.has(blockId(accountId, viewer)) || blocking.has(blockId(viewer, accountId)),
+      ),
+    );
     const contactIds = accountIds
       .filter((accountId) => accountId !== viewer && needsContacts(visibilities.get(accountId)!))
       .map((accountId) => contactPairId(accountId, viewer));
@@ -82,7 +106,11 @@ export class LastSeenPrivacy {
         const isContact = this.knownPairs.has(pairId) || found.has(pairId);
         return [
           accountId,
-          lastSeenVisible(visibilities.get(accountId)!, { isSelf: accountId === viewer, isContact }),
+          sightOf(visibilities.get(accountId)!, {
+            isSelf: accountId === viewer,
+            isContact,
+            isBlocked: blocked.has(accountId),
+          }),
         ];
       }),
     );
@@ -92,11 +120,25 @@ export class LastSeenPrivacy {
     accountId: string,
     visibility: LastSeenVisibility,
     version: number,
-  ): Promise<string | undefined> {
+  ): Promise<PrivacyChange | undefined> {
     const written = await this.visibilityDocuments.putIfNewer({ _id: accountId, visibility, version });
     if (!written) return undefined;
     this.cacheVisibility(accountId, visibility);
-    return accountId;
+    return { account: accountId };
+  }
+
+  private async setBlocked(
+    accountId: string,
+    blockedAccountId: string,
+    blocked: boolean,
+    version: number,
+  ): Promise<PrivacyChange | undefined> {
+    const written = await this.blocks.putIfNewer({
+      _id: blockId(accountId, blockedAccountId),
+      blocked,
+      version,
+    });
+    return written ? { between: [accountId, blockedAccountId] } : undefined;
   }
 
   private async visibilitiesOf(accountIds: readonly string[]): Promise<Map<string, LastSeenVisibility>> {
