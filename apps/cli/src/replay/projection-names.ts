@@ -6,4 +6,5 @@ export const PROJECTION_NAMES = [
   'blocks',
   'inboxes',
   'backup-lists',
+  'presence-privacy',
 ] as const;

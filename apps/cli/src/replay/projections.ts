@@ -3,8 +3,14 @@ import { DeviceDirectory, deviceListEventCodec } from '@tandem/auth';
 import { BackupListsProjection, backupEventCodec } from '@tandem/backups-app';
 import type { DocumentStore } from '@tandem/documents';
 import { type EventCodec, fromRecord, type ReceivedEvent } from '@tandem/event-sourcing';
-import { BlocksProjection, DeviceListsProjection, InboxesProjection } from '@tandem/fanout-app';
+import {
+  BlocksProjection,
+  DeviceListsProjection,
+  fanoutEventCodec,
+  InboxesProjection,
+} from '@tandem/fanout-app';
 import type { IncomingRecord, RecordBatch } from '@tandem/messaging';
+import { PresencePrivacy } from '@tandem/presence-app';
 import { isService, SERVICES, type ServiceName, UsageError } from './connection';
 import { PROJECTION_NAMES } from './projection-names';
 
@@ -243,6 +249,46 @@ function backupLists(): ProjectionSpec {
   };
 }
 
+/**
+ * Presence's privacy read models: every account's last-seen visibility and blocks (from the
+ * accounts topic) and the pairs of accounts that exchanged messages (from fanout's
+ * MessageAccepted). Who is online lives in presence's memory and its compacted topic, not here.
+ */
+function presencePrivacy(): ProjectionSpec {
+  return {
+    name: 'presence-privacy',
+    service: 'presence',
+    topics: ['accounts', 'fanout'],
+    collections: ['last_seen_visibility', 'contacts', 'blocks'],
+    ignoredFields: {},
+    liveGroups: [
+      { service: 'presence', purpose: 'accounts-events', topic: 'accounts' },
+      { service: 'presence', purpose: 'fanout-events', topic: 'fanout' },
+    ],
+    async rebuild(store, replay) {
+      const privacy = new PresencePrivacy(
+        store.collection('last_seen_visibility'),
+        store.collection('contacts'),
+        store.collection('blocks'),
+      );
+      await replay('accounts', (batch) =>
+        eachEvent(batch.records, accountEventCodec, async (received) => {
+          await privacy.apply(received);
+        }),
+      );
+      await replay('fanout', async (batch) => {
+        const pairs: [string, string][] = [];
+        await eachEvent(batch.records, fanoutEventCodec, async ({ event }) => {
+          if (event.$case === 'messageAccepted' && event.value.senderAccountId !== event.value.accountId) {
+            pairs.push([event.value.senderAccountId, event.value.accountId]);
+          }
+        });
+        await privacy.learnContacts(pairs);
+      });
+    },
+  };
+}
+
 /** The projection by name; the device directory is every service's, so it needs the service. */
 export function projectionSpec(name: string, service?: string): ProjectionSpec {
   if (service !== undefined && !isService(service)) {
@@ -267,6 +313,9 @@ export function projectionSpec(name: string, service?: string): ProjectionSpec {
       return inboxes();
     case 'backup-lists':
       return backupLists();
+    case 'presence':
+    case 'presence-privacy':
+      return presencePrivacy();
     default:
       throw new UsageError(`no projection ${name}: give one of ${PROJECTION_NAMES.join(', ')}`);
   }

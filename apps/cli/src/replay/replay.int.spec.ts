@@ -10,6 +10,7 @@ import {
   InboxesProjection,
 } from '@tandem/fanout-app';
 import { KafkaEventLog, type KafkaLogger, type Subscription } from '@tandem/messaging';
+import { type ContactDocument, PresencePrivacy } from '@tandem/presence-app';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -203,11 +204,36 @@ describe('replay and inspection on Kafka and MongoDB', () => {
         { occurredAt: after(3_000) },
       ),
     ]);
+    // Presence's privacy read models, as its accounts and fanout consumers keep them.
+    const presence = liveStore('presence');
+    const privacy = new PresencePrivacy(
+      presence.collection('last_seen_visibility'),
+      presence.collection('contacts'),
+      presence.collection('blocks'),
+    );
     subscriptions.push(
       await log.subscribe({
         groupId: serviceGroup(connection, 'fanout', 'inboxes'),
         topics: [topics.fanout],
         onBatch: (batch) => inboxes.applyBatch(batch),
+      }),
+      await consumeEvents(log, {
+        groupId: serviceGroup(connection, 'presence', 'accounts-events'),
+        topic: topics.accounts,
+        codec: accountEventCodec,
+        handle: async (received) => {
+          await privacy.apply(received);
+        },
+      }),
+      await consumeEvents(log, {
+        groupId: serviceGroup(connection, 'presence', 'fanout-events'),
+        topic: topics.fanout,
+        codec: fanoutEventCodec,
+        handle: async ({ event }) => {
+          if (event.$case === 'messageAccepted') {
+            await privacy.learnContacts([[event.value.senderAccountId, event.value.accountId]]);
+          }
+        },
       }),
     );
     await vi.waitFor(
@@ -217,6 +243,8 @@ describe('replay and inspection on Kafka and MongoDB', () => {
         expect(bobInboxes.find((inbox) => inbox.deviceId === 1)?.lastSequence).toBe(1);
         expect(bobInboxes.find((inbox) => inbox.deviceId === 1)?.pending).toEqual([]);
         expect(aliceInboxes.find((inbox) => inbox.deviceId === 1)?.pending).toHaveLength(1);
+        expect(await presence.collection<ContactDocument>('contacts').find({})).toHaveLength(1);
+        expect(await presence.collection('blocks').find({})).toHaveLength(1);
       },
       { timeout: 60_000, interval: 200 },
     );
@@ -228,7 +256,12 @@ describe('replay and inspection on Kafka and MongoDB', () => {
     await stores?.close();
     await source?.close();
     await log?.close();
-    for (const name of [...scratchDatabases, `${databasePrefix}_accounts`, `${databasePrefix}_fanout`]) {
+    for (const name of [
+      ...scratchDatabases,
+      `${databasePrefix}_accounts`,
+      `${databasePrefix}_fanout`,
+      `${databasePrefix}_presence`,
+    ]) {
       await client?.db(name).dropDatabase();
     }
     await client?.close();
@@ -324,6 +357,11 @@ describe('replay and inspection on Kafka and MongoDB', () => {
           totalLag: '0',
           members: 0,
         }),
+        expect.objectContaining({
+          groupId: `${topicPrefix}presence.accounts-events`,
+          totalLag: '0',
+          members: 0,
+        }),
       ]);
     });
   });
@@ -360,8 +398,8 @@ describe('replay and inspection on Kafka and MongoDB', () => {
       ).toBe(true);
     });
 
-    it("finds fan-out's device lists, blocks and inboxes equal to their rebuilds", async () => {
-      for (const projection of ['device-lists', 'blocks', 'inboxes']) {
+    it("finds fan-out's device lists, blocks and inboxes and presence's privacy equal to their rebuilds", async () => {
+      for (const projection of ['device-lists', 'blocks', 'inboxes', 'presence-privacy']) {
         const result = await rebuild(
           { projection, into: scratch(), diff: true },
           connection,
