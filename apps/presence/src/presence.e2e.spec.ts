@@ -8,7 +8,6 @@ import {
   loadPackageDefinition,
   Metadata,
   type ServiceClientConstructor,
-  type ServiceError,
   status,
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
@@ -27,6 +26,7 @@ import type {
 import { TypingState } from '@tandem/contracts/grpc/tandem/presence/v1/typing';
 import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
 import {
+  CollectedStream,
   createTestAccount,
   eventually,
   type FanoutStreamingClient,
@@ -64,82 +64,30 @@ const millis = (timestamp: Timestamp | undefined): number | undefined =>
   timestamp ? Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1e6) : undefined;
 
 /** One Subscribe call, its items collected as they arrive. */
-class PresenceStream {
-  readonly items: { item: SubscribeResponse; receivedAt: number }[] = [];
-  ended = false;
-  error: ServiceError | undefined;
-  private readonly call: ClientReadableStream<SubscribeResponse>;
-  private readonly listeners = new Set<() => void>();
-
+class PresenceStream extends CollectedStream<SubscribeResponse> {
   constructor(client: PresenceStreamingClient, token: string, accountIds: string[]) {
     const metadata = new Metadata();
     metadata.set('authorization', `Bearer ${token}`);
-    this.call = client.Subscribe({ accountIds }, metadata);
-    this.call.on('data', (item: SubscribeResponse) => {
-      this.items.push({ item, receivedAt: Date.now() });
-      this.notify();
-    });
-    this.call.on('error', (error: ServiceError) => {
-      this.error = error;
-      this.ended = true;
-      this.notify();
-    });
-    this.call.on('end', () => {
-      this.ended = true;
-      this.notify();
-    });
+    super(client.Subscribe({ accountIds }, metadata));
   }
 
   snapshot(): AccountPresence[] {
-    const first = this.items[0]?.item.snapshot;
+    const first = this.items[0]?.snapshot;
     if (!first) throw new Error(`no snapshot first: ${this.describe()}`);
     return first.presences;
   }
 
-  /** The presence items after the first `after` items. */
+  /** The presence items after the first `after` items, with when each arrived. */
   presences(after = 0): { presence: AccountPresence; receivedAt: number }[] {
-    return this.items
-      .slice(after)
-      .flatMap(({ item, receivedAt }) => (item.presence ? [{ presence: item.presence, receivedAt }] : []));
+    return this.items.flatMap((item, index) =>
+      index >= after && item.presence
+        ? [{ presence: item.presence, receivedAt: this.receivedAt[index]! }]
+        : [],
+    );
   }
 
   typing(after = 0): Typing[] {
-    return this.items.slice(after).flatMap(({ item }) => (item.typing ? [item.typing] : []));
-  }
-
-  /** Resolves with what `find` finds, as soon as it does; rejects when the stream ends or after `timeoutMs`. */
-  until<T>(find: () => T | undefined, timeoutMs = 15_000): Promise<T> {
-    return new Promise<T>((resolvePromise, reject) => {
-      const finish = (settle: () => void) => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-        settle();
-      };
-      const check = () => {
-        const found = find();
-        if (found !== undefined) finish(() => resolvePromise(found));
-        else if (this.ended)
-          finish(() => reject(this.error ?? new Error(`stream ended: ${this.describe()}`)));
-      };
-      const timer = setTimeout(
-        () => finish(() => reject(new Error(`nothing found in ${timeoutMs} ms: ${this.describe()}`))),
-        timeoutMs,
-      );
-      this.listeners.add(check);
-      check();
-    });
-  }
-
-  cancel(): void {
-    this.call.cancel();
-  }
-
-  private notify() {
-    for (const listener of [...this.listeners]) listener();
-  }
-
-  private describe(): string {
-    return JSON.stringify(this.items.map(({ item }) => item));
+    return this.items.slice(after).flatMap((item) => (item.typing ? [item.typing] : []));
   }
 }
 
@@ -326,7 +274,7 @@ describe('presence, services as processes on Kafka and MongoDB', () => {
     const recordingAt = Date.now();
     await setTyping(a.accountId, TypingState.TYPING_STATE_RECORDING);
     await subscription.until(() => subscription.typing(before)[3]);
-    const stoppedAt = subscription.items.at(-1)!.receivedAt;
+    const stoppedAt = subscription.receivedAt.at(-1)!;
     expect(
       subscription
         .typing(before)

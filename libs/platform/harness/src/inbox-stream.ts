@@ -6,7 +6,6 @@ import {
   loadPackageDefinition,
   Metadata,
   type ServiceClientConstructor,
-  type ServiceError,
   status,
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
@@ -16,6 +15,7 @@ import type {
 } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
 import type { DeliveryReceipt, InboxEntry } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
 import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
+import { CollectedStream } from './collected-stream';
 import { eventually, PROTO_DIR, services } from './grpc-client';
 
 export type FanoutStreamingClient = Client & {
@@ -52,32 +52,17 @@ function describeEntry(entry: InboxEntry): string {
 }
 
 /** One device's StreamInbox call, its items collected as they arrive. */
-export class InboxStream {
-  readonly items: StreamInboxResponse[] = [];
-  /** Set once the stream ended, normally or with an error. */
-  ended = false;
-  /** The status the stream failed with; undefined while open or after a normal end. */
-  error: ServiceError | undefined;
-  private readonly call: ClientReadableStream<StreamInboxResponse>;
-  private readonly listeners = new Set<() => void>();
-
+export class InboxStream extends CollectedStream<StreamInboxResponse> {
   constructor(client: FanoutStreamingClient, token: string, afterSequence = 0) {
     const metadata = new Metadata();
     metadata.set('authorization', `Bearer ${token}`);
-    this.call = client.StreamInbox({ afterSequence }, metadata);
-    this.call.on('data', (item: StreamInboxResponse) => {
-      this.items.push(item);
-      this.notify();
-    });
-    this.call.on('error', (error: ServiceError) => {
-      this.error = error;
-      this.ended = true;
-      this.notify();
-    });
-    this.call.on('end', () => {
-      this.ended = true;
-      this.notify();
-    });
+    super(client.StreamInbox({ afterSequence }, metadata), (items) =>
+      JSON.stringify(
+        items.map((item) =>
+          item.entry ? `${item.entry.sequence}: ${describeEntry(item.entry)}` : Object.keys(item).join(','),
+        ),
+      ),
+    );
   }
 
   entries(): InboxEntry[] {
@@ -96,59 +81,6 @@ export class InboxStream {
       entries: entriesOf(this.items.slice(0, index)),
       lastSequence: this.items[index]!.caughtUp!.lastSequence,
     };
-  }
-
-  /**
-   * Resolves with what `find` finds in the items so far, as soon as it finds something; rejects
-   * when the stream ends first (with its error status, if any) or after `timeoutMs`.
-   */
-  until<T>(find: (items: readonly StreamInboxResponse[]) => T | undefined, timeoutMs = 15_000): Promise<T> {
-    return new Promise<T>((resolvePromise, reject) => {
-      const finish = (settle: () => void) => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-        settle();
-      };
-      const check = () => {
-        let found: T | undefined;
-        try {
-          found = find(this.items);
-        } catch (error) {
-          finish(() => reject(error as Error));
-          return;
-        }
-        if (found !== undefined) finish(() => resolvePromise(found));
-        else if (this.ended)
-          finish(() => reject(this.error ?? new Error(`stream ended: ${this.describe()}`)));
-      };
-      const timer = setTimeout(
-        () => finish(() => reject(new Error(`nothing found in ${timeoutMs} ms: ${this.describe()}`))),
-        timeoutMs,
-      );
-      this.listeners.add(check);
-      check();
-    });
-  }
-
-  /** Waits for the end of the stream. */
-  async closed(timeoutMs = 15_000): Promise<void> {
-    await this.until(() => (this.ended ? true : undefined), timeoutMs);
-  }
-
-  cancel(): void {
-    this.call.cancel();
-  }
-
-  private notify() {
-    for (const listener of [...this.listeners]) listener();
-  }
-
-  private describe(): string {
-    return JSON.stringify(
-      this.items.map((item) =>
-        item.entry ? `${item.entry.sequence}: ${describeEntry(item.entry)}` : Object.keys(item).join(','),
-      ),
-    );
   }
 }
 

@@ -1,3 +1,4 @@
+export * from './collected-stream';
 export * from './devices';
 export * from './grpc-client';
 export * from './service-process';
