@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DomainError } from '@tandem/decider';
 import { errors, jwtVerify, SignJWT } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { TokenKeys } from './token-keys';
 
 /** The device a request comes from. */
@@ -14,15 +15,22 @@ const TOKEN_AUDIENCE = 'tandem-device';
 const CHALLENGE_AUDIENCE = 'tandem-sign-in-challenge';
 const ALGORITHM = 'EdDSA';
 
+/** How many verified tokens are remembered, so a device's every request is not a signature check. */
+const VERIFIED_TOKENS = 100_000;
+
 const unauthenticated = (message: string): DomainError => new DomainError('unauthenticated', message);
 
 /**
  * Device tokens and sign-in challenges, both JWTs signed with the service's Ed25519 key.
  * A challenge names the device and expires quickly; a token is short-lived and names the device.
  * Neither proves the device is still linked: the authenticator checks that against its device
- * directory on every request.
+ * directory on every request. A token whose signature was checked is remembered until it expires.
  */
 export class DeviceTokens {
+  private readonly verified = new LRUCache<string, DevicePrincipal & { readonly expiresAtMs: number }>({
+    max: VERIFIED_TOKENS,
+  });
+
   constructor(
     private readonly keys: TokenKeys,
     private readonly ttlSeconds: number,
@@ -50,8 +58,14 @@ export class DeviceTokens {
   }
 
   async verifyToken(token: string): Promise<DevicePrincipal> {
+    const known = this.verified.get(token);
+    if (known && known.expiresAtMs > Date.now())
+      return { accountId: known.accountId, deviceId: known.deviceId };
     const payload = await this.verify(token, TOKEN_AUDIENCE, 'token');
-    return principalFrom(payload);
+    const principal = principalFrom(payload);
+    if (typeof payload.exp === 'number')
+      this.verified.set(token, { ...principal, expiresAtMs: payload.exp * 1000 });
+    return principal;
   }
 
   async issueChallenge(

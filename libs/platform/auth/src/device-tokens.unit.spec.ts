@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { isDomainError } from '@tandem/decider';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DeviceTokens } from './device-tokens';
 
 const keys = () => {
@@ -21,6 +21,10 @@ async function refusal(promise: Promise<unknown>): Promise<string> {
 describe('device tokens', () => {
   const device = { accountId: 'acc-1', deviceId: 2 };
 
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('verifies a token it issued and names the device', async () => {
     const tokens = new DeviceTokens(keys(), 60);
     const { token, expiresAt } = await tokens.issueToken(device);
@@ -31,6 +35,17 @@ describe('device tokens', () => {
   it('refuses an expired token', async () => {
     const tokens = new DeviceTokens(keys(), 60);
     const { token } = await tokens.issueToken(device, new Date(Date.now() - 120_000));
+    expect(await refusal(tokens.verifyToken(token))).toMatch(/expired/);
+  });
+
+  it('refuses a remembered token once it expires', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const tokens = new DeviceTokens(keys(), 60);
+    const { token } = await tokens.issueToken(device);
+    await expect(tokens.verifyToken(token)).resolves.toEqual(device);
+    await expect(tokens.verifyToken(token)).resolves.toEqual(device);
+
+    vi.setSystemTime(Date.now() + 61_000);
     expect(await refusal(tokens.verifyToken(token))).toMatch(/expired/);
   });
 
