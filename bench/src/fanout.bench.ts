@@ -23,10 +23,9 @@
  * embedded or =distributed only one mode (both by default); TANDEM_BENCH_NODE_OPTIONS
  * becomes the service processes' NODE_OPTIONS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/profiles".
  */
-import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { cpus, loadavg } from 'node:os';
+import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -46,39 +45,25 @@ import type {
   StreamInboxResponse,
 } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
 import { type Envelope, EnvelopeType } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
-import { DevicePlatform } from '@tandem/contracts/grpc/tandem/linking/v1/device_list';
 import type {
-  ApproveLinkResponse,
-  BeginLinkResponse,
   DeviceKeys,
   GetDeviceListResponse,
-  ListDevicesResponse,
-  WatchLinkResponse,
 } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
 import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
 import {
   eventually,
   type FanoutStreamingClient,
-  GrpcTestClient,
+  type GrpcTestClient,
+  linkCompanion,
   newDevice,
   PROTO_DIR,
   services,
   type SignedInDevice,
-  signDeviceList,
   signIn,
-  watchProof,
 } from '@tandem/harness';
-import { MongoClient } from 'mongodb';
+import { type BenchCluster, startBenchCluster, wantedBackings } from './cluster';
 import { percentile } from './measure';
-import {
-  type BenchProcess,
-  cpuSeconds,
-  mainThreadSchedule,
-  memoryOf,
-  mib,
-  pidsByCommandLine,
-  startBenchProcess,
-} from './processes';
+import { cpuSeconds, mainThreadSchedule, memoryOf, mib, pidsByCommandLine } from './processes';
 
 interface Sizes {
   readonly accounts: number;
@@ -120,96 +105,9 @@ const since = (start: number) => (performance.now() - start) / 1000;
 // ---------------------------------------------------------------------------------------------
 // Processes
 
-/** The services of one run and clients for them. */
-interface Cluster {
-  readonly mode: 'embedded' | 'distributed';
-  readonly processes: BenchProcess[];
-  /** The process that serves FanoutService. */
-  readonly fanoutProcess: BenchProcess;
-  readonly accounts: GrpcTestClient;
-  readonly linking: GrpcTestClient;
-  readonly fanout: GrpcTestClient;
-  close(): Promise<void>;
-}
+type Cluster = BenchCluster<'fanout'>;
 
-const SERVICE_ENV = { TANDEM_LOG_LEVEL: 'warn', TANDEM_TOKEN_TTL_SECONDS: '3600' };
-// Link sessions live 60 s by default, less than a QR flow can take on a loaded distributed setup.
-const LINKING_ENV = { TANDEM_LINK_RATE_LIMIT: '100000', TANDEM_LINK_SESSION_TTL_SECONDS: '600' };
 const FANOUT_ENV = { TANDEM_SEND_RATE_LIMIT: '10000000' };
-
-function clients(accounts: string, linking: string, fanout: string) {
-  return {
-    accounts: new GrpcTestClient(accounts, services.accounts.protoFile, services.accounts.name),
-    linking: new GrpcTestClient(linking, services.linking.protoFile, services.linking.name),
-    fanout: new GrpcTestClient(fanout, services.fanout.protoFile, services.fanout.name),
-  };
-}
-
-async function embedded(): Promise<Cluster> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tandem-bench-fanout-'));
-  const tandem = await startBenchProcess('tandem', {
-    ...SERVICE_ENV,
-    ...LINKING_ENV,
-    ...FANOUT_ENV,
-    TANDEM_DATA_DIR: dataDir,
-  });
-  const grpc = clients(tandem.address, tandem.address, tandem.address);
-  return {
-    mode: 'embedded',
-    processes: [tandem],
-    fanoutProcess: tandem,
-    ...grpc,
-    async close() {
-      for (const client of Object.values(grpc)) client.close();
-      await tandem.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function distributed(kafkaBrokers: string, mongoUri: string): Promise<Cluster> {
-  const prefix = `bench_fanout_${Date.now()}`;
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const tokenPublicKey = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const common = {
-    ...SERVICE_ENV,
-    KAFKA_BROKERS: kafkaBrokers,
-    MONGODB_URI: mongoUri,
-    TANDEM_MONGODB_DATABASE_PREFIX: prefix,
-    TANDEM_TOPIC_PREFIX: `${prefix}.`,
-  };
-  const processes = await Promise.all([
-    startBenchProcess('accounts', { ...common, TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
-    startBenchProcess('linking', {
-      ...common,
-      ...LINKING_ENV,
-      TANDEM_TOKEN_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    }),
-    startBenchProcess('fanout', { ...common, ...FANOUT_ENV, TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
-  ]);
-  const [accounts, linking, fanout] = processes;
-  const grpc = clients(accounts.address, linking.address, fanout.address);
-  return {
-    mode: 'distributed',
-    processes,
-    fanoutProcess: fanout,
-    ...grpc,
-    async close() {
-      for (const client of Object.values(grpc)) client.close();
-      await Promise.all(processes.map((service) => service.stop()));
-      // The run's databases only take room in the shared MongoDB (FerretDB) from now on.
-      const mongo = await MongoClient.connect(mongoUri);
-      try {
-        const { databases } = await mongo.db().admin().listDatabases({ nameOnly: true });
-        for (const { name } of databases) if (name.startsWith(prefix)) await mongo.db(name).dropDatabase();
-      } catch (error) {
-        console.warn(`could not drop the databases of ${prefix}: ${String(error)}`);
-      } finally {
-        await mongo.close();
-      }
-    },
-  };
-}
 
 interface CpuUse {
   /** CPU seconds of every thread. */
@@ -274,50 +172,10 @@ let nextPhone = Math.floor(Math.random() * 50_000_000);
 const uniquePhoneNumber = () => `+49151${String(nextPhone++ % 100_000_000).padStart(8, '0')}`;
 
 /**
- * linkCompanion of @tandem/harness with patient waits: the QR flow (BeginLink, WatchLink,
- * ApproveLink signed by the primary, SignIn), waiting up to `timeoutMs` where the harness waits
- * 15 s for linking's projections, which a loaded distributed setup on FerretDB exceeds.
+ * How long linking a companion waits for linking's projections: a loaded distributed setup on
+ * FerretDB takes longer than the harness's 15 s.
  */
-async function linkPatiently(
-  linking: GrpcTestClient,
-  primary: SignedInDevice,
-  name: string,
-  timeoutMs = 300_000,
-): Promise<SignedInDevice> {
-  const { accountId } = primary;
-  const companion = newDevice();
-  const session = await linking.call<BeginLinkResponse>('BeginLink', {
-    identityKey: companion.identityKey,
-    registrationId: companion.registrationId,
-    name,
-    platform: DevicePlatform.DEVICE_PLATFORM_DESKTOP,
-  });
-  const watched = linking.stream<WatchLinkResponse>('WatchLink', {
-    sessionId: session.sessionId,
-    signature: watchProof(companion, session.sessionId),
-  });
-  const list = await eventually(
-    () => linking.call<ListDevicesResponse>('ListDevices', { accountId }, primary.token),
-    { timeoutMs, intervalMs: 200 },
-  );
-  const approved = await linking.call<ApproveLinkResponse>(
-    'ApproveLink',
-    {
-      accountId,
-      sessionId: session.sessionId,
-      identityKey: companion.identityKey,
-      listVersion: list.listVersion + 1,
-      listSignature: signDeviceList(primary.keys, accountId, list.listVersion + 1, [
-        ...list.devices,
-        { deviceId: list.nextDeviceId, identityKey: companion.identityKey },
-      ]),
-    },
-    primary.token,
-  );
-  await watched;
-  const token = await signIn(linking, companion, accountId, approved.deviceId, timeoutMs);
-  return { accountId, deviceId: approved.deviceId, token, keys: companion };
-}
+const PATIENT_LINKING = { timeoutMs: 300_000, intervalMs: 200 };
 
 /** Registers an account and links companions to it through the QR flow, all signed in. */
 async function createAccount(cluster: Cluster, deviceCount: number): Promise<BenchAccount> {
@@ -331,7 +189,7 @@ async function createAccount(cluster: Cluster, deviceCount: number): Promise<Ben
   const token = await signIn(cluster.linking, phone, accountId, 1, 300_000);
   const devices: SignedInDevice[] = [{ accountId, deviceId: 1, token, keys: phone }];
   for (let index = 1; index < deviceCount; index++) {
-    devices.push(await linkPatiently(cluster.linking, devices[0]!, `bench laptop ${index}`));
+    devices.push(await linkCompanion(cluster.linking, devices[0]!, `bench laptop ${index}`, PATIENT_LINKING));
   }
   return { accountId, devices };
 }
@@ -694,7 +552,7 @@ async function steadyLoad(cluster: Cluster, sizes: Sizes): Promise<void> {
   const receivers = devices.map(
     (device) => new DeviceReceiver(device, totals, { client: cluster.fanout, afterMs: sizes.ackMs }),
   );
-  const streamingClients = new StreamingClients(cluster.fanoutProcess.address);
+  const streamingClients = new StreamingClients(cluster.serviceProcess.address);
   try {
     const openSeconds = await openAll(receivers, streamingClients, 50);
     const recipients = await Promise.all(setup.accounts.map((account) => recipientOf(cluster, account)));
@@ -799,13 +657,13 @@ async function openStreams(cluster: Cluster, sizes: Sizes): Promise<void> {
   );
   row(`CPU while registering (${name})`, cpuRow(cpuBefore, cpuAfter, setup.seconds));
 
-  const fanoutPid = cluster.fanoutProcess.pid;
+  const fanoutPid = cluster.serviceProcess.pid;
   await sleep(2_000);
   const before = memoryOf(fanoutPid);
   const clientBefore = memoryOf('self');
   const totals = new ReceivingTotals();
   const receivers = devices.map((device) => new DeviceReceiver(device, totals, undefined));
-  const streamingClients = new StreamingClients(cluster.fanoutProcess.address);
+  const streamingClients = new StreamingClients(cluster.serviceProcess.address);
   try {
     const openSeconds = await openAll(receivers, streamingClients, 200);
     row(
@@ -819,7 +677,7 @@ async function openStreams(cluster: Cluster, sizes: Sizes): Promise<void> {
     const perStream = (a?: { rss: number }, b?: { rss: number }) =>
       a && b && receivers.length > 0 ? `${((a.rss - b.rss) / receivers.length / 1024).toFixed(1)} KiB` : '?';
     row(
-      `${cluster.fanoutProcess.app} process, ${receivers.length} streams open (${name})`,
+      `${cluster.serviceProcess.app} process, ${receivers.length} streams open (${name})`,
       `VmRSS ${mib(after?.rss)} (${mib(before?.rss)} before opening), VmHWM ${mib(after?.peak)}; ` +
         `${perStream(after, before)} per stream; ${totals.streamFailures} streams failed`,
     );
@@ -839,12 +697,10 @@ export async function benchFanout(
   kafkaBrokers: string | undefined,
   mongoUri: string | undefined,
 ): Promise<void> {
-  const wanted = (process.env['TANDEM_BENCH_FANOUT_MODES'] || 'embedded,distributed').split(',');
-  const modes: { start: () => Promise<Cluster>; sizes: Sizes }[] = [];
-  if (wanted.includes('embedded')) modes.push({ start: embedded, sizes: sizes(false) });
-  if (wanted.includes('distributed') && kafkaBrokers && mongoUri) {
-    modes.push({ start: () => distributed(kafkaBrokers, mongoUri), sizes: sizes(true) });
-  }
+  const modes = wantedBackings('TANDEM_BENCH_FANOUT_MODES', kafkaBrokers, mongoUri).map((backing) => ({
+    start: () => startBenchCluster('fanout', FANOUT_ENV, backing),
+    sizes: sizes(backing !== undefined),
+  }));
   for (const { start, sizes } of modes) {
     for (const run of [steadyLoad, openStreams]) {
       if (run === openStreams ? sizes.streams === 0 : sizes.seconds === 0) continue;

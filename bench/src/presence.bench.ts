@@ -26,10 +26,9 @@
  *   TANDEM_BENCH_PRESENCE_CHANGES          presence changes measured, at most 256 (200)
  *   TANDEM_BENCH_PRESENCE_MODES            embedded, distributed or both (both when configured)
  */
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { cpus, loadavg } from 'node:os';
+import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -53,24 +52,16 @@ import { TypingState } from '@tandem/contracts/grpc/tandem/presence/v1/typing';
 import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
 import {
   eventually,
-  GrpcTestClient,
+  type GrpcTestClient,
   newDevice,
   PROTO_DIR,
   services,
   type SignedInDevice,
   signIn,
 } from '@tandem/harness';
-import { MongoClient } from 'mongodb';
+import { type BenchCluster, startBenchCluster, wantedBackings } from './cluster';
 import { percentile } from './measure';
-import {
-  type BenchProcess,
-  cpuSeconds,
-  mainThreadSchedule,
-  memoryOf,
-  mib,
-  pidsByCommandLine,
-  startBenchProcess,
-} from './processes';
+import { cpuSeconds, mainThreadSchedule, memoryOf, mib, pidsByCommandLine } from './processes';
 
 interface Sizes {
   readonly devices: number;
@@ -124,96 +115,10 @@ const errorText = (errors: ReadonlyMap<string, number>) =>
 // ---------------------------------------------------------------------------------------------
 // Processes
 
-/** The services of one run and clients for them. */
-interface Cluster {
-  readonly mode: 'embedded' | 'distributed';
-  readonly processes: BenchProcess[];
-  /** The process that serves PresenceService. */
-  readonly presenceProcess: BenchProcess;
-  readonly accounts: GrpcTestClient;
-  readonly linking: GrpcTestClient;
-  readonly presence: GrpcTestClient;
-  close(): Promise<void>;
-}
+type Cluster = BenchCluster<'presence'>;
 
-const SERVICE_ENV = { TANDEM_LOG_LEVEL: 'warn', TANDEM_TOKEN_TTL_SECONDS: '3600' };
-const LINKING_ENV = { TANDEM_LINK_RATE_LIMIT: '100000', TANDEM_LINK_SESSION_TTL_SECONDS: '600' };
 // Devices stay online for the whole run on the heartbeats they sent once.
 const PRESENCE_ENV = { TANDEM_PRESENCE_TIMEOUT_SECONDS: '900' };
-
-function clients(accounts: string, linking: string, presence: string) {
-  return {
-    accounts: new GrpcTestClient(accounts, services.accounts.protoFile, services.accounts.name),
-    linking: new GrpcTestClient(linking, services.linking.protoFile, services.linking.name),
-    presence: new GrpcTestClient(presence, services.presence.protoFile, services.presence.name),
-  };
-}
-
-async function embedded(): Promise<Cluster> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tandem-bench-presence-'));
-  const tandem = await startBenchProcess('tandem', {
-    ...SERVICE_ENV,
-    ...LINKING_ENV,
-    ...PRESENCE_ENV,
-    TANDEM_DATA_DIR: dataDir,
-  });
-  const grpc = clients(tandem.address, tandem.address, tandem.address);
-  return {
-    mode: 'embedded',
-    processes: [tandem],
-    presenceProcess: tandem,
-    ...grpc,
-    async close() {
-      for (const client of Object.values(grpc)) client.close();
-      await tandem.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function distributed(kafkaBrokers: string, mongoUri: string): Promise<Cluster> {
-  const prefix = `bench_presence_${Date.now()}`;
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const tokenPublicKey = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const common = {
-    ...SERVICE_ENV,
-    KAFKA_BROKERS: kafkaBrokers,
-    MONGODB_URI: mongoUri,
-    TANDEM_MONGODB_DATABASE_PREFIX: prefix,
-    TANDEM_TOPIC_PREFIX: `${prefix}.`,
-  };
-  const processes = await Promise.all([
-    startBenchProcess('accounts', { ...common, TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
-    startBenchProcess('linking', {
-      ...common,
-      ...LINKING_ENV,
-      TANDEM_TOKEN_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    }),
-    startBenchProcess('presence', { ...common, ...PRESENCE_ENV, TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
-  ]);
-  const [accounts, linking, presence] = processes;
-  const grpc = clients(accounts.address, linking.address, presence.address);
-  return {
-    mode: 'distributed',
-    processes,
-    presenceProcess: presence,
-    ...grpc,
-    async close() {
-      for (const client of Object.values(grpc)) client.close();
-      await Promise.all(processes.map((service) => service.stop()));
-      // The run's databases only take room in the shared MongoDB (FerretDB) from now on.
-      const mongo = await MongoClient.connect(mongoUri);
-      try {
-        const { databases } = await mongo.db().admin().listDatabases({ nameOnly: true });
-        for (const { name } of databases) if (name.startsWith(prefix)) await mongo.db(name).dropDatabase();
-      } catch (error) {
-        console.warn(`could not drop the databases of ${prefix}: ${String(error)}`);
-      } finally {
-        await mongo.close();
-      }
-    },
-  };
-}
 
 /** CPU seconds of every process of the run, the local Kafka and FerretDB if any, and this client. */
 function cpuSnapshot(cluster: Cluster): Map<string, { cpu: number; waiting?: number }> {
@@ -453,7 +358,7 @@ async function run(cluster: Cluster, sizes: Sizes): Promise<void> {
   row(`CPU while registering (${name})`, cpuRow(cpuAtStart, cpuSnapshot(cluster), setup.seconds));
 
   const onlineStarted = performance.now();
-  const presenceBefore = memoryOf(cluster.presenceProcess.pid);
+  const presenceBefore = memoryOf(cluster.serviceProcess.pid);
   await forEachConcurrently(online, sizes.setupConcurrency, (device) =>
     patiently(() => cluster.presence.call<HeartbeatResponse>('Heartbeat', {}, device.token)),
   );
@@ -468,10 +373,10 @@ async function run(cluster: Cluster, sizes: Sizes): Promise<void> {
       ),
     ),
   );
-  const presenceOnline = memoryOf(cluster.presenceProcess.pid);
+  const presenceOnline = memoryOf(cluster.serviceProcess.pid);
   row(
     `N = ${online.length} devices online (${name})`,
-    `first Heartbeat of all in ${since(onlineStarted).toFixed(1)} s; ${cluster.presenceProcess.app} VmRSS ` +
+    `first Heartbeat of all in ${since(onlineStarted).toFixed(1)} s; ${cluster.serviceProcess.app} VmRSS ` +
       `${mib(presenceOnline?.rss)} (${mib(presenceBefore?.rss)} before)`,
   );
 
@@ -507,7 +412,7 @@ async function run(cluster: Cluster, sizes: Sizes): Promise<void> {
     );
     return new Subscriber(device, [...changerIds, ...extra], onOnline);
   });
-  const streamingClient = presenceStreamingClient(cluster.presenceProcess.address);
+  const streamingClient = presenceStreamingClient(cluster.serviceProcess.address);
   try {
     const openStarted = performance.now();
     await forEachConcurrently(subscribers, 10, async (subscriber) => {
@@ -576,9 +481,9 @@ async function run(cluster: Cluster, sizes: Sizes): Promise<void> {
     streamingClient.close();
   }
 
-  const presenceMemory = memoryOf(cluster.presenceProcess.pid);
+  const presenceMemory = memoryOf(cluster.serviceProcess.pid);
   row(
-    `${cluster.presenceProcess.app} process, serves presence (${name})`,
+    `${cluster.serviceProcess.app} process, serves presence (${name})`,
     `VmHWM ${mib(presenceMemory?.peak)} (VmRSS now ${mib(presenceMemory?.rss)}, ${mib(presenceBefore?.rss)} ` +
       `before the first Heartbeat) with ${online.length + changers.length} devices online, ${subscribers.length} subscriptions`,
   );
@@ -597,12 +502,10 @@ export async function benchPresence(
   kafkaBrokers: string | undefined,
   mongoUri: string | undefined,
 ): Promise<void> {
-  const wanted = (process.env['TANDEM_BENCH_PRESENCE_MODES'] || 'embedded,distributed').split(',');
-  const modes: { start: () => Promise<Cluster>; sizes: Sizes }[] = [];
-  if (wanted.includes('embedded')) modes.push({ start: embedded, sizes: sizes(false) });
-  if (wanted.includes('distributed') && kafkaBrokers && mongoUri) {
-    modes.push({ start: () => distributed(kafkaBrokers, mongoUri), sizes: sizes(true) });
-  }
+  const modes = wantedBackings('TANDEM_BENCH_PRESENCE_MODES', kafkaBrokers, mongoUri).map((backing) => ({
+    start: () => startBenchCluster('presence', PRESENCE_ENV, backing),
+    sizes: sizes(backing !== undefined),
+  }));
   for (const { start, sizes } of modes) {
     const cluster = await start();
     try {

@@ -29,6 +29,12 @@ export interface TestAccount {
   readonly devices: readonly SignedInDevice[];
 }
 
+/** How long linkCompanion waits for linking's projections (15 s by default), and how often it asks. */
+export interface LinkWaits {
+  readonly timeoutMs?: number;
+  readonly intervalMs?: number;
+}
+
 /**
  * Links a companion the way a person does: it shows a QR code and waits on its session, the
  * primary scans it and approves with its signature over the new list, the companion signs in.
@@ -37,6 +43,7 @@ export async function linkCompanion(
   linking: GrpcTestClient,
   primary: SignedInDevice,
   name: string,
+  waits: LinkWaits = {},
 ): Promise<SignedInDevice> {
   const { accountId } = primary;
   const companion = newDevice();
@@ -50,8 +57,9 @@ export async function linkCompanion(
     sessionId: session.sessionId,
     signature: watchProof(companion, session.sessionId),
   });
-  const list = await eventually(() =>
-    linking.call<ListDevicesResponse>('ListDevices', { accountId }, primary.token),
+  const list = await eventually(
+    () => linking.call<ListDevicesResponse>('ListDevices', { accountId }, primary.token),
+    waits,
   );
   const approved = await linking.call<ApproveLinkResponse>(
     'ApproveLink',
@@ -68,7 +76,7 @@ export async function linkCompanion(
     primary.token,
   );
   await watched;
-  const token = await signIn(linking, companion, accountId, approved.deviceId);
+  const token = await signIn(linking, companion, accountId, approved.deviceId, waits.timeoutMs);
   return { accountId, deviceId: approved.deviceId, token, keys: companion };
 }
 

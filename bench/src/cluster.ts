@@ -1,0 +1,158 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GrpcTestClient, services } from '@tandem/harness';
+import { MongoClient } from 'mongodb';
+import { type BenchProcess, startBenchProcess } from './processes';
+
+/** A service a benchmark measures on a cluster of its own, besides the accounts and linking it needs. */
+export type BenchService = 'fanout' | 'presence';
+
+/** Clients for AccountsService, LinkingService and the measured service, by service name. */
+type BenchClients<Service extends BenchService> = Readonly<
+  Record<'accounts' | 'linking' | Service, GrpcTestClient>
+>;
+
+/** The services of one benchmark run and clients for them. */
+export type BenchCluster<Service extends BenchService> = BenchClients<Service> & {
+  readonly mode: 'embedded' | 'distributed';
+  readonly processes: BenchProcess[];
+  /** The process that serves the measured service. */
+  readonly serviceProcess: BenchProcess;
+  close(): Promise<void>;
+};
+
+/** Where a distributed cluster keeps its events and documents. */
+export interface BenchBacking {
+  readonly kafkaBrokers: string;
+  readonly mongoUri: string;
+}
+
+/**
+ * The backings of the modes a benchmark runs in, as the environment variable `variable` names the
+ * modes ("embedded", "distributed" or both, comma-separated; both when unset): undefined for
+ * embedded, Kafka and MongoDB for distributed, which is left out when they are not configured.
+ */
+export function wantedBackings(
+  variable: string,
+  kafkaBrokers: string | undefined,
+  mongoUri: string | undefined,
+): (BenchBacking | undefined)[] {
+  const wanted = (process.env[variable] || 'embedded,distributed').split(',');
+  const backings: (BenchBacking | undefined)[] = [];
+  if (wanted.includes('embedded')) backings.push(undefined);
+  if (wanted.includes('distributed') && kafkaBrokers && mongoUri) backings.push({ kafkaBrokers, mongoUri });
+  return backings;
+}
+
+const SERVICE_ENV = { TANDEM_LOG_LEVEL: 'warn', TANDEM_TOKEN_TTL_SECONDS: '3600' };
+// Link sessions live 60 s by default, less than a QR flow can take on a loaded distributed setup.
+const LINKING_ENV = { TANDEM_LINK_RATE_LIMIT: '100000', TANDEM_LINK_SESSION_TTL_SECONDS: '600' };
+
+/**
+ * Starts the services a benchmark of `service` needs: embedded, one `tandem` process on a data
+ * directory of its own; with a `backing`, accounts, linking and `service` as separate processes on
+ * Kafka topics and MongoDB databases of their own. `env` configures `service`. close() stops the
+ * processes and removes the run's data.
+ */
+export function startBenchCluster<Service extends BenchService>(
+  service: Service,
+  env: Readonly<Record<string, string>>,
+  backing?: BenchBacking,
+): Promise<BenchCluster<Service>> {
+  return backing ? distributedCluster(service, env, backing) : embeddedCluster(service, env);
+}
+
+async function embeddedCluster<Service extends BenchService>(
+  service: Service,
+  env: Readonly<Record<string, string>>,
+): Promise<BenchCluster<Service>> {
+  const dataDir = mkdtempSync(join(tmpdir(), `tandem-bench-${service}-`));
+  const tandem = await startBenchProcess('tandem', {
+    ...SERVICE_ENV,
+    ...LINKING_ENV,
+    ...env,
+    TANDEM_DATA_DIR: dataDir,
+  });
+  const clients = benchClients(service, tandem.address, tandem.address, tandem.address);
+  return {
+    ...clients,
+    mode: 'embedded',
+    processes: [tandem],
+    serviceProcess: tandem,
+    async close() {
+      for (const client of Object.values<GrpcTestClient>(clients)) client.close();
+      await tandem.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function distributedCluster<Service extends BenchService>(
+  service: Service,
+  env: Readonly<Record<string, string>>,
+  { kafkaBrokers, mongoUri }: BenchBacking,
+): Promise<BenchCluster<Service>> {
+  const prefix = `bench_${service}_${Date.now()}`;
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const tokenPublicKey = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const common = {
+    ...SERVICE_ENV,
+    KAFKA_BROKERS: kafkaBrokers,
+    MONGODB_URI: mongoUri,
+    TANDEM_MONGODB_DATABASE_PREFIX: prefix,
+    TANDEM_TOPIC_PREFIX: `${prefix}.`,
+  };
+  const processes = await Promise.all([
+    startBenchProcess('accounts', { ...common, TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
+    startBenchProcess('linking', {
+      ...common,
+      ...LINKING_ENV,
+      TANDEM_TOKEN_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    }),
+    startBenchProcess(service, { ...common, ...env, TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
+  ]);
+  const [accounts, linking, served] = processes;
+  const clients = benchClients(service, accounts.address, linking.address, served.address);
+  return {
+    ...clients,
+    mode: 'distributed',
+    processes,
+    serviceProcess: served,
+    async close() {
+      for (const client of Object.values<GrpcTestClient>(clients)) client.close();
+      await Promise.all(processes.map((started) => started.stop()));
+      await dropDatabases(mongoUri, prefix);
+    },
+  };
+}
+
+/** Clients for accounts, linking and `service` at the addresses that serve them. */
+function benchClients<Service extends BenchService>(
+  service: Service,
+  accounts: string,
+  linking: string,
+  served: string,
+): BenchClients<Service> {
+  const client = (name: keyof typeof services, address: string) =>
+    new GrpcTestClient(address, services[name].protoFile, services[name].name);
+  return {
+    accounts: client('accounts', accounts),
+    linking: client('linking', linking),
+    [service]: client(service, served),
+  } as BenchClients<Service>;
+}
+
+/** Drops a run's databases, which only take room in the shared MongoDB (FerretDB) once it is over. */
+async function dropDatabases(mongoUri: string, prefix: string): Promise<void> {
+  const mongo = await MongoClient.connect(mongoUri);
+  try {
+    const { databases } = await mongo.db().admin().listDatabases({ nameOnly: true });
+    for (const { name } of databases) if (name.startsWith(prefix)) await mongo.db(name).dropDatabase();
+  } catch (error) {
+    console.warn(`could not drop the databases of ${prefix}: ${String(error)}`);
+  } finally {
+    await mongo.close();
+  }
+}
