@@ -97,8 +97,6 @@ export class LogFile {
   private readonly partitionCounts = new Map<string, number>();
   private readonly endOffsets = new Map<string, number>();
   private handles = 0;
-  private selectOffset: StatementSync | undefined;
-  private upsertOffset: StatementSync | undefined;
   private readonly statements = new Map<string, StatementSync>();
 
   private constructor(
@@ -187,24 +185,23 @@ export class LogFile {
   committedOffset(group: GroupState, topic: string, partition: number): number | undefined {
     const id = partitionId(topic, partition);
     if (!group.nextOffsets.has(id)) {
-      this.selectOffset ??= this.db.prepare(
+      const row = this.statement(
         'SELECT next_offset FROM group_offsets WHERE group_id = ? AND topic = ? AND partition_no = ?',
-      );
-      const row = this.selectOffset.get(group.id, topic, partition) as { next_offset: number } | undefined;
+      ).get(group.id, topic, partition) as { next_offset: number } | undefined;
       group.nextOffsets.set(id, row?.next_offset);
     }
     return group.nextOffsets.get(id);
   }
 
   commitOffset(group: GroupState, topic: string, partition: number, nextOffset: number): void {
-    this.upsertOffset ??= this.db.prepare(
+    const upsert = this.statement(
       `INSERT INTO group_offsets (group_id, topic, partition_no, next_offset) VALUES (?, ?, ?, ?)
        ON CONFLICT (group_id, topic, partition_no) DO UPDATE SET next_offset = excluded.next_offset`,
     );
     // A committed offset lost to a power failure only delivers records again, which consumers
     // ignore, so it is written without waiting for the disk; the next synchronous commit (a
     // publish) flushes it along.
-    this.withoutDiskSync(() => this.upsertOffset!.run(group.id, topic, partition, nextOffset));
+    this.withoutDiskSync(() => upsert.run(group.id, topic, partition, nextOffset));
     group.nextOffsets.set(partitionId(topic, partition), nextOffset);
   }
 
