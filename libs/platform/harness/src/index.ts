@@ -5,3 +5,4 @@ export * from './service-process';
 export * from './repository';
 export * from './inbox-stream';
 export * from './test-accounts';
+export * from './test-installation';
