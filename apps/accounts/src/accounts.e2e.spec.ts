@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +28,7 @@ import {
   services,
   signIn,
   startServiceProcess,
+  TestInstallation,
 } from '@tandem/harness';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
 
@@ -43,36 +43,17 @@ interface Deployment {
   stop(): Promise<void>;
 }
 
-function tokenKeys() {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  return {
-    TANDEM_TOKEN_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    TANDEM_TOKEN_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-  };
-}
-
 /** accounts and linking as separate processes on the real Kafka broker and MongoDB-protocol server. */
 async function distributed(): Promise<Deployment> {
-  const { kafkaBrokers, mongoUri } = testInfrastructure();
-  const prefix = uniqueName('e2e');
-  const keys = tokenKeys();
-  const common = {
-    KAFKA_BROKERS: kafkaBrokers.join(','),
-    MONGODB_URI: mongoUri,
-    TANDEM_MONGODB_DATABASE_PREFIX: prefix,
-    TANDEM_TOPIC_PREFIX: `${prefix}.`,
-    TANDEM_TOPIC_PARTITIONS: '3',
-  };
+  const infrastructure = testInfrastructure();
+  const installation = new TestInstallation(uniqueName('e2e'), infrastructure);
   const start = () =>
-    Promise.all([
-      startServiceProcess('accounts', { ...common, TANDEM_TOKEN_PUBLIC_KEY: keys.TANDEM_TOKEN_PUBLIC_KEY }),
-      startServiceProcess('linking', { ...common, TANDEM_TOKEN_PRIVATE_KEY: keys.TANDEM_TOKEN_PRIVATE_KEY }),
-    ]);
+    Promise.all([installation.start('accounts'), installation.start('linking', installation.signingKeyEnv)]);
   let processes: ServiceProcess[] = await start();
-  const mongo = await MongoClient.connect(mongoUri);
+  const mongo = await MongoClient.connect(infrastructure.mongoUri);
   const clients = () => ({
-    accounts: new GrpcTestClient(processes[0]!.address, services.accounts.protoFile, services.accounts.name),
-    linking: new GrpcTestClient(processes[1]!.address, services.linking.protoFile, services.linking.name),
+    accounts: installation.client(processes[0]!, services.accounts),
+    linking: installation.client(processes[1]!, services.linking),
   });
   const deployment = {
     ...clients(),
@@ -80,7 +61,9 @@ async function distributed(): Promise<Deployment> {
     async storedEvents() {
       let total = 0;
       for (const service of ['accounts', 'linking']) {
-        const commits = mongo.db(`${prefix}_${service}`).collection<{ events: unknown[] }>('event_commits');
+        const commits = mongo
+          .db(`${installation.prefix}_${service}`)
+          .collection<{ events: unknown[] }>('event_commits');
         for (const commit of await commits.find().toArray()) total += commit.events.length;
       }
       return total;
@@ -91,7 +74,7 @@ async function distributed(): Promise<Deployment> {
       Object.assign(deployment, clients(), { addresses: processes.map((process) => process.address) });
     },
     async stop() {
-      await Promise.all(processes.map((process) => process.stop('SIGTERM')));
+      await installation.stop();
       await mongo.close();
     },
   };

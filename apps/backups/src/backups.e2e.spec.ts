@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { type Metadata, status } from '@grpc/grpc-js';
 import { BackupProvider } from '@tandem/contracts/grpc/tandem/backups/v1/backup';
 import type {
@@ -18,15 +18,14 @@ import {
   type FanoutStreamingClient,
   fanoutStreamingClient,
   grpcFailure,
-  GrpcTestClient,
+  type GrpcTestClient,
   type InboxStream,
   openInboxStream,
   newDevice,
-  type ServiceProcess,
   services,
   signInByKey,
-  startServiceProcess,
   type TestAccount,
+  TestInstallation,
 } from '@tandem/harness';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
 import { MongoClient } from 'mongodb';
@@ -68,10 +67,7 @@ const idsOf = (response: ListBackupsResponse) => response.backups.map((backup) =
  * restores from the latest backup, and deleting the account purges the backups.
  */
 describe('backup metadata, services as processes on Kafka and MongoDB', () => {
-  const prefix = uniqueName('e2e_backups');
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  let processes: ServiceProcess[] = [];
+  const installation = new TestInstallation(uniqueName('e2e_backups'), testInfrastructure());
   let accounts: GrpcTestClient;
   let linking: GrpcTestClient;
   let backups: GrpcTestClient;
@@ -89,43 +85,17 @@ describe('backup metadata, services as processes on Kafka and MongoDB', () => {
   let version: number;
 
   beforeAll(async () => {
-    const { kafkaBrokers, mongoUri } = testInfrastructure();
-    mongo = await MongoClient.connect(mongoUri);
-    const env = {
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      MONGODB_URI: mongoUri,
-      TANDEM_MONGODB_DATABASE_PREFIX: prefix,
-      TANDEM_TOPIC_PREFIX: `${prefix}.`,
-      TANDEM_TOPIC_PARTITIONS: '3',
-    };
-    processes = await Promise.all([
-      startServiceProcess('accounts', { ...env, TANDEM_TOKEN_PUBLIC_KEY: publicKeyPem }),
-      startServiceProcess('linking', {
-        ...env,
-        TANDEM_TOKEN_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-        TANDEM_LINK_RATE_LIMIT: '50',
-      }),
-      startServiceProcess('backups', {
-        ...env,
-        TANDEM_TOKEN_PUBLIC_KEY: publicKeyPem,
-        TANDEM_BACKUP_RETENTION: '2',
-      }),
-      startServiceProcess('fanout', { ...env, TANDEM_TOKEN_PUBLIC_KEY: publicKeyPem }),
+    mongo = await MongoClient.connect(testInfrastructure().mongoUri);
+    const [accountsProcess, linkingProcess, backupsProcess, fanoutProcess] = await Promise.all([
+      installation.start('accounts'),
+      installation.start('linking', { ...installation.signingKeyEnv, TANDEM_LINK_RATE_LIMIT: '50' }),
+      installation.start('backups', { TANDEM_BACKUP_RETENTION: '2' }),
+      installation.start('fanout'),
     ]);
-    const [accountsProcess, linkingProcess, backupsProcess, fanoutProcess] = processes as [
-      ServiceProcess,
-      ServiceProcess,
-      ServiceProcess,
-      ServiceProcess,
-    ];
-    accounts = new GrpcTestClient(
-      accountsProcess.address,
-      services.accounts.protoFile,
-      services.accounts.name,
-    );
-    linking = new GrpcTestClient(linkingProcess.address, services.linking.protoFile, services.linking.name);
-    backups = new GrpcTestClient(backupsProcess.address, services.backups.protoFile, services.backups.name);
-    streaming = fanoutStreamingClient(fanoutProcess.address);
+    accounts = installation.client(accountsProcess, services.accounts);
+    linking = installation.client(linkingProcess, services.linking);
+    backups = installation.client(backupsProcess, services.backups);
+    streaming = installation.connect(fanoutProcess, fanoutStreamingClient);
 
     account = await createTestAccount(accounts, linking, 4);
     ({ accountId, phoneNumber } = account);
@@ -138,11 +108,7 @@ describe('backup metadata, services as processes on Kafka and MongoDB', () => {
 
   afterAll(async () => {
     for (const stream of inboxes) stream.cancel();
-    streaming?.close();
-    accounts?.close();
-    linking?.close();
-    backups?.close();
-    await Promise.all(processes.map((process) => process.stop()));
+    await installation.stop();
     await mongo?.close();
   });
 
@@ -164,7 +130,7 @@ describe('backup metadata, services as processes on Kafka and MongoDB', () => {
   /** The account's backup list document in the backups read model. */
   const readModel = () =>
     mongo
-      .db(`${prefix}_backups`)
+      .db(`${installation.prefix}_backups`)
       .collection('read_backup_lists')
       .findOne({ _id: accountId as never });
 

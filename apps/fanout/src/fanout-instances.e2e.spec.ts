@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import type { SendResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
 import {
@@ -6,14 +6,13 @@ import {
   eventually,
   type FanoutStreamingClient,
   fanoutStreamingClient,
-  GrpcTestClient,
+  type GrpcTestClient,
   type InboxStream,
   openInboxStream,
-  type ServiceProcess,
   services,
   type SignedInDevice,
-  startServiceProcess,
   type TestAccount,
+  TestInstallation,
   testMessage,
 } from '@tandem/harness';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
@@ -25,11 +24,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * them wake the stream and end a device's older stream on the other instance.
  */
 describe('fan-out with two instances, services as processes on Kafka and MongoDB', () => {
-  const prefix = uniqueName('e2e_fanout_instances');
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const processes: ServiceProcess[] = [];
-  const clients: GrpcTestClient[] = [];
-  const streamingClients: FanoutStreamingClient[] = [];
+  const installation = new TestInstallation(uniqueName('e2e_fanout_instances'), testInfrastructure(), {
+    partitions: 6,
+  });
   const opened: InboxStream[] = [];
   let linking: GrpcTestClient;
   let instances: { fanout: GrpcTestClient; streaming: FanoutStreamingClient }[];
@@ -43,42 +40,19 @@ describe('fan-out with two instances, services as processes on Kafka and MongoDB
   };
 
   beforeAll(async () => {
-    const { kafkaBrokers, mongoUri } = testInfrastructure();
-    const env = {
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      MONGODB_URI: mongoUri,
-      TANDEM_MONGODB_DATABASE_PREFIX: prefix,
-      TANDEM_TOPIC_PREFIX: `${prefix}.`,
-      TANDEM_TOPIC_PARTITIONS: '6',
-    };
-    const tokenPublicKey = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const start = async (app: string, extra: Record<string, string>) => {
-      const started = await startServiceProcess(app, { ...env, ...extra });
-      processes.push(started);
-      return started;
-    };
-    const fanoutEnv = { TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey, TANDEM_SEND_RATE_LIMIT: '1000' };
+    const fanoutEnv = { TANDEM_SEND_RATE_LIMIT: '1000' };
     const [accountsProcess, linkingProcess, ...fanoutProcesses] = await Promise.all([
-      start('accounts', { TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
-      start('linking', {
-        TANDEM_TOKEN_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-        TANDEM_LINK_RATE_LIMIT: '50',
-      }),
-      start('fanout', fanoutEnv),
-      start('fanout', fanoutEnv),
+      installation.start('accounts'),
+      installation.start('linking', { ...installation.signingKeyEnv, TANDEM_LINK_RATE_LIMIT: '50' }),
+      installation.start('fanout', fanoutEnv),
+      installation.start('fanout', fanoutEnv),
     ]);
-    const client = (address: string, service: (typeof services)[keyof typeof services]) => {
-      const created = new GrpcTestClient(address, service.protoFile, service.name);
-      clients.push(created);
-      return created;
-    };
-    const accounts = client(accountsProcess!.address, services.accounts);
-    linking = client(linkingProcess!.address, services.linking);
-    instances = fanoutProcesses.map((process) => {
-      const streaming = fanoutStreamingClient(process.address);
-      streamingClients.push(streaming);
-      return { fanout: client(process.address, services.fanout), streaming };
-    });
+    const accounts = installation.client(accountsProcess!, services.accounts);
+    linking = installation.client(linkingProcess!, services.linking);
+    instances = fanoutProcesses.map((process) => ({
+      fanout: installation.client(process, services.fanout),
+      streaming: installation.connect(process, fanoutStreamingClient),
+    }));
     [a, b] = await Promise.all([
       createTestAccount(accounts, linking, 1),
       createTestAccount(accounts, linking, 2),
@@ -87,9 +61,7 @@ describe('fan-out with two instances, services as processes on Kafka and MongoDB
 
   afterAll(async () => {
     for (const stream of opened) stream.cancel();
-    for (const streaming of streamingClients) streaming.close();
-    for (const client of clients) client.close();
-    await Promise.all(processes.map((process) => process.stop()));
+    await installation.stop();
   });
 
   it('delivers to streams on either instance what was sent through either, each once and in order', async () => {

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ServiceError, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
@@ -14,17 +14,17 @@ import {
   eventually,
   type FanoutStreamingClient,
   fanoutStreamingClient,
-  GrpcTestClient,
+  type GrpcTestClient,
   type InboxStream,
   openInboxStream,
   messagesOf,
   type ServiceProcess,
   services,
   type SignedInDevice,
-  startServiceProcess,
   type TestAccount,
   testCiphertext,
   testEnvelope,
+  TestInstallation,
 } from '@tandem/harness';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
 
@@ -90,13 +90,11 @@ const stops = [
  * sequence number, retries of accepted messages are answered as duplicates with the first result.
  */
 describe.each(stops)('$how of the fan-out process loses and duplicates nothing', (stop) => {
-  const prefix = uniqueName(`e2e_fanout_${stop.signal.toLowerCase()}`);
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const tokenPublicKey = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const processes: ServiceProcess[] = [];
-  const clients: { close(): void }[] = [];
+  const installation = new TestInstallation(
+    uniqueName(`e2e_fanout_${stop.signal.toLowerCase()}`),
+    testInfrastructure(),
+  );
   const opened: InboxStream[] = [];
-  let fanoutEnv: Record<string, string>;
   let accounts: GrpcTestClient;
   let linking: GrpcTestClient;
   /** The fanout process and clients of it in use now: replaced when the process is restarted. */
@@ -127,45 +125,19 @@ describe.each(stops)('$how of the fan-out process loses and duplicates nothing',
   }
 
   async function startFanout(): Promise<void> {
-    fanoutProcess = await startServiceProcess('fanout', fanoutEnv);
-    processes.push(fanoutProcess);
-    const client = new GrpcTestClient(fanoutProcess.address, services.fanout.protoFile, services.fanout.name);
-    const streaming = fanoutStreamingClient(fanoutProcess.address);
-    clients.push(client, streaming);
-    fanout = client;
-    streamingClient = streaming;
+    fanoutProcess = await installation.start('fanout', { TANDEM_SEND_RATE_LIMIT: '100000' });
+    fanout = installation.client(fanoutProcess, services.fanout);
+    streamingClient = installation.connect(fanoutProcess, fanoutStreamingClient);
   }
 
   beforeAll(async () => {
-    const { kafkaBrokers, mongoUri } = testInfrastructure();
-    const env = {
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      MONGODB_URI: mongoUri,
-      TANDEM_MONGODB_DATABASE_PREFIX: prefix,
-      TANDEM_TOPIC_PREFIX: `${prefix}.`,
-      TANDEM_TOPIC_PARTITIONS: '3',
-    };
-    fanoutEnv = { ...env, TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey, TANDEM_SEND_RATE_LIMIT: '100000' };
-    const start = async (app: string, extra: Record<string, string>) => {
-      const started = await startServiceProcess(app, { ...env, ...extra });
-      processes.push(started);
-      return started;
-    };
     const [accountsProcess, linkingProcess] = await Promise.all([
-      start('accounts', { TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
-      start('linking', {
-        TANDEM_TOKEN_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-        TANDEM_LINK_RATE_LIMIT: '50',
-      }),
+      installation.start('accounts'),
+      installation.start('linking', { ...installation.signingKeyEnv, TANDEM_LINK_RATE_LIMIT: '50' }),
       startFanout(),
     ]);
-    accounts = new GrpcTestClient(
-      accountsProcess.address,
-      services.accounts.protoFile,
-      services.accounts.name,
-    );
-    linking = new GrpcTestClient(linkingProcess.address, services.linking.protoFile, services.linking.name);
-    clients.push(accounts, linking);
+    accounts = installation.client(accountsProcess, services.accounts);
+    linking = installation.client(linkingProcess, services.linking);
 
     [a, b] = await Promise.all([createAccount(1), createAccount(2)]);
     receivers = [...b.devices, ...a.devices.slice(1)];
@@ -178,13 +150,12 @@ describe.each(stops)('$how of the fan-out process loses and duplicates nothing',
 
   afterAll(async () => {
     for (const stream of opened) stream.cancel();
-    for (const client of clients) client.close();
-    await Promise.all(processes.map((process) => process.stop()));
+    await installation.stop();
   });
 
   it(`delivers every accepted message of a burst once to every device across ${stop.signal}`, async () => {
     onTestFailed(() => {
-      for (const process of processes.filter((started) => started.app === 'fanout')) {
+      for (const process of installation.processes.filter((started) => started.app === 'fanout')) {
         console.log(`fanout at ${process.address} printed:\n${process.output().slice(-30_000)}`);
       }
     });

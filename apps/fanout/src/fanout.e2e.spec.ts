@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,17 +17,16 @@ import {
   type FanoutStreamingClient,
   fanoutStreamingClient,
   grpcFailure,
-  GrpcTestClient,
+  type GrpcTestClient,
   type InboxStream,
   openInboxStream,
   messagesOf,
   receiptsOf,
-  type ServiceProcess,
   services,
   type SignedInDevice,
-  startServiceProcess,
   type TestAccount,
   testCiphertext,
+  TestInstallation,
   testMessage,
 } from '@tandem/harness';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
@@ -49,9 +48,7 @@ function expectGapFree(stream: InboxStream) {
  * second stream for a device ends the first.
  */
 describe('fanning out messages, services as processes on Kafka and MongoDB', () => {
-  const prefix = uniqueName('e2e_fanout');
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const processes: ServiceProcess[] = [];
+  const installation = new TestInstallation(uniqueName('e2e_fanout'), testInfrastructure());
   let accounts: GrpcTestClient;
   let linking: GrpcTestClient;
   let fanout: GrpcTestClient;
@@ -92,36 +89,15 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
     [...a.devices, ...b.devices].map((device) => streams.get(device)?.messageIds());
 
   beforeAll(async () => {
-    const { kafkaBrokers, mongoUri } = testInfrastructure();
-    const env = {
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      MONGODB_URI: mongoUri,
-      TANDEM_MONGODB_DATABASE_PREFIX: prefix,
-      TANDEM_TOPIC_PREFIX: `${prefix}.`,
-      TANDEM_TOPIC_PARTITIONS: '3',
-    };
-    const tokenPublicKey = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const start = async (app: string, extra: Record<string, string>) => {
-      const started = await startServiceProcess(app, { ...env, ...extra });
-      processes.push(started);
-      return started;
-    };
     const [accountsProcess, linkingProcess, fanoutProcess] = await Promise.all([
-      start('accounts', { TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
-      start('linking', {
-        TANDEM_TOKEN_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-        TANDEM_LINK_RATE_LIMIT: '50',
-      }),
-      start('fanout', { TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey, TANDEM_SEND_RATE_LIMIT: '1000' }),
+      installation.start('accounts'),
+      installation.start('linking', { ...installation.signingKeyEnv, TANDEM_LINK_RATE_LIMIT: '50' }),
+      installation.start('fanout', { TANDEM_SEND_RATE_LIMIT: '1000' }),
     ]);
-    accounts = new GrpcTestClient(
-      accountsProcess.address,
-      services.accounts.protoFile,
-      services.accounts.name,
-    );
-    linking = new GrpcTestClient(linkingProcess.address, services.linking.protoFile, services.linking.name);
-    fanout = new GrpcTestClient(fanoutProcess.address, services.fanout.protoFile, services.fanout.name);
-    streamingClient = fanoutStreamingClient(fanoutProcess.address);
+    accounts = installation.client(accountsProcess, services.accounts);
+    linking = installation.client(linkingProcess, services.linking);
+    fanout = installation.client(fanoutProcess, services.fanout);
+    streamingClient = installation.connect(fanoutProcess, fanoutStreamingClient);
 
     [a, b] = await Promise.all([createAccount(), createAccount()]);
     latecomer = b.devices[4]!;
@@ -134,9 +110,7 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
 
   afterAll(async () => {
     for (const stream of opened) stream.cancel();
-    streamingClient?.close();
-    for (const client of [fanout, linking, accounts]) client?.close();
-    await Promise.all(processes.map((process) => process.stop()));
+    await installation.stop();
   });
 
   it("delivers each message once, in send order, to B's online devices and A's other devices", async () => {

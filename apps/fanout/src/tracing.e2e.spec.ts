@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { status } from '@grpc/grpc-js';
@@ -8,14 +8,13 @@ import {
   eventually,
   type FanoutStreamingClient,
   fanoutStreamingClient,
-  GrpcTestClient,
+  type GrpcTestClient,
   InboxStream,
   newDevice,
   newPhoneNumber,
-  type ServiceProcess,
   services,
   signIn,
-  startServiceProcess,
+  TestInstallation,
 } from '@tandem/harness';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
 
@@ -116,9 +115,7 @@ function ancestry(span: ReceivedSpan, spans: readonly ReceivedSpan[]): ReceivedS
  * entry, writes it to the phone's inbox and pushes it to the phone's stream.
  */
 describe('tracing a registration from the RPC through Kafka to the push to the device', () => {
-  const prefix = uniqueName('e2e_tracing');
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const processes: ServiceProcess[] = [];
+  const installation = new TestInstallation(uniqueName('e2e_tracing'), testInfrastructure());
   let receiver: Awaited<ReturnType<typeof otlpReceiver>>;
   let accounts: GrpcTestClient;
   let linking: GrpcTestClient;
@@ -127,43 +124,25 @@ describe('tracing a registration from the RPC through Kafka to the push to the d
 
   beforeAll(async () => {
     receiver = await otlpReceiver();
-    const { kafkaBrokers, mongoUri } = testInfrastructure();
-    const tokenPublicKey = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const env = {
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      MONGODB_URI: mongoUri,
-      TANDEM_MONGODB_DATABASE_PREFIX: prefix,
-      TANDEM_TOPIC_PREFIX: `${prefix}.`,
-      TANDEM_TOPIC_PARTITIONS: '3',
-      TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey,
+    const tracing = {
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_BSP_SCHEDULE_DELAY: '100',
       OTEL_METRICS_EXPORTER: 'none',
     };
     const [accountsProcess, linkingProcess, fanoutProcess] = await Promise.all([
-      startServiceProcess('accounts', env),
-      startServiceProcess('linking', {
-        ...env,
-        TANDEM_TOKEN_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-      }),
-      startServiceProcess('fanout', env),
+      installation.start('accounts', tracing),
+      installation.start('linking', { ...tracing, ...installation.signingKeyEnv }),
+      installation.start('fanout', tracing),
     ]);
-    processes.push(accountsProcess, linkingProcess, fanoutProcess);
-    accounts = new GrpcTestClient(
-      accountsProcess.address,
-      services.accounts.protoFile,
-      services.accounts.name,
-    );
-    linking = new GrpcTestClient(linkingProcess.address, services.linking.protoFile, services.linking.name);
-    streamingClient = fanoutStreamingClient(fanoutProcess.address);
+    accounts = installation.client(accountsProcess, services.accounts);
+    linking = installation.client(linkingProcess, services.linking);
+    streamingClient = installation.connect(fanoutProcess, fanoutStreamingClient);
   });
 
   afterAll(async () => {
     for (const stream of opened) stream.cancel();
-    streamingClient?.close();
-    for (const client of [linking, accounts]) client?.close();
-    await Promise.all(processes.map((process) => process.stop()));
+    await installation.stop();
     await receiver?.close();
   });
 

@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { type Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { MongoClient } from 'mongodb';
 import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
@@ -15,7 +14,7 @@ import {
 import {
   eventually,
   grpcFailure,
-  GrpcTestClient,
+  type GrpcTestClient,
   newDevice,
   newPhoneNumber,
   type ServiceProcess,
@@ -23,8 +22,8 @@ import {
   signDeviceList,
   signIn,
   signInByKey,
-  startServiceProcess,
   type TestDevice,
+  TestInstallation,
   watchProof,
 } from '@tandem/harness';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
@@ -38,12 +37,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * list agrees between linking's API and the device directories the services keep.
  */
 describe('linking companion devices, services as processes on Kafka and MongoDB', () => {
-  const prefix = uniqueName('e2e_link');
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  let env: Record<string, string>;
-  let accountsProcess: ServiceProcess;
+  const installation = new TestInstallation(uniqueName('e2e_link'), testInfrastructure());
   let linkingProcess: ServiceProcess;
-  let fanoutProcess: ServiceProcess;
   let accounts: GrpcTestClient;
   let linking: GrpcTestClient;
   let mongo: MongoClient;
@@ -59,36 +54,22 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
   const sessionsByDevice = new Map<number, string>();
 
   const startLinking = async (extra: Record<string, string> = {}) => {
-    linkingProcess = await startServiceProcess('linking', {
-      ...env,
-      TANDEM_TOKEN_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    linkingProcess = await installation.start('linking', {
+      ...installation.signingKeyEnv,
       TANDEM_LINK_RATE_LIMIT: '50',
       ...extra,
     });
-    linking = new GrpcTestClient(linkingProcess.address, services.linking.protoFile, services.linking.name);
+    linking = installation.client(linkingProcess, services.linking);
   };
 
   beforeAll(async () => {
-    const { kafkaBrokers, mongoUri } = testInfrastructure();
-    mongo = await MongoClient.connect(mongoUri);
-    env = {
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      MONGODB_URI: mongoUri,
-      TANDEM_MONGODB_DATABASE_PREFIX: prefix,
-      TANDEM_TOPIC_PREFIX: `${prefix}.`,
-      TANDEM_TOPIC_PARTITIONS: '3',
-    };
-    const tokenPublicKey = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    [accountsProcess, fanoutProcess] = await Promise.all([
-      startServiceProcess('accounts', { ...env, TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
-      startServiceProcess('fanout', { ...env, TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
+    mongo = await MongoClient.connect(testInfrastructure().mongoUri);
+    const [accountsProcess] = await Promise.all([
+      installation.start('accounts'),
+      installation.start('fanout'),
       startLinking(),
     ]);
-    accounts = new GrpcTestClient(
-      accountsProcess.address,
-      services.accounts.protoFile,
-      services.accounts.name,
-    );
+    accounts = installation.client(accountsProcess, services.accounts);
 
     const registered = await accounts.call<RegisterResponse>('Register', {
       phoneNumber,
@@ -101,7 +82,7 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
   });
 
   afterAll(async () => {
-    await Promise.all([accountsProcess?.stop(), linkingProcess?.stop(), fanoutProcess?.stop()]);
+    await installation.stop();
     await mongo?.close();
   });
 
@@ -141,7 +122,7 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
   /** The devices a service's device directory holds as linked for the account. */
   async function directory(service: 'accounts' | 'linking' | 'fanout') {
     const records = await mongo
-      .db(`${prefix}_${service}`)
+      .db(`${installation.prefix}_${service}`)
       .collection('read_devices')
       .find({ accountId, linked: true })
       .toArray();
@@ -157,7 +138,7 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
   /** Fanout's device list of the account, the one it checks a Send's coverage against. */
   async function fanoutDeviceList() {
     const record = await mongo
-      .db(`${prefix}_fanout`)
+      .db(`${installation.prefix}_fanout`)
       .collection('read_device_lists')
       .findOne({ _id: accountId as never });
     return {
@@ -299,7 +280,7 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
     for (const service of ['accounts', 'linking', 'fanout'] as const) {
       const record = await eventually(async () => {
         const found = await mongo
-          .db(`${prefix}_${service}`)
+          .db(`${installation.prefix}_${service}`)
           .collection('read_devices')
           .findOne({ _id: `${accountId}:3` as never });
         expect(found?.['linked']).toBe(false);

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -32,14 +32,14 @@ import {
   type FanoutStreamingClient,
   fanoutStreamingClient,
   grpcFailure,
-  GrpcTestClient,
+  type GrpcTestClient,
   openInboxStream,
   PROTO_DIR,
   type ServiceProcess,
   services,
   type SignedInDevice,
-  startServiceProcess,
   type TestAccount,
+  TestInstallation,
   testMessage,
 } from '@tandem/harness';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
@@ -101,11 +101,7 @@ const TYPING_SECONDS = 2;
  * B blocks A and unblocks it; and presence is killed while B is online and started again.
  */
 describe('presence, services as processes on Kafka and MongoDB', () => {
-  const prefix = uniqueName('e2e_presence');
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const tokenPublicKey = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const processes: ServiceProcess[] = [];
-  let env: Record<string, string>;
+  const installation = new TestInstallation(uniqueName('e2e_presence'), testInfrastructure());
   let accounts: GrpcTestClient;
   let linking: GrpcTestClient;
   let fanout: GrpcTestClient;
@@ -122,19 +118,12 @@ describe('presence, services as processes on Kafka and MongoDB', () => {
   let subscription: PresenceStream;
 
   const startPresence = async () => {
-    presenceProcess = await startServiceProcess('presence', {
-      ...env,
-      TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey,
+    presenceProcess = await installation.start('presence', {
       TANDEM_PRESENCE_TIMEOUT_SECONDS: String(TIMEOUT_SECONDS),
       TANDEM_PRESENCE_TYPING_SECONDS: String(TYPING_SECONDS),
     });
-    processes.push(presenceProcess);
-    presence = new GrpcTestClient(
-      presenceProcess.address,
-      services.presence.protoFile,
-      services.presence.name,
-    );
-    presenceClient = presenceStreamingClient(presenceProcess.address);
+    presence = installation.client(presenceProcess, services.presence);
+    presenceClient = installation.connect(presenceProcess, presenceStreamingClient);
   };
 
   /** Subscribes, retrying while presence does not know the device yet; resolves after the snapshot. */
@@ -177,36 +166,16 @@ describe('presence, services as processes on Kafka and MongoDB', () => {
     );
 
   beforeAll(async () => {
-    const { kafkaBrokers, mongoUri } = testInfrastructure();
-    env = {
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      MONGODB_URI: mongoUri,
-      TANDEM_MONGODB_DATABASE_PREFIX: prefix,
-      TANDEM_TOPIC_PREFIX: `${prefix}.`,
-      TANDEM_TOPIC_PARTITIONS: '3',
-    };
-    const start = async (app: string, extra: Record<string, string>) => {
-      const started = await startServiceProcess(app, { ...env, ...extra });
-      processes.push(started);
-      return started;
-    };
     const [accountsProcess, linkingProcess, fanoutProcess] = await Promise.all([
-      start('accounts', { TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
-      start('linking', {
-        TANDEM_TOKEN_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-        TANDEM_LINK_RATE_LIMIT: '50',
-      }),
-      start('fanout', { TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey, TANDEM_SEND_RATE_LIMIT: '1000' }),
+      installation.start('accounts'),
+      installation.start('linking', { ...installation.signingKeyEnv, TANDEM_LINK_RATE_LIMIT: '50' }),
+      installation.start('fanout', { TANDEM_SEND_RATE_LIMIT: '1000' }),
       startPresence(),
     ]);
-    accounts = new GrpcTestClient(
-      accountsProcess.address,
-      services.accounts.protoFile,
-      services.accounts.name,
-    );
-    linking = new GrpcTestClient(linkingProcess.address, services.linking.protoFile, services.linking.name);
-    fanout = new GrpcTestClient(fanoutProcess.address, services.fanout.protoFile, services.fanout.name);
-    inboxClient = fanoutStreamingClient(fanoutProcess.address);
+    accounts = installation.client(accountsProcess, services.accounts);
+    linking = installation.client(linkingProcess, services.linking);
+    fanout = installation.client(fanoutProcess, services.fanout);
+    inboxClient = installation.connect(fanoutProcess, fanoutStreamingClient);
 
     [a, b] = await Promise.all([
       createTestAccount(accounts, linking),
@@ -218,10 +187,7 @@ describe('presence, services as processes on Kafka and MongoDB', () => {
 
   afterAll(async () => {
     for (const stream of opened) stream.cancel();
-    inboxClient?.close();
-    presenceClient?.close();
-    for (const client of [presence, fanout, linking, accounts]) client?.close();
-    await Promise.all(processes.map((process) => process.stop()));
+    await installation.stop();
   });
 
   it('shows B offline without last seen before any of its devices was online', () => {
