@@ -30,8 +30,9 @@ export function freePort(): Promise<number> {
 
 /**
  * Starts `dist/apps/<app>/src/main.js` (built by `npm run build`) with the given environment and
- * waits until it logs that it is serving. Only the given variables and PATH reach the process, so
- * a test decides exactly whether it runs embedded or distributed.
+ * waits until it logs that it is serving; one that does not serve within `timeoutMs` is killed.
+ * Only the given variables and PATH reach the process, so a test decides exactly whether it runs
+ * embedded or distributed.
  */
 export async function startServiceProcess(
   app: string,
@@ -50,10 +51,10 @@ export async function startServiceProcess(
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
 
   await new Promise<void>((ready, fail) => {
-    const timer = setTimeout(
-      () => fail(new Error(`${app} did not start in ${timeoutMs} ms:\n${output}`)),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail(new Error(`${app} did not start in ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes('"msg":"tandem is serving"')) {
