@@ -6,7 +6,7 @@ import {
   randomInt,
   sign,
 } from 'node:crypto';
-import { DeviceListContent } from '@tandem/contracts/events/tandem/linking/v1/device_list';
+import { deviceListContent } from '@tandem/linking-domain';
 
 /** A device's Ed25519 identity key pair and registration id: what a client keeps to itself. */
 export interface DeviceKeys {
@@ -55,12 +55,5 @@ export function signDeviceList(
   listVersion: number,
   devices: readonly { readonly deviceId: number; readonly identityKey: Uint8Array }[],
 ): Buffer {
-  const content = DeviceListContent.encode({
-    accountId,
-    listVersion,
-    devices: [...devices]
-      .sort((a, b) => a.deviceId - b.deviceId)
-      .map((device) => ({ deviceId: device.deviceId, identityKey: Buffer.from(device.identityKey) })),
-  }).finish();
-  return sign(null, content, primary.privateKey);
+  return sign(null, deviceListContent(accountId, listVersion, devices), primary.privateKey);
 }
