@@ -25,19 +25,9 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type ClientReadableStream,
-  credentials,
-  loadPackageDefinition,
-  Metadata,
-  type ServiceClientConstructor,
-  type ServiceError,
-  status,
-} from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { type ClientReadableStream, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
 import type {
   SendRequest,
@@ -49,15 +39,14 @@ import type {
   DeviceKeys,
   GetDeviceListResponse,
 } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
-import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
 import {
   eventually,
   type FanoutStreamingClient,
+  fanoutStreamingClient,
   type GrpcTestClient,
   linkCompanion,
   newDevice,
-  PROTO_DIR,
-  services,
+  OWN_CONNECTION,
   type SignedInDevice,
   signIn,
 } from '@tandem/harness';
@@ -228,28 +217,6 @@ async function createAccounts(
 // ---------------------------------------------------------------------------------------------
 // Inbox streams
 
-let fanoutConstructor: ServiceClientConstructor | undefined;
-
-/**
- * A FanoutService client on a connection of its own (a local subchannel pool): an HTTP/2
- * connection carries about 100 concurrent streams, so every ~100 inbox streams get a client.
- */
-function separateStreamingClient(address: string): FanoutStreamingClient {
-  if (!fanoutConstructor) {
-    const definition = loadSync(resolve(PROTO_DIR, services.fanout.protoFile), {
-      ...GRPC_LOADER_OPTIONS,
-      includeDirs: [PROTO_DIR],
-    });
-    const loaded = loadPackageDefinition(definition) as unknown as {
-      tandem: { fanout: { v1: { FanoutService: ServiceClientConstructor } } };
-    };
-    fanoutConstructor = loaded.tandem.fanout.v1.FanoutService;
-  }
-  return new fanoutConstructor(address, credentials.createInsecure(), {
-    'grpc.use_local_subchannel_pool': 1,
-  }) as unknown as FanoutStreamingClient;
-}
-
 /** Hands out streaming clients, a new one (a new connection) for every `perClient` streams. */
 class StreamingClients {
   readonly clients: FanoutStreamingClient[] = [];
@@ -262,7 +229,7 @@ class StreamingClients {
 
   next(): FanoutStreamingClient {
     if (this.clients.length === 0 || this.used >= this.perClient) {
-      this.clients.push(separateStreamingClient(this.address));
+      this.clients.push(fanoutStreamingClient(this.address, OWN_CONNECTION));
       this.used = 0;
     }
     this.used++;

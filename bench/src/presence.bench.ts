@@ -28,34 +28,22 @@
  */
 import { randomUUID } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type Client,
-  type ClientReadableStream,
-  credentials,
-  loadPackageDefinition,
-  Metadata,
-  type ServiceClientConstructor,
-  type ServiceError,
-  status,
-} from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { type ClientReadableStream, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
 import type {
   HeartbeatResponse,
-  SubscribeRequest,
   SubscribeResponse,
 } from '@tandem/contracts/grpc/tandem/presence/v1/presence_service';
 import { TypingState } from '@tandem/contracts/grpc/tandem/presence/v1/typing';
-import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
 import {
   eventually,
   type GrpcTestClient,
   newDevice,
-  PROTO_DIR,
-  services,
+  OWN_CONNECTION,
+  type PresenceStreamingClient,
+  presenceStreamingClient,
   type SignedInDevice,
   signIn,
 } from '@tandem/harness';
@@ -228,24 +216,6 @@ const patiently = <T>(action: () => Promise<T>) =>
 // ---------------------------------------------------------------------------------------------
 // Subscriptions
 
-type PresenceStreamingClient = Client & {
-  Subscribe(request: SubscribeRequest, metadata: Metadata): ClientReadableStream<SubscribeResponse>;
-};
-
-/** A PresenceService client on a connection of its own, for the subscription streams. */
-function presenceStreamingClient(address: string): PresenceStreamingClient {
-  const definition = loadSync(resolve(PROTO_DIR, services.presence.protoFile), {
-    ...GRPC_LOADER_OPTIONS,
-    includeDirs: [PROTO_DIR],
-  });
-  const loaded = loadPackageDefinition(definition) as unknown as {
-    tandem: { presence: { v1: { PresenceService: ServiceClientConstructor } } };
-  };
-  return new loaded.tandem.presence.v1.PresenceService(address, credentials.createInsecure(), {
-    'grpc.use_local_subchannel_pool': 1,
-  }) as unknown as PresenceStreamingClient;
-}
-
 /** One subscriber's Subscribe stream, telling every account that came online to `onOnline`. */
 class Subscriber {
   private call: ClientReadableStream<SubscribeResponse> | undefined;
@@ -412,7 +382,7 @@ async function run(cluster: Cluster, sizes: Sizes): Promise<void> {
     );
     return new Subscriber(device, [...changerIds, ...extra], onOnline);
   });
-  const streamingClient = presenceStreamingClient(cluster.serviceProcess.address);
+  const streamingClient = presenceStreamingClient(cluster.serviceProcess.address, OWN_CONNECTION);
   try {
     const openStarted = performance.now();
     await forEachConcurrently(subscribers, 10, async (subscriber) => {

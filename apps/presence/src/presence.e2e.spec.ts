@@ -1,16 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type Client,
-  type ClientReadableStream,
-  credentials,
-  loadPackageDefinition,
-  Metadata,
-  type ServiceClientConstructor,
-  status,
-} from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { Metadata, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Timestamp } from '@tandem/contracts/grpc/google/protobuf/timestamp';
 import { LastSeenVisibility } from '@tandem/contracts/grpc/tandem/accounts/v1/settings';
@@ -19,12 +9,10 @@ import type {
   AccountPresence,
   HeartbeatResponse,
   SetTypingResponse,
-  SubscribeRequest,
   SubscribeResponse,
   Typing,
 } from '@tandem/contracts/grpc/tandem/presence/v1/presence_service';
 import { TypingState } from '@tandem/contracts/grpc/tandem/presence/v1/typing';
-import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
 import {
   CollectedStream,
   createTestAccount,
@@ -34,7 +22,8 @@ import {
   grpcFailure,
   type GrpcTestClient,
   openInboxStream,
-  PROTO_DIR,
+  type PresenceStreamingClient,
+  presenceStreamingClient,
   type ServiceProcess,
   services,
   type SignedInDevice,
@@ -43,22 +32,6 @@ import {
   testMessage,
 } from '@tandem/harness';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
-
-type PresenceStreamingClient = Client & {
-  Subscribe(request: SubscribeRequest, metadata: Metadata): ClientReadableStream<SubscribeResponse>;
-};
-
-function presenceStreamingClient(address: string): PresenceStreamingClient {
-  const definition = loadSync(resolve(PROTO_DIR, services.presence.protoFile), {
-    ...GRPC_LOADER_OPTIONS,
-    includeDirs: [PROTO_DIR],
-  });
-  const loaded = loadPackageDefinition(definition) as unknown as {
-    tandem: { presence: { v1: { PresenceService: ServiceClientConstructor } } };
-  };
-  const client = new loaded.tandem.presence.v1.PresenceService(address, credentials.createInsecure());
-  return client as unknown as PresenceStreamingClient;
-}
 
 const millis = (timestamp: Timestamp | undefined): number | undefined =>
   timestamp ? Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1e6) : undefined;

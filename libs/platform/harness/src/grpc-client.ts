@@ -1,5 +1,12 @@
 import { resolve } from 'node:path';
-import { credentials, loadPackageDefinition, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import {
+  credentials,
+  loadPackageDefinition,
+  Metadata,
+  type ServiceClientConstructor,
+  type ServiceError,
+  status,
+} from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
 import { REPOSITORY_ROOT } from './repository';
@@ -21,6 +28,30 @@ export const services = {
   backups: { protoFile: 'tandem/backups/v1/backups_service.proto', name: 'tandem.backups.v1.BackupsService' },
 } as const;
 
+/** A Tandem gRPC service as `services` names it. */
+export interface ServiceAddress {
+  readonly protoFile: string;
+  readonly name: string;
+}
+
+const clientConstructors = new Map<string, ServiceClientConstructor>();
+
+/** The client class of a service, loaded once from its .proto the way clients load it. */
+export function serviceClientConstructor(service: ServiceAddress): ServiceClientConstructor {
+  let constructor = clientConstructors.get(service.name);
+  if (!constructor) {
+    const definition = loadSync(resolve(PROTO_DIR, service.protoFile), {
+      ...GRPC_LOADER_OPTIONS,
+      includeDirs: [PROTO_DIR],
+    });
+    let found: unknown = loadPackageDefinition(definition);
+    for (const part of service.name.split('.')) found = (found as Record<string, unknown>)[part];
+    constructor = found as ServiceClientConstructor;
+    clientConstructors.set(service.name, constructor);
+  }
+  return constructor;
+}
+
 type UnaryMethod = (
   request: unknown,
   metadata: Metadata,
@@ -32,17 +63,8 @@ export class GrpcTestClient {
   private readonly client: Record<string, UnaryMethod> & { close(): void };
 
   constructor(address: string, protoFile: string, serviceName: string) {
-    const definition = loadSync(resolve(PROTO_DIR, protoFile), {
-      ...GRPC_LOADER_OPTIONS,
-      includeDirs: [PROTO_DIR],
-    });
-    let constructor: unknown = loadPackageDefinition(definition);
-    for (const part of serviceName.split('.')) constructor = (constructor as Record<string, unknown>)[part];
-    const Client = constructor as new (
-      address: string,
-      creds: ReturnType<typeof credentials.createInsecure>,
-    ) => never;
-    this.client = new Client(address, credentials.createInsecure());
+    const Client = serviceClientConstructor({ protoFile, name: serviceName });
+    this.client = new Client(address, credentials.createInsecure()) as unknown as typeof this.client;
   }
 
   /**

@@ -1,39 +1,9 @@
-import { resolve } from 'node:path';
-import {
-  type Client,
-  type ClientReadableStream,
-  credentials,
-  loadPackageDefinition,
-  Metadata,
-  type ServiceClientConstructor,
-  status,
-} from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import type {
-  StreamInboxRequest,
-  StreamInboxResponse,
-} from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+import { Metadata, status } from '@grpc/grpc-js';
+import type { StreamInboxResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
 import type { DeliveryReceipt, InboxEntry } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
-import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
 import { CollectedStream } from './collected-stream';
-import { eventually, PROTO_DIR, services } from './grpc-client';
-
-export type FanoutStreamingClient = Client & {
-  StreamInbox(request: StreamInboxRequest, metadata: Metadata): ClientReadableStream<StreamInboxResponse>;
-};
-
-/** A FanoutService client of its own, for reading server streams item by item. */
-export function fanoutStreamingClient(address: string): FanoutStreamingClient {
-  const definition = loadSync(resolve(PROTO_DIR, services.fanout.protoFile), {
-    ...GRPC_LOADER_OPTIONS,
-    includeDirs: [PROTO_DIR],
-  });
-  const loaded = loadPackageDefinition(definition) as unknown as {
-    tandem: { fanout: { v1: { FanoutService: ServiceClientConstructor } } };
-  };
-  const client = new loaded.tandem.fanout.v1.FanoutService(address, credentials.createInsecure());
-  return client as unknown as FanoutStreamingClient;
-}
+import { eventually } from './grpc-client';
+import type { FanoutStreamingClient } from './streaming-clients';
 
 export const entriesOf = (items: readonly StreamInboxResponse[]): InboxEntry[] =>
   items.flatMap((item) => (item.entry ? [item.entry] : []));

@@ -2,6 +2,7 @@ export * from './collected-stream';
 export * from './devices';
 export * from './grpc-client';
 export * from './service-process';
+export * from './streaming-clients';
 export * from './repository';
 export * from './inbox-stream';
 export * from './test-accounts';
