@@ -2,7 +2,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GrpcTestClient, services } from '@tandem/harness';
+import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
+import { GrpcTestClient, newDevice, services, type SignedInDevice, signIn } from '@tandem/harness';
 import { MongoClient } from 'mongodb';
 import { type BenchProcess, startBenchProcess } from './processes';
 
@@ -155,4 +156,23 @@ async function dropDatabases(mongoUri: string, prefix: string): Promise<void> {
   } finally {
     await mongo.close();
   }
+}
+
+/** Phone numbers unique within a run: a random start, counted up. */
+let nextPhone = Math.floor(Math.random() * 50_000_000);
+const uniquePhoneNumber = () => `+49151${String(nextPhone++ % 100_000_000).padStart(8, '0')}`;
+
+/** Registers an account on a new phone and signs its primary (device 1) in, waiting as long as a loaded setup needs. */
+export async function registerPrimary(
+  cluster: Pick<BenchClients<BenchService>, 'accounts' | 'linking'>,
+): Promise<SignedInDevice> {
+  const phone = newDevice();
+  const { accountId } = await cluster.accounts.call<RegisterResponse>('Register', {
+    phoneNumber: uniquePhoneNumber(),
+    identityKey: phone.identityKey,
+    registrationId: phone.registrationId,
+    deviceName: 'bench phone',
+  });
+  const token = await signIn(cluster.linking, phone, accountId, 1, 300_000);
+  return { accountId, deviceId: 1, token, keys: phone };
 }

@@ -24,11 +24,9 @@
  * becomes the service processes' NODE_OPTIONS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/profiles".
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ClientReadableStream, Metadata, type ServiceError, status } from '@grpc/grpc-js';
-import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
 import type {
   SendRequest,
   SendResponse,
@@ -45,14 +43,13 @@ import {
   fanoutStreamingClient,
   type GrpcTestClient,
   linkCompanion,
-  newDevice,
   OWN_CONNECTION,
   type SignedInDevice,
-  signIn,
 } from '@tandem/harness';
-import { type BenchCluster, startBenchCluster, wantedBackings } from './cluster';
-import { percentile } from './measure';
-import { cpuSeconds, mainThreadSchedule, memoryOf, mib, pidsByCommandLine } from './processes';
+import { type BenchCluster, registerPrimary, startBenchCluster, wantedBackings } from './cluster';
+import { createWithin, percentile } from './measure';
+import { memoryOf, mib } from './processes';
+import { cpuRow, cpuSnapshot, envNumber, header, ms, row, since } from './report';
 
 interface Sizes {
   readonly accounts: number;
@@ -66,30 +63,17 @@ interface Sizes {
 }
 
 function sizes(distributed: boolean): Sizes {
-  const number = (name: string, fallback: number) => {
-    const raw = process.env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a number, 0 or more`);
-    return value;
-  };
   return {
-    accounts: Math.max(2, number('TANDEM_BENCH_FANOUT_ACCOUNTS', distributed ? 20 : 40)),
-    sendRate: number('TANDEM_BENCH_SEND_RATE', distributed ? 100 : 200),
-    seconds: number('TANDEM_BENCH_SECONDS', 20),
-    sendConcurrency: Math.max(1, number('TANDEM_BENCH_SEND_CONCURRENCY', 64)),
-    ackMs: number('TANDEM_BENCH_ACK_MS', 100),
-    streams: number('TANDEM_BENCH_STREAMS', distributed ? 0 : 10_000),
-    streamsSetupSeconds: number('TANDEM_BENCH_STREAMS_SETUP_SECONDS', distributed ? 120 : 180),
-    setupConcurrency: Math.max(1, number('TANDEM_BENCH_SETUP_CONCURRENCY', distributed ? 10 : 50)),
+    accounts: Math.max(2, envNumber('TANDEM_BENCH_FANOUT_ACCOUNTS', distributed ? 20 : 40)),
+    sendRate: envNumber('TANDEM_BENCH_SEND_RATE', distributed ? 100 : 200),
+    seconds: envNumber('TANDEM_BENCH_SECONDS', 20),
+    sendConcurrency: Math.max(1, envNumber('TANDEM_BENCH_SEND_CONCURRENCY', 64)),
+    ackMs: envNumber('TANDEM_BENCH_ACK_MS', 100),
+    streams: envNumber('TANDEM_BENCH_STREAMS', distributed ? 0 : 10_000),
+    streamsSetupSeconds: envNumber('TANDEM_BENCH_STREAMS_SETUP_SECONDS', distributed ? 120 : 180),
+    setupConcurrency: Math.max(1, envNumber('TANDEM_BENCH_SETUP_CONCURRENCY', distributed ? 10 : 50)),
   };
 }
-
-const ROW = 48;
-const row = (name: string, text: string) => console.log(`${name.padEnd(ROW)}  ${text}`);
-const header = (text: string) => console.log(`--- ${text} ---`);
-const ms = (value: number) => `${value.toFixed(1)} ms`;
-const since = (start: number) => (performance.now() - start) / 1000;
 
 // ---------------------------------------------------------------------------------------------
 // Processes
@@ -97,46 +81,6 @@ const since = (start: number) => (performance.now() - start) / 1000;
 type Cluster = BenchCluster<'fanout'>;
 
 const FANOUT_ENV = { TANDEM_SEND_RATE_LIMIT: '10000000' };
-
-interface CpuUse {
-  /** CPU seconds of every thread. */
-  readonly cpu: number;
-  /** Seconds a Node process's main thread (its event loop) waited for a CPU while runnable. */
-  readonly waiting?: number;
-}
-
-/** CPU use of the service processes, the local Kafka and FerretDB if any, and this client. */
-function cpuSnapshot(cluster: Cluster): Map<string, CpuUse> {
-  const snapshot = new Map<string, CpuUse>();
-  const node = (name: string, pid: number) =>
-    snapshot.set(name, { cpu: cpuSeconds(pid) ?? NaN, waiting: mainThreadSchedule(pid)?.waiting ?? NaN });
-  for (const service of cluster.processes) node(service.app, service.pid);
-  if (cluster.mode === 'distributed') {
-    for (const [name, needle] of [
-      ['FerretDB', 'ferretdb'],
-      ['Kafka', 'kafka.Kafka'],
-    ] as const) {
-      const pids = pidsByCommandLine(needle);
-      if (pids.length > 0)
-        snapshot.set(name, { cpu: pids.reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0) });
-    }
-  }
-  node('bench client', process.pid);
-  return snapshot;
-}
-
-function cpuRow(before: Map<string, CpuUse>, after: Map<string, CpuUse>, seconds: number): string {
-  const percent = (value: number) => `${((value / seconds) * 100).toFixed(0)}%`;
-  const used = [...after].map(([name, { cpu, waiting }]) => {
-    const start = before.get(name);
-    const waited =
-      waiting === undefined
-        ? ''
-        : ` (event loop waited for a CPU ${percent(waiting - (start?.waiting ?? NaN))})`;
-    return `${name} ${percent(cpu - (start?.cpu ?? NaN))}${waited}`;
-  });
-  return `${used.join(', ')}; load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`;
-}
 
 function memoryRow(cluster: Cluster): string {
   const services = cluster.processes.map((service) => {
@@ -156,10 +100,6 @@ interface BenchAccount {
   readonly devices: readonly SignedInDevice[];
 }
 
-/** Phone numbers unique within a run: a random start, counted up. */
-let nextPhone = Math.floor(Math.random() * 50_000_000);
-const uniquePhoneNumber = () => `+49151${String(nextPhone++ % 100_000_000).padStart(8, '0')}`;
-
 /**
  * How long linking a companion waits for linking's projections: a loaded distributed setup on
  * FerretDB takes longer than the harness's 15 s.
@@ -168,19 +108,12 @@ const PATIENT_LINKING = { timeoutMs: 300_000, intervalMs: 200 };
 
 /** Registers an account and links companions to it through the QR flow, all signed in. */
 async function createAccount(cluster: Cluster, deviceCount: number): Promise<BenchAccount> {
-  const phone = newDevice();
-  const { accountId } = await cluster.accounts.call<RegisterResponse>('Register', {
-    phoneNumber: uniquePhoneNumber(),
-    identityKey: phone.identityKey,
-    registrationId: phone.registrationId,
-    deviceName: 'bench phone',
-  });
-  const token = await signIn(cluster.linking, phone, accountId, 1, 300_000);
-  const devices: SignedInDevice[] = [{ accountId, deviceId: 1, token, keys: phone }];
+  const primary = await registerPrimary(cluster);
+  const devices: SignedInDevice[] = [primary];
   for (let index = 1; index < deviceCount; index++) {
-    devices.push(await linkCompanion(cluster.linking, devices[0]!, `bench laptop ${index}`, PATIENT_LINKING));
+    devices.push(await linkCompanion(cluster.linking, primary, `bench laptop ${index}`, PATIENT_LINKING));
   }
-  return { accountId, devices };
+  return { accountId: primary.accountId, devices };
 }
 
 /**
@@ -194,24 +127,10 @@ async function createAccounts(
   concurrency: number,
   budgetSeconds = Infinity,
 ): Promise<{ accounts: BenchAccount[]; failures: number; firstError?: unknown; seconds: number }> {
-  const started = performance.now();
-  const created: BenchAccount[] = [];
-  let failures = 0;
-  let firstError: unknown;
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, count) }, async () => {
-      for (let index = next++; index < count && since(started) < budgetSeconds; index = next++) {
-        try {
-          created.push(await createAccount(cluster, devicesOf(index)));
-        } catch (error) {
-          failures++;
-          firstError ??= error;
-        }
-      }
-    }),
+  const { created, ...outcome } = await createWithin(count, concurrency, budgetSeconds, (index) =>
+    createAccount(cluster, devicesOf(index)),
   );
-  return { accounts: created, failures, firstError, seconds: since(started) };
+  return { accounts: created, ...outcome };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -55,3 +55,42 @@ export function report(name: string, figures: Figures): void {
   ];
   console.log(row.join('  '));
 }
+
+/** What `createWithin` made, how many failed and how long it took. */
+export interface Created<T> {
+  readonly created: T[];
+  readonly failures: number;
+  readonly firstError?: unknown;
+  readonly seconds: number;
+}
+
+/**
+ * Runs `create(index)` on `concurrency` workers until `count` were made or `budgetSeconds` have
+ * passed (none starts after that). Failures are counted and left out.
+ */
+export async function createWithin<T>(
+  count: number,
+  concurrency: number,
+  budgetSeconds: number,
+  create: (index: number) => Promise<T>,
+): Promise<Created<T>> {
+  const started = performance.now();
+  const elapsed = () => (performance.now() - started) / 1000;
+  const created: T[] = [];
+  let failures = 0;
+  let firstError: unknown;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      for (let index = next++; index < count && elapsed() < budgetSeconds; index = next++) {
+        try {
+          created.push(await create(index));
+        } catch (error) {
+          failures++;
+          firstError ??= error;
+        }
+      }
+    }),
+  );
+  return { created, failures, firstError, seconds: elapsed() };
+}

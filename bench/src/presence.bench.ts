@@ -27,11 +27,9 @@
  *   TANDEM_BENCH_PRESENCE_MODES            embedded, distributed or both (both when configured)
  */
 import { randomUUID } from 'node:crypto';
-import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ClientReadableStream, Metadata, type ServiceError, status } from '@grpc/grpc-js';
-import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
 import type {
   HeartbeatResponse,
   SubscribeResponse,
@@ -40,16 +38,15 @@ import { TypingState } from '@tandem/contracts/grpc/tandem/presence/v1/typing';
 import {
   eventually,
   type GrpcTestClient,
-  newDevice,
   OWN_CONNECTION,
   type PresenceStreamingClient,
   presenceStreamingClient,
   type SignedInDevice,
-  signIn,
 } from '@tandem/harness';
-import { type BenchCluster, startBenchCluster, wantedBackings } from './cluster';
-import { percentile } from './measure';
-import { cpuSeconds, mainThreadSchedule, memoryOf, mib, pidsByCommandLine } from './processes';
+import { type BenchCluster, registerPrimary, startBenchCluster, wantedBackings } from './cluster';
+import { createWithin, percentile } from './measure';
+import { memoryOf, mib } from './processes';
+import { cpuRow, cpuSnapshot, envNumber, header, ms, row, since } from './report';
 
 interface Sizes {
   readonly devices: number;
@@ -62,22 +59,18 @@ interface Sizes {
 }
 
 function sizes(distributed: boolean): Sizes {
-  const number = (name: string, fallback: number) => {
-    const raw = process.env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a number, 0 or more`);
-    return value;
-  };
   return {
-    devices: Math.max(1, number('TANDEM_BENCH_PRESENCE_DEVICES', 10_000)),
-    setupSeconds: number('TANDEM_BENCH_PRESENCE_SETUP_SECONDS', 240),
+    devices: Math.max(1, envNumber('TANDEM_BENCH_PRESENCE_DEVICES', 10_000)),
+    setupSeconds: envNumber('TANDEM_BENCH_PRESENCE_SETUP_SECONDS', 240),
     // FerretDB on SQLite registers 2-3 accounts/s at 10 in parallel (fewer as collections grow), <1/s at 50.
-    setupConcurrency: Math.max(1, number('TANDEM_BENCH_PRESENCE_SETUP_CONCURRENCY', distributed ? 10 : 50)),
-    seconds: number('TANDEM_BENCH_PRESENCE_SECONDS', 15),
-    concurrency: Math.max(1, number('TANDEM_BENCH_PRESENCE_CONCURRENCY', 64)),
-    subscribers: Math.max(1, number('TANDEM_BENCH_PRESENCE_SUBSCRIBERS', 50)),
-    changes: Math.min(MAX_SUBSCRIBED, Math.max(1, number('TANDEM_BENCH_PRESENCE_CHANGES', 200))),
+    setupConcurrency: Math.max(
+      1,
+      envNumber('TANDEM_BENCH_PRESENCE_SETUP_CONCURRENCY', distributed ? 10 : 50),
+    ),
+    seconds: envNumber('TANDEM_BENCH_PRESENCE_SECONDS', 15),
+    concurrency: Math.max(1, envNumber('TANDEM_BENCH_PRESENCE_CONCURRENCY', 64)),
+    subscribers: Math.max(1, envNumber('TANDEM_BENCH_PRESENCE_SUBSCRIBERS', 50)),
+    changes: Math.min(MAX_SUBSCRIBED, Math.max(1, envNumber('TANDEM_BENCH_PRESENCE_CHANGES', 200))),
   };
 }
 
@@ -86,11 +79,6 @@ const MAX_SUBSCRIBED = 256;
 /** Presence allows 120 heartbeats and typing updates per device and minute; stay well below. */
 const HEARTBEATS_PER_DEVICE = 100;
 
-const ROW = 48;
-const row = (name: string, text: string) => console.log(`${name.padEnd(ROW)}  ${text}`);
-const header = (text: string) => console.log(`--- ${text} ---`);
-const ms = (value: number) => `${value.toFixed(1)} ms`;
-const since = (start: number) => (performance.now() - start) / 1000;
 const latencyText = (sorted: readonly number[]) =>
   `p50 ${ms(percentile(sorted, 50))}  p99 ${ms(percentile(sorted, 99))}  max ${ms(sorted.at(-1) ?? NaN)}`;
 const codeOf = (error: unknown) => {
@@ -108,66 +96,13 @@ type Cluster = BenchCluster<'presence'>;
 // Devices stay online for the whole run on the heartbeats they sent once.
 const PRESENCE_ENV = { TANDEM_PRESENCE_TIMEOUT_SECONDS: '900' };
 
-/** CPU seconds of every process of the run, the local Kafka and FerretDB if any, and this client. */
-function cpuSnapshot(cluster: Cluster): Map<string, { cpu: number; waiting?: number }> {
-  const snapshot = new Map<string, { cpu: number; waiting?: number }>();
-  const node = (name: string, pid: number) =>
-    snapshot.set(name, { cpu: cpuSeconds(pid) ?? NaN, waiting: mainThreadSchedule(pid)?.waiting ?? NaN });
-  for (const service of cluster.processes) node(service.app, service.pid);
-  if (cluster.mode === 'distributed') {
-    for (const [name, needle] of [
-      ['FerretDB', 'ferretdb'],
-      ['Kafka', 'kafka.Kafka'],
-    ] as const) {
-      const pids = pidsByCommandLine(needle);
-      if (pids.length > 0)
-        snapshot.set(name, { cpu: pids.reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0) });
-    }
-  }
-  node('bench client', process.pid);
-  return snapshot;
-}
-
-function cpuRow(
-  before: ReturnType<typeof cpuSnapshot>,
-  after: ReturnType<typeof cpuSnapshot>,
-  seconds: number,
-): string {
-  const percent = (value: number) => `${((value / seconds) * 100).toFixed(0)}%`;
-  const used = [...after].map(([name, { cpu, waiting }]) => {
-    const start = before.get(name);
-    const waited =
-      waiting === undefined
-        ? ''
-        : ` (event loop waited for a CPU ${percent(waiting - (start?.waiting ?? NaN))})`;
-    return `${name} ${percent(cpu - (start?.cpu ?? NaN))}${waited}`;
-  });
-  return `${used.join(', ')}; load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Accounts
 
-/** Phone numbers unique within a run: a random start, counted up. */
-let nextPhone = Math.floor(Math.random() * 50_000_000);
-const uniquePhoneNumber = () => `+49151${String(nextPhone++ % 100_000_000).padStart(8, '0')}`;
-
-/** Registers an account with its primary only and signs the primary in. */
-async function createAccount(cluster: Cluster): Promise<SignedInDevice> {
-  const phone = newDevice();
-  const { accountId } = await cluster.accounts.call<RegisterResponse>('Register', {
-    phoneNumber: uniquePhoneNumber(),
-    identityKey: phone.identityKey,
-    registrationId: phone.registrationId,
-    deviceName: 'bench phone',
-  });
-  const token = await signIn(cluster.linking, phone, accountId, 1, 300_000);
-  return { accountId, deviceId: 1, token, keys: phone };
-}
-
 /**
- * Creates accounts on `concurrency` workers until `count` exist or `budgetSeconds` have passed
- * (no new account starts after that). Failed accounts are counted and left out.
+ * Creates accounts (a signed-in primary each) on `concurrency` workers until `count` exist or
+ * `budgetSeconds` have passed (no new account starts after that). Failed accounts are counted and
+ * left out.
  */
 async function createAccounts(
   cluster: Cluster,
@@ -175,24 +110,10 @@ async function createAccounts(
   concurrency: number,
   budgetSeconds: number,
 ): Promise<{ devices: SignedInDevice[]; failures: number; firstError?: unknown; seconds: number }> {
-  const started = performance.now();
-  const devices: SignedInDevice[] = [];
-  let failures = 0;
-  let firstError: unknown;
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, count) }, async () => {
-      for (let index = next++; index < count && since(started) < budgetSeconds; index = next++) {
-        try {
-          devices.push(await createAccount(cluster));
-        } catch (error) {
-          failures++;
-          firstError ??= error;
-        }
-      }
-    }),
+  const { created, ...outcome } = await createWithin(count, concurrency, budgetSeconds, () =>
+    registerPrimary(cluster),
   );
-  return { devices, failures, firstError, seconds: since(started) };
+  return { devices: created, ...outcome };
 }
 
 /** Runs `action` on every item, `concurrency` at a time. */
