@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingRecord, RecordBatch } from '@tandem/messaging';
-import { type Admin, type IHeaders, Kafka, type KafkaMessage, logLevel } from 'kafkajs';
+import { type IncomingRecord, incomingRecordOf, type RecordBatch } from '@tandem/messaging';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { UsageError } from './connection';
 import type { GroupPositions, LogSource, ReadOptions } from './log-source';
 import type { PartitionPlan, PartitionRange } from './positions';
@@ -125,7 +125,7 @@ export class KafkaLogSource implements LogSource {
           }
           const records: IncomingRecord[] = new Array<IncomingRecord>(end - first);
           for (let index = first; index < end; index++) {
-            records[index - first] = toIncomingRecord(topic, batch.partition, messages[index]!);
+            records[index - first] = incomingRecordOf(topic, batch.partition, messages[index]!);
           }
           const last = records.at(-1);
           if (plan.to !== undefined && last && BigInt(last.offset) + 1n >= plan.to) reachedEnd = true;
@@ -234,27 +234,4 @@ export class KafkaLogSource implements LogSource {
     }
     return this.admin;
   }
-}
-
-function toIncomingRecord(topic: string, partition: number, message: KafkaMessage): IncomingRecord {
-  return {
-    topic,
-    partition,
-    offset: message.offset,
-    key: message.key?.toString('utf8') ?? '',
-    value: message.value ?? new Uint8Array(),
-    headers: decodeHeaders(message.headers),
-    timestamp: Number(message.timestamp),
-  };
-}
-
-function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
-  const decoded: Record<string, string> = {};
-  if (!headers) return decoded;
-  for (const name in headers) {
-    const value = headers[name];
-    const first = Array.isArray(value) ? value[0] : value;
-    if (first !== undefined) decoded[name] = first.toString();
-  }
-  return decoded;
 }

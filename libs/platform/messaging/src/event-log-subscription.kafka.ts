@@ -1,7 +1,8 @@
 import { tandemMeter } from '@tandem/observability';
-import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage } from 'kafkajs';
+import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { backoffDelay, type ErrorReporter, type RetryBackoff } from './error-reporting';
-import type { IncomingRecord, RecordBatch, SubscribeOptions, Subscription } from './event-log.port';
+import type { RecordBatch, SubscribeOptions, Subscription } from './event-log.port';
+import { incomingRecordOf } from './kafka-record';
 
 export interface SubscriptionSettings {
   readonly heartbeatIntervalMs: number;
@@ -33,7 +34,7 @@ export class KafkaSubscription implements Subscription {
     const recordBatch: RecordBatch = {
       topic: batch.topic,
       partition: batch.partition,
-      records: batch.messages.map((message) => toIncomingRecord(batch.topic, batch.partition, message)),
+      records: batch.messages.map((message) => incomingRecordOf(batch.topic, batch.partition, message)),
     };
     const partitionKey = `${batch.topic}:${batch.partition}`;
     try {
@@ -105,25 +106,4 @@ export class KafkaSubscription implements Subscription {
     }, delayMs);
     this.resumeTimers.add(timer);
   }
-}
-
-function toIncomingRecord(topic: string, partition: number, message: KafkaMessage): IncomingRecord {
-  return {
-    topic,
-    partition,
-    offset: message.offset,
-    key: message.key?.toString('utf8') ?? '',
-    value: message.value ? new Uint8Array(message.value) : new Uint8Array(),
-    headers: decodeHeaders(message.headers),
-    timestamp: Number(message.timestamp),
-  };
-}
-
-function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
-  const decoded: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    const first = Array.isArray(value) ? value[0] : value;
-    if (first !== undefined) decoded[name] = first.toString();
-  }
-  return decoded;
 }
