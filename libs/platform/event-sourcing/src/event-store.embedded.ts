@@ -94,7 +94,7 @@ export class EmbeddedEventStore implements EventStore {
   private readonly db: DatabaseSync;
   private readonly now: () => Date;
   private readonly synchronous: 'FULL' | 'NORMAL';
-  private readonly statements: Partial<Record<string, StatementSync>> = {};
+  private readonly statements = new Map<string, StatementSync>();
   private queued: QueuedAppend[] = [];
 
   constructor(options: EmbeddedEventStoreOptions) {
@@ -109,10 +109,9 @@ export class EmbeddedEventStore implements EventStore {
   }
 
   async readStream(streamId: string): Promise<StoredEvent[]> {
-    const rows = this.statement(
-      'readStream',
-      'SELECT * FROM events WHERE stream_id = ? ORDER BY version',
-    ).all(streamId) as unknown as EventRow[];
+    const rows = this.statement('SELECT * FROM events WHERE stream_id = ? ORDER BY version').all(
+      streamId,
+    ) as unknown as EventRow[];
     return rows.map(toStoredEvent);
   }
 
@@ -161,7 +160,6 @@ export class EmbeddedEventStore implements EventStore {
 
   private appendInTransaction({ streamId, expectedVersion, events }: QueuedAppend): number {
     const last = this.statement(
-      'lastCommit',
       'SELECT version, committed_at FROM commits WHERE stream_id = ? ORDER BY version DESC LIMIT 1',
     ).get(streamId) as { version: number; committed_at: number } | undefined;
     if ((last?.version ?? 0) !== expectedVersion) throw new ConcurrencyError(streamId, expectedVersion);
@@ -169,11 +167,12 @@ export class EmbeddedEventStore implements EventStore {
     return expectedVersion + events.length;
   }
 
-  private statement(name: string, sql: string): StatementSync {
-    let statement = this.statements[name];
+  /** The statement for `sql`, prepared once. */
+  private statement(sql: string): StatementSync {
+    let statement = this.statements.get(sql);
     if (!statement) {
       statement = this.db.prepare(sql);
-      this.statements[name] = statement;
+      this.statements.set(sql, statement);
     }
     return statement;
   }
@@ -181,12 +180,10 @@ export class EmbeddedEventStore implements EventStore {
   async readUnpublished(limit: number): Promise<PendingCommit[]> {
     if (limit <= 0) return [];
     const commits = this.statement(
-      'unpublishedCommits',
       'SELECT seq, stream_id, committed_at FROM commits WHERE published = 0 ORDER BY seq LIMIT ?',
     ).all(limit) as unknown as CommitRow[];
     if (commits.length === 0) return [];
     const events = this.statement(
-      'eventsOfCommits',
       `SELECT * FROM events WHERE commit_seq IN (SELECT value FROM json_each(?))
          ORDER BY commit_seq, version`,
     ).all(JSON.stringify(commits.map((commit) => commit.seq))) as unknown as EventRow[];
@@ -211,7 +208,6 @@ export class EmbeddedEventStore implements EventStore {
   async markPublished(commitIds: readonly string[]): Promise<void> {
     if (commitIds.length === 0) return;
     const mark = this.statement(
-      'markPublished',
       'UPDATE commits SET published = 1 WHERE seq IN (SELECT value FROM json_each(?))',
     );
     if (this.synchronous === 'NORMAL') {
@@ -239,7 +235,6 @@ export class EmbeddedEventStore implements EventStore {
     previousCommittedAt: number,
   ): void {
     const { lastInsertRowid: seq } = this.statement(
-      'insertCommit',
       `INSERT INTO commits (stream_id, base_version, version, committed_at) VALUES (?, ?, ?, ?)`,
     ).run(
       streamId,
@@ -247,12 +242,10 @@ export class EmbeddedEventStore implements EventStore {
       baseVersion + events.length,
       Math.max(this.now().getTime(), previousCommittedAt),
     );
-    const insertEvent = this.statement(
-      'insertEvent',
-      `INSERT INTO events (stream_id, version, commit_seq, event_id, type, partition_key, occurred_at,
+    const insertEvent = this
+      .statement(`INSERT INTO events (stream_id, version, commit_seq, event_id, type, partition_key, occurred_at,
          correlation_id, causation_id, traceparent, tracestate, payload)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     events.forEach((event, index) =>
       insertEvent.run(
         streamId,
