@@ -2,6 +2,10 @@ import { type DeviceListEvent, UnlinkReason } from '@tandem/contracts/events/tan
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
 import type { RecipientDeviceList } from '@tandem/fanout-domain';
+import { LRUCache } from 'lru-cache';
+
+/** How long a list read from the store serves Sends before it is read again. */
+const CACHE_MS = 1_000;
 
 type DeviceListDomainEvent = NonNullable<DeviceListEvent['event']>;
 
@@ -27,6 +31,16 @@ export interface DeviceListRecord extends VersionedDocument {
  * list aggregate version it reflects, so a redelivered or replayed event changes nothing.
  */
 export class DeviceListsProjection {
+  /**
+   * The lists as last read or written here, for a moment: every Send reads two. Another instance may
+   * apply a change first, so a cached list is read again when it is older than a second or when a
+   * Send it refused is decided again (`fresh`).
+   */
+  private readonly cached = new LRUCache<string, { readonly list: DeviceListRecord | null }>({
+    max: 100_000,
+    ttl: CACHE_MS,
+  });
+
   constructor(private readonly lists: DocumentCollection<DeviceListRecord>) {}
 
   async apply({ event, metadata }: ReceivedEvent<DeviceListDomainEvent>): Promise<void> {
@@ -66,15 +80,21 @@ export class DeviceListsProjection {
             version: metadata.aggregateVersion,
           };
     await this.lists.putIfNewer(next);
+    this.cached.delete(accountId);
   }
 
-  get(accountId: string): Promise<DeviceListRecord | null> {
-    return this.lists.get(accountId);
+  /** The account's list; `fresh` reads the store rather than the last second's copy. */
+  async get(accountId: string, fresh = true): Promise<DeviceListRecord | null> {
+    const known = fresh ? undefined : this.cached.get(accountId);
+    if (known) return known.list;
+    const list = await this.lists.get(accountId);
+    this.cached.set(accountId, { list });
+    return list;
   }
 
   /** The account's list as the message decider reads it. */
-  async recipient(accountId: string): Promise<RecipientDeviceList> {
-    const list = await this.lists.get(accountId);
+  async recipient(accountId: string, fresh = true): Promise<RecipientDeviceList> {
+    const list = await this.get(accountId, fresh);
     if (!list) return { status: 'unknown' };
     if (list.deleted) return { status: 'deleted' };
     return { status: 'active', listVersion: list.listVersion, devices: list.devices };

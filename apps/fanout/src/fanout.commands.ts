@@ -1,4 +1,3 @@
-import { createHash, randomUUID } from 'node:crypto';
 import type { AuthenticatedDevice } from '@tandem/auth';
 import type {
   AckRequest,
@@ -7,40 +6,44 @@ import type {
 } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
 import { type CommandContext, CommandHandler, type EventStore } from '@tandem/event-sourcing';
 import {
+  type AcceptMessage,
   type FanoutDomainEvent,
   type InboxCommand,
   inboxDecider,
   type InboxState,
-  type MessageCommand,
-  type MessageState,
   messageDecider,
-  messageStreamId,
   validateAck,
 } from '@tandem/fanout-domain';
+import { DomainError } from '@tandem/decider';
 import { toTimestamp } from '@tandem/grpc';
+import type { AcceptedSends } from './accepted-sends';
 import type { BlocksProjection } from './blocks.projection';
 import type { DeviceListsProjection } from './device-lists.projection';
 import { fanoutEventCodec } from './fanout.codecs';
+import { derivedId, type FanoutLog, serverMessageIdOf } from './fanout-log';
 import type { InboxesProjection } from './inboxes.projection';
 
 /**
- * The fanout write side: accepting messages and acks into the fanout event store. A message is
- * decided against fanout's projection of the device lists and is durable when Send returns; an
- * ack records which entries the inbox held and the delivery receipts it issues. The inbox
- * projection applies both once the relay has published them.
+ * The fanout write side. A message is decided against fanout's device lists and blocks and
+ * appended to tandem.fanout.events as one record per account (the recipient's envelopes and the
+ * sender's sync copies): it is durable when Send returns. Its server message id is derived from
+ * the sending device and its client message id, so a retry gets the same id; the first answer is
+ * kept (AcceptedSends) for retries, and should a retry's record reach the log all the same (the
+ * process died between the two), the inbox projection recognises it and appends nothing twice. Acks are records on the same
+ * log. System entries and expiry, which are rare, are commands through the event store.
  */
 export class FanoutCommands {
-  private readonly messages: CommandHandler<MessageCommand, FanoutDomainEvent, MessageState>;
   readonly inboxChanges: CommandHandler<InboxCommand, FanoutDomainEvent, InboxState>;
 
   constructor(
     store: EventStore,
+    private readonly log: FanoutLog,
+    private readonly accepted: AcceptedSends,
     private readonly deviceLists: DeviceListsProjection,
     private readonly blocks: BlocksProjection,
     private readonly inboxes: InboxesProjection,
     onAppended: () => void,
   ) {
-    this.messages = new CommandHandler(store, messageDecider, fanoutEventCodec, { onAppended });
     this.inboxChanges = new CommandHandler(store, inboxDecider, fanoutEventCodec, { onAppended });
   }
 
@@ -50,15 +53,39 @@ export class FanoutCommands {
     context: CommandContext,
   ): Promise<SendResponse> {
     const sender = { accountId: device.accountId, deviceId: device.deviceId };
-    const { events, state } = await this.messages.handle(
-      messageStreamId(sender.accountId, sender.deviceId, request.clientMessageId),
-      async () => {
-        const [recipient, senderList, blocks] = await Promise.all([
-          this.deviceLists.recipient(request.recipientAccountId),
-          this.deviceLists.get(sender.accountId),
-          this.blocks.between(sender.accountId, request.recipientAccountId),
-        ]);
-        return {
+    const key = `${sender.accountId}:${sender.deviceId}:${request.clientMessageId}`;
+    const known = await this.accepted.recall(key);
+    if (known) return known;
+
+    const serverMessageId = serverMessageIdOf(sender.accountId, sender.deviceId, request.clientMessageId);
+    const now = new Date();
+    const events = await this.decide(sender, request, serverMessageId, now);
+    await this.log.append(
+      events.map((event) => ({ event, eventId: derivedId(serverMessageId, event.$case), occurredAt: now })),
+      context,
+    );
+    await this.accepted.remember(key, serverMessageId, now);
+    return { serverMessageId, serverTimestamp: toTimestamp(now), duplicate: false };
+  }
+
+  /**
+   * Decides the message against the device lists and blocks fanout holds in memory; a refusal is
+   * decided again on the stored lists, so a list that changed a moment ago never refuses a Send.
+   */
+  private async decide(
+    sender: AcceptMessage['sender'],
+    request: SendRequest,
+    serverMessageId: string,
+    now: Date,
+  ): Promise<FanoutDomainEvent[]> {
+    const attempt = async (fresh: boolean) => {
+      const [recipient, senderList, blocks] = await Promise.all([
+        this.deviceLists.recipient(request.recipientAccountId, fresh),
+        this.deviceLists.get(sender.accountId, fresh),
+        this.blocks.between(sender.accountId, request.recipientAccountId, fresh),
+      ]);
+      return messageDecider.decide(
+        {
           type: 'AcceptMessage',
           sender,
           recipientAccountId: request.recipientAccountId,
@@ -68,44 +95,49 @@ export class FanoutCommands {
           recipient,
           senderDevices: { listVersion: senderList?.listVersion ?? 0, devices: senderList?.devices ?? [] },
           blocks,
-          serverMessageId: randomUUID(),
-          now: new Date(),
-        };
-      },
-      context,
-    );
-    if (state.status !== 'accepted') throw new Error('an accepted message has no accepted state');
-    return {
-      serverMessageId: state.serverMessageId,
-      serverTimestamp: toTimestamp(state.serverTimestamp),
-      duplicate: events.length === 0,
+          serverMessageId,
+          now,
+        },
+        messageDecider.initialState(),
+      );
     };
+    try {
+      return await attempt(false);
+    } catch (error) {
+      if (!(error instanceof DomainError) || error.kind === 'invalid-argument') throw error;
+      return attempt(true);
+    }
   }
 
-  /** Records the ack of the named entries the device's inbox holds; returns how many it held. */
+  /**
+   * Records that the device processed entries, by id and/or cumulatively through a sequence;
+   * returns how many entries of its inbox that removes. A delivery receipt for the messages of
+   * other accounts among them reaches the senders' devices within a short window.
+   */
   async ack(device: AuthenticatedDevice, request: AckRequest, context: CommandContext): Promise<number> {
-    const ids = new Set(validateAck(request.serverMessageIds));
-    const head = await this.inboxes.head(device.accountId);
-    const inbox = head?.inboxes.find((known) => known.deviceId === device.deviceId);
-    const acked = (inbox?.pending ?? []).filter((entry) => ids.has(entry.serverMessageId));
+    const ids = validateAck(request.serverMessageIds, request.throughSequence);
+    const inbox = await this.inboxes.inboxOf(device.accountId, device.deviceId);
+    const wanted = new Set(ids);
+    const acked = (inbox?.pending ?? []).filter(
+      (entry) => entry.sequence <= request.throughSequence || wanted.has(entry.serverMessageId),
+    );
     if (acked.length === 0) return 0;
-    // The stream is named by what is acked, so the same ack sent again before it took effect
-    // records nothing more and issues no second receipt.
-    const acks = createHash('sha256')
-      .update(acked.map((entry) => entry.sequence).join(','))
-      .digest('hex')
-      .slice(0, 32);
-    await this.inboxChanges.handle(
-      `inbox-ack:${device.accountId}:${device.deviceId}:${acks}`,
-      {
-        type: 'AckEntries',
-        device: { accountId: device.accountId, deviceId: device.deviceId },
-        acked,
-        receiptIds: acked.map(() => randomUUID()),
-        now: new Date(),
-      },
+    await this.log.ack(
+      device,
+      acked.filter((entry) => entry.sequence > request.throughSequence).map((entry) => entry.serverMessageId),
+      request.throughSequence,
       context,
     );
     return acked.length;
+  }
+
+  /** A cumulative ack from a device's connection: recorded as it is, without reading the inbox. */
+  async ackThrough(
+    device: AuthenticatedDevice,
+    throughSequence: number,
+    context: CommandContext,
+  ): Promise<void> {
+    validateAck([], throughSequence);
+    await this.log.ack(device, [], throughSequence, context);
   }
 }

@@ -4,6 +4,8 @@ import { authenticatedDevice, DeviceAuthGuard } from '@tandem/auth';
 import {
   type AckRequest,
   type AckResponse,
+  type ConnectRequest,
+  type ConnectResponse,
   type FanoutServiceController,
   FanoutServiceControllerMethods,
   type GetInboxStatusRequest,
@@ -19,7 +21,7 @@ import { type RateLimit, requestContext, toTimestamp } from '@tandem/grpc';
 import { Observable } from 'rxjs';
 import { DeviceListsProjection } from './device-lists.projection';
 import { FanoutCommands } from './fanout.commands';
-import { InboxStreams } from './inbox-streams';
+import { InboxStreams, type OpenStream } from './inbox-streams';
 import { InboxesProjection } from './inboxes.projection';
 
 /** The per-device send budget. */
@@ -59,6 +61,65 @@ export class FanoutGrpcController implements FanoutServiceController {
       });
       call?.on('cancelled', close);
       return close;
+    });
+  }
+
+  connect(requests: Observable<ConnectRequest>, metadata?: Metadata): Observable<ConnectResponse> {
+    const device = authenticatedDevice(metadata);
+    const context = requestContext(metadata);
+    return new Observable<ConnectResponse>((subscriber) => {
+      let open: OpenStream | undefined;
+      let acking: Promise<void> = Promise.resolve();
+      const fail = (error: unknown) => {
+        open?.();
+        subscriber.error(error);
+      };
+      const frames = requests.subscribe({
+        next: (request) => {
+          if (!open) {
+            const after = request.open?.afterSequence;
+            if (after === undefined)
+              return fail(invalidArgument('open', 'the first request must open the inbox'));
+            if (!Number.isSafeInteger(after) || after < 0) {
+              return fail(invalidArgument('open.after_sequence', 'must be a sequence number, 0 or more'));
+            }
+            open = this.streams.open(device.accountId, device.deviceId, after, {
+              next: (item) =>
+                subscriber.next({
+                  entries: item.entry ? [item.entry] : [],
+                  caughtUp: item.caughtUp,
+                  superseded: item.superseded,
+                }),
+              entries: (entries) =>
+                subscriber.next({ entries: [...entries], caughtUp: undefined, superseded: undefined }),
+              error: (error) => subscriber.error(error),
+            });
+            return;
+          }
+          if (!request.ack) return fail(invalidArgument('open', 'the inbox is open already; send acks'));
+          const through = request.ack.throughSequence;
+          if (!Number.isSafeInteger(through) || through < 1 || through > open.sentThrough()) {
+            return fail(
+              invalidArgument(
+                'ack.through_sequence',
+                `must be a sequence sent on this connection (1 to ${open.sentThrough()})`,
+              ),
+            );
+          }
+          acking = acking
+            .then(() => this.commands.ackThrough(device, through, context))
+            .catch((error: unknown) => fail(error));
+        },
+        error: () => open?.(),
+        complete: () => {
+          open?.();
+          subscriber.complete();
+        },
+      });
+      return () => {
+        frames.unsubscribe();
+        open?.();
+      };
     });
   }
 

@@ -12,7 +12,6 @@ import type { TopicSpec } from '@tandem/messaging';
 import type { Logger } from '@tandem/observability';
 import { RateLimit } from '@tandem/grpc';
 import {
-  batchConsumerWorker,
   consumerWorker,
   type Infrastructure,
   periodicWorker,
@@ -23,12 +22,16 @@ import {
   deviceTokens,
   outboxRelay,
 } from '@tandem/runtime';
+import { AcceptedSends } from './accepted-sends';
 import { BlocksProjection } from './blocks.projection';
 import { DeviceListsProjection } from './device-lists.projection';
 import { FanoutCommands } from './fanout.commands';
 import { accountEventCodec, backupEventCodec, deviceListEventCodec, fanoutEventCodec } from './fanout.codecs';
 import { FanoutGrpcController, SEND_RATE_LIMIT } from './fanout.grpc-controller';
+import { DeliveryReceiptBatcher } from './delivery-receipts';
+import { FanoutLog } from './fanout-log';
 import { expireInboxEntries } from './inbox-expiry';
+import { inboxOwnerWorker } from './inbox-owner';
 import { InboxSignals } from './inbox-signals';
 import { InboxStreams } from './inbox-streams';
 import { InboxesProjection } from './inboxes.projection';
@@ -116,18 +119,10 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
   const reportSignalError = (error: unknown) =>
     logger.warn({ err: error }, 'publishing an inbox signal failed');
 
+  const fanoutLog = new FanoutLog(eventLog, topic.name);
+  const receipts = new DeliveryReceiptBatcher(fanoutLog);
   const streams: InboxStreams = new InboxStreams(
-    {
-      async pendingAfter(accountId, deviceId, afterSequence, limit) {
-        const head = await inboxes.head(accountId);
-        const inbox = head?.inboxes.find((known) => known.deviceId === deviceId);
-        const sequences = (inbox?.pending ?? [])
-          .filter((entry) => entry.sequence > afterSequence)
-          .slice(0, limit)
-          .map((entry) => entry.sequence);
-        return sequences.length === 0 ? [] : inboxes.entriesOf(accountId, deviceId, sequences);
-      },
-    },
+    { pendingAfter: (...args) => inboxes.pendingAfter(...args) },
     {
       onOpened: (accountId, deviceId, streamId, openedAt) =>
         void signals?.streamOpened(accountId, deviceId, streamId, openedAt).catch(reportSignalError),
@@ -139,12 +134,20 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
     documents.collection('inbox_heads'),
     documents.collection('inbox_entries'),
     deviceLists,
-    (appended) => {
-      streams.appended(appended);
-      void signals?.entriesStored(appended).catch(reportSignalError);
+    {
+      appended: (appended) => {
+        streams.appended(appended);
+        void signals?.entriesAppended(appended).catch(reportSignalError);
+      },
+      acked: (acked) => receipts.add(acked),
+      stored: (stored) => void signals?.entriesStored(stored).catch(reportSignalError),
     },
+    'deferred',
   );
-  const commands = new FanoutCommands(store, deviceLists, blocks, inboxes, () => relay.wake());
+  const accepted = new AcceptedSends(documents.collection('accepted_sends'));
+  const commands = new FanoutCommands(store, fanoutLog, accepted, deviceLists, blocks, inboxes, () =>
+    relay.wake(),
+  );
   const systemEntries = new SystemEntries(commands.inboxChanges);
   const { requests, windowSeconds } = config.fanout.sendRateLimit;
   const reportError = (what: string) => (error: unknown) => logger.error({ err: error }, what);
@@ -200,11 +203,13 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
         codec: backupEventCodec,
         handle: (received) => systemEntries.apply(backupEventCodec, received),
       }),
-      batchConsumerWorker('fanout.inboxes', eventLog, {
+      inboxOwnerWorker(eventLog, inboxes, {
         groupId: infrastructure.groupId('fanout', 'inboxes'),
         topic: topic.name,
-        onBatch: (batch) => inboxes.applyBatch(batch),
+        checkpointIntervalMs: config.fanout.checkpointIntervalMs,
+        logger,
       }),
+      receipts.worker(config.fanout.receiptWindowMs, logger),
       ...(signals
         ? [signals.worker(infrastructure.groupId('fanout', `signals.${instanceId}`), streams)]
         : []),

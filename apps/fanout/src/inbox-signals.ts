@@ -17,7 +17,21 @@ export class InboxSignals {
     private readonly instanceId: string,
   ) {}
 
-  /** Says which devices' inboxes got entries. */
+  /** Hands the entries just appended to devices' inboxes to the other instances' streams. */
+  async entriesAppended(appended: readonly AppendedEntries[]): Promise<void> {
+    await this.log.publish(
+      this.topic,
+      appended.map(({ accountId, deviceId, entries }) => ({
+        key: accountId,
+        value: InboxSignal.encode({
+          originInstanceId: this.instanceId,
+          signal: { $case: 'entriesAppended', value: { accountId, deviceId, entries: [...entries] } },
+        }).finish(),
+      })),
+    );
+  }
+
+  /** Says which devices' inboxes got entries stored: streams elsewhere read what they missed. */
   async entriesStored(appended: readonly AppendedEntries[]): Promise<void> {
     await this.log.publish(
       this.topic,
@@ -63,6 +77,9 @@ export class InboxSignals {
               if (originInstanceId === this.instanceId || !signal) continue;
               if (signal.$case === 'entriesStored') {
                 streams.wake(signal.value.accountId, signal.value.deviceId);
+              } else if (signal.$case === 'entriesAppended') {
+                const { accountId, deviceId, entries } = signal.value;
+                streams.appended([{ accountId, deviceId, entries }]);
               } else {
                 const { accountId, deviceId, streamId, openedAt } = signal.value;
                 streams.openedElsewhere(accountId, deviceId, streamId, openedAt ?? new Date(0));

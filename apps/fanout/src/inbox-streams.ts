@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
-import { type Histogram, SpanKind } from '@opentelemetry/api';
+import { type Histogram, type Span, SpanKind } from '@opentelemetry/api';
 import type { InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
 import type { StreamInboxResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
 import { GrpcStatusError, toTimestamp } from '@tandem/grpc';
@@ -16,6 +16,8 @@ import type { AppendedEntries, TracedEntry } from './inboxes.projection';
 /** Where a stream's items go: the gRPC call. */
 export interface InboxSink {
   next(item: StreamInboxResponse): void;
+  /** Sends several entries at once, in one response, where the call can (Connect). */
+  entries?(entries: readonly NonNullable<StreamInboxResponse['entry']>[]): void;
   error(error: unknown): void;
 }
 
@@ -40,6 +42,9 @@ export interface StreamEvents {
 
 const PAGE = 256;
 
+/** Ends an open stream when called; `sentThrough` tells the last sequence it sent. */
+export type OpenStream = (() => void) & { readonly sentThrough: () => number };
+
 /** An InboxEntry as the gRPC stream sends it (Timestamps as {seconds, nanos}, oneofs as properties). */
 export function toResponseEntry(entry: InboxEntry): StreamInboxResponse['entry'] {
   const content = entry.content;
@@ -58,6 +63,15 @@ export function toResponseEntry(entry: InboxEntry): StreamInboxResponse['entry']
         : undefined,
     system: content?.$case === 'system' ? content.value : undefined,
     entriesDropped: content?.$case === 'entriesDropped' ? content.value : undefined,
+    receipts:
+      content?.$case === 'receipts'
+        ? {
+            receipts: content.value.receipts.map((receipt) => ({
+              ...receipt,
+              deliveredAt: at(receipt.deliveredAt),
+            })),
+          }
+        : undefined,
   };
 }
 
@@ -88,6 +102,11 @@ class InboxStream {
     this.lastSent = afterSequence;
   }
 
+  /** The last sequence sent, or the one the stream started after. */
+  get sentThrough(): number {
+    return this.lastSent;
+  }
+
   async start(): Promise<void> {
     await this.drain();
     if (this.closed) return;
@@ -105,7 +124,7 @@ class InboxStream {
       void this.drain();
       return;
     }
-    for (const entry of fresh) this.send(entry);
+    this.sendAll(fresh);
   }
 
   /** Reads and sends everything the inbox holds after the last sequence sent. */
@@ -120,8 +139,7 @@ class InboxStream {
         this.readAgain = false;
         for (;;) {
           const page = await this.reader.pendingAfter(this.accountId, this.deviceId, this.lastSent, PAGE);
-          for (const traced of page)
-            if (!this.closed && traced.entry.sequence > this.lastSent) this.send(traced);
+          if (!this.closed) this.sendAll(page.filter(({ entry }) => entry.sequence > this.lastSent));
           if (page.length < PAGE || this.closed) break;
         }
       } while (this.readAgain && this.live && !this.closed);
@@ -132,13 +150,36 @@ class InboxStream {
     }
   }
 
+  /** Pushes entries in sequence order, in one response where the sink takes several. */
+  private sendAll(entries: readonly TracedEntry[]): void {
+    if (entries.length === 0) return;
+    if (!this.sink.entries || entries.length === 1) {
+      for (const entry of entries) this.send(entry);
+      return;
+    }
+    const spans = entries.map((traced) => this.startPush(traced));
+    this.lastSent = entries.at(-1)!.entry.sequence;
+    this.sink.entries(entries.map(({ entry }) => toResponseEntry(entry)!));
+    for (const span of spans) span?.end();
+    for (const { entry } of entries) this.measure(entry);
+  }
+
+  /** Pushes one entry. */
+  private send(traced: TracedEntry): void {
+    const span = this.startPush(traced);
+    this.lastSent = traced.entry.sequence;
+    if (this.sink.entries) this.sink.entries([toResponseEntry(traced.entry)!]);
+    else this.sink.next({ entry: toResponseEntry(traced.entry) });
+    span?.end();
+    this.measure(traced.entry);
+  }
+
   /**
-   * Pushes an entry, in a span `fanout.stream.push` that continues the trace of its append (from
-   * the backlog too, hours later); the latency counts from the entry's acceptance.
+   * A span `fanout.stream.push` for an entry, continuing the trace of its append (from the backlog
+   * too, hours later).
    */
-  private send({ entry, trace }: TracedEntry): void {
-    this.lastSent = entry.sequence;
-    const span = trace?.traceparent
+  private startPush({ entry, trace }: TracedEntry): Span | undefined {
+    return trace?.traceparent
       ? tandemTracer().startSpan(
           'fanout.stream.push',
           {
@@ -153,8 +194,10 @@ class InboxStream {
           contextFrom(trace),
         )
       : undefined;
-    this.sink.next({ entry: toResponseEntry(entry) });
-    span?.end();
+  }
+
+  /** The push latency counts from the entry's acceptance. */
+  private measure(entry: InboxEntry): void {
     if (entry.appendedAt)
       this.pushLatency.record(secondsSince(entry.appendedAt), { 'tandem.push.backlog': !this.live });
   }
@@ -200,8 +243,11 @@ export class InboxStreams {
       .addCallback((result) => result.observe(this.size));
   }
 
-  /** Opens a device's stream; returns what ends it when the client goes away. */
-  open(accountId: string, deviceId: number, afterSequence: number, sink: InboxSink): () => void {
+  /**
+   * Opens a device's stream; returns what ends it when the client goes away, which also tells how
+   * far it has sent.
+   */
+  open(accountId: string, deviceId: number, afterSequence: number, sink: InboxSink): OpenStream {
     const key = `${accountId}:${deviceId}`;
     const previous = this.streams.get(key);
     if (previous) {
@@ -221,7 +267,8 @@ export class InboxStreams {
     this.events.onOpened?.(accountId, deviceId, stream.streamId, stream.openedAt);
     if (!previous) void this.events.onConnected?.(accountId, deviceId);
     void stream.start();
-    return () => this.close(key, stream);
+    const close = () => this.close(key, stream);
+    return Object.assign(close, { sentThrough: () => stream.sentThrough });
   }
 
   /** Hands a batch's new entries to the streams of their devices. */

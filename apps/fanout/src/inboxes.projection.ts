@@ -1,4 +1,4 @@
-import { type Span, SpanStatusCode } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
 import { InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
 import type { Document, DocumentCollection } from '@tandem/documents';
 import { type EventMetadata, fromRecord, startEventSpan } from '@tandem/event-sourcing';
@@ -11,9 +11,10 @@ import {
   maxInboxDepth,
   messageEntries,
   type NewInboxEntry,
+  type PendingEntry,
   removeEntries,
 } from '@tandem/fanout-domain';
-import type { RecordBatch } from '@tandem/messaging';
+import type { CommitPosition, RecordBatch } from '@tandem/messaging';
 import {
   LATENCY_BUCKETS_SECONDS,
   secondsSince,
@@ -75,45 +76,67 @@ export interface AppendedEntries {
 
 type Head = { -readonly [K in keyof InboxHeadRecord]: InboxHeadRecord[K] };
 
-/** One event's entries in one device's inbox: traced from the event until they are stored. */
+/** An entry appended in memory and not yet stored. */
+interface UnstoredEntry {
+  readonly accountId: string;
+  readonly deviceId: number;
+  readonly entry: InboxEntry;
+  readonly trace?: TraceContext;
+}
+
+/** One event's entries in one device's inbox, traced from the event until they are appended. */
 interface Append {
   readonly span: Span;
   readonly metadata: EventMetadata;
   readonly depth: number;
 }
 
-/** What one batch changes: entries to store and delete, heads to write, streams to wake. */
+/** Entries of a device that an ack removed, for its delivery receipts. */
+export interface AckedEntries {
+  readonly accountId: string;
+  readonly deviceId: number;
+  readonly entries: readonly PendingEntry[];
+  readonly ackedAt: Date;
+}
+
+/** What the projection tells the rest of the service; every joint is optional. */
+export interface InboxesListener {
+  /** Entries were appended to devices' inboxes (in memory): their streams send them now. */
+  readonly appended?: (appended: readonly AppendedEntries[]) => void;
+  /** A device acked entries; they left its inbox. */
+  readonly acked?: (acked: AckedEntries) => void;
+  /** A checkpoint stored these devices' entries; streams elsewhere may read them from the store. */
+  readonly stored?: (stored: readonly AppendedEntries[]) => void;
+}
+
+/**
+ * When the projection stores what it applied: after every batch (a rebuild, a test), or when the
+ * owner calls `checkpoint` (the service, every second or so).
+ */
+export type CheckpointMode = 'every-batch' | 'deferred';
+
+/** What one batch changed, for the streams and the spans. */
 class BatchEffects {
-  readonly inserts: InboxEntryRecord[] = [];
-  readonly deletes: string[] = [];
-  readonly appended = new Map<string, AppendedEntries>();
+  readonly appended = new Map<
+    string,
+    { accountId: string; deviceId: number; entries: InboxEntry[]; traces: (TraceContext | undefined)[] }
+  >();
   readonly appends: Append[] = [];
 
-  record(accountId: string, change: InboxChange, metadata: EventMetadata): void {
-    const { deviceId } = change.inbox;
-    const trace = change.appended.length > 0 ? this.startAppend(accountId, change, metadata) : undefined;
-    for (const entry of change.appended) {
-      this.inserts.push({
-        _id: entryRecordId(accountId, deviceId, entry.sequence),
-        accountId,
-        deviceId,
-        sequence: entry.sequence,
-        entry: Buffer.from(InboxEntry.encode(entry).finish()).toString('base64'),
-        traceparent: trace?.traceparent ?? '',
-        tracestate: trace?.tracestate ?? '',
-      });
+  record(accountId: string, change: InboxChange, metadata: EventMetadata): TraceContext | undefined {
+    if (change.appended.length === 0) return undefined;
+    const trace = this.startAppend(accountId, change, metadata);
+    const key = `${accountId}:${change.inbox.deviceId}`;
+    let known = this.appended.get(key);
+    if (!known) {
+      known = { accountId, deviceId: change.inbox.deviceId, entries: [], traces: [] };
+      this.appended.set(key, known);
     }
-    for (const removed of change.removed)
-      this.deletes.push(entryRecordId(accountId, deviceId, removed.sequence));
-    if (change.appended.length === 0) return;
-    const key = `${accountId}:${deviceId}`;
-    const known = this.appended.get(key);
-    this.appended.set(key, {
-      accountId,
-      deviceId,
-      entries: [...(known?.entries ?? []), ...change.appended],
-      traces: [...(known?.traces ?? []), ...change.appended.map(() => trace)],
-    });
+    for (const entry of change.appended) {
+      known.entries.push(entry);
+      known.traces.push(trace);
+    }
+    return trace;
   }
 
   /** A span `fanout.inbox.append` per event and device, a child of the event's; ids only, no content. */
@@ -134,13 +157,18 @@ class BatchEffects {
 }
 
 /**
- * The inbox projection: every device's inbox, from tandem.fanout.events. Each event names the one
- * account whose inboxes it changes and is keyed by it, so one consumer writes an account's inboxes,
- * in log order. Per batch it reads the heads of the accounts in it, applies the events the heads
- * have not seen (each head records the offset of its last event and the ids of its last events),
- * stores the new entries, deletes
- * the removed ones and writes the heads last: after a crash the batch comes again, the heads say
- * what was applied, and the same events give the same entries and sequence numbers.
+ * The inbox projection: every device's inbox, from tandem.fanout.events, folded in memory by the
+ * instance that consumes the account's partition. Each event names the one account whose inboxes it
+ * changes and is keyed by it, so one consumer writes an account's inboxes, in log order, and the
+ * same events give the same sequence numbers, entries and drop notices (the fold lives in
+ * libs/fanout-domain). New entries go to the devices' streams as soon as they are applied.
+ *
+ * A checkpoint stores what changed since the last one, in bulk: the heads of the accounts it
+ * changed (each records the offset of its last event and the ids of its last events), the entries
+ * still pending (an entry acked before the checkpoint never touches the store) and the deletion
+ * of stored entries that left; only then is the log position committed. After a crash the log is
+ * read again from the committed position, the heads say which events they already hold, and the
+ * same events give the same entries again.
  */
 export class InboxesProjection {
   private readonly latency = tandemMeter().createHistogram('tandem.fanout.inbox.latency', {
@@ -154,12 +182,28 @@ export class InboxesProjection {
     advice: { explicitBucketBoundaries: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000] },
   });
 
+  /** The heads of the accounts this instance folds, as applied in memory. */
+  private readonly live = new Map<string, Head>();
+  /** Entries appended since the last checkpoint and still pending, by record id. */
+  private readonly unstored = new Map<string, UnstoredEntry>();
+  /** Stored entries that left their inbox since the last checkpoint. */
+  private readonly removedStored = new Set<string>();
+  /** Accounts whose head changed since the last checkpoint. */
+  private readonly dirty = new Set<string>();
+  /** The next offset to apply, by partition: what a checkpoint lets the group commit. */
+  private readonly positions = new Map<string, CommitPosition>();
+  private checkpointing: Promise<unknown> = Promise.resolve();
+  private readonly listener: InboxesListener;
+
   constructor(
     private readonly heads: DocumentCollection<InboxHeadRecord>,
     private readonly entries: DocumentCollection<InboxEntryRecord>,
     private readonly deviceLists: DeviceListsProjection,
-    private readonly onAppended: (appended: readonly AppendedEntries[]) => void,
-  ) {}
+    listener: InboxesListener | ((appended: readonly AppendedEntries[]) => void),
+    private readonly mode: CheckpointMode = 'every-batch',
+  ) {
+    this.listener = typeof listener === 'function' ? { appended: listener } : listener;
+  }
 
   async applyBatch(batch: RecordBatch): Promise<void> {
     const events = batch.records
@@ -167,74 +211,172 @@ export class InboxesProjection {
       .filter(({ metadata }) => metadata.payloadType === fanoutEventCodec.payloadType)
       .map(({ metadata, payload }) => ({ metadata, event: fanoutEventCodec.decode(payload) }))
       .filter(({ event }) => changesInboxes(event));
-    if (events.length === 0) return;
+    const last = batch.records.at(-1);
+    const position = last && {
+      topic: batch.topic,
+      partition: batch.partition,
+      nextOffset: (BigInt(last.offset) + 1n).toString(),
+    };
+    if (events.length === 0) {
+      if (position) this.positions.set(`${batch.topic}:${batch.partition}`, position);
+      if (this.mode === 'every-batch') await this.checkpoint();
+      return;
+    }
 
     const accountIds = [...new Set(events.map(({ event }) => event.value.accountId))];
-    const stored = new Map((await this.heads.getMany(accountIds)).map((head) => [head._id, head]));
-    const heads = new Map<string, Head>();
-    const lists = new Map<string, DeviceListRecord | null>();
+    await this.load(accountIds.filter((accountId) => !this.live.has(accountId)));
+    const lists = new Map(
+      await Promise.all(
+        accountIds.map(
+          async (accountId) => [accountId, await this.deviceLists.get(accountId, false)] as const,
+        ),
+      ),
+    );
     const effects = new BatchEffects();
 
     for (const { event, metadata } of events) {
       const accountId = event.value.accountId;
-      const head = heads.get(accountId) ?? copyOf(stored.get(accountId), accountId);
-      heads.set(accountId, head);
+      const head = this.live.get(accountId)!;
       if (head.partition === metadata.partition && BigInt(metadata.offset) <= BigInt(head.offset)) continue;
       if (head.recent.includes(metadata.eventId)) continue;
-      if (!lists.has(accountId)) lists.set(accountId, await this.deviceLists.get(accountId));
       this.apply(head, event, metadata, lists.get(accountId) ?? null, effects);
       head.partition = metadata.partition;
       head.offset = metadata.offset;
       head.recent = [...head.recent.slice(-(RECENT_EVENTS - 1)), metadata.eventId];
+      this.dirty.add(accountId);
     }
+    if (position) this.positions.set(`${batch.topic}:${batch.partition}`, position);
 
-    try {
-      await this.entries.insertNew(effects.inserts);
-      await this.entries.deleteIds(effects.deletes);
-      await this.heads.putMany([...heads.values()]);
-    } catch (error) {
-      this.finish(effects.appends, error);
-      throw error;
-    }
     this.finish(effects.appends);
-    if (effects.appended.size > 0) this.onAppended([...effects.appended.values()]);
+    if (effects.appended.size > 0) this.listener.appended?.([...effects.appended.values()]);
+    if (this.mode === 'every-batch') await this.checkpoint();
   }
 
-  /** Ends the appends' spans once their entries are stored (or failed to be), and measures them. */
-  private finish(appends: readonly Append[], error?: unknown): void {
+  /**
+   * Stores what changed since the last checkpoint and returns the log positions it covers, for the
+   * consumer to commit. One runs at a time; a failed one leaves its changes for the next.
+   */
+  checkpoint(): Promise<CommitPosition[]> {
+    const run = this.checkpointing.then(() => this.store());
+    this.checkpointing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async store(): Promise<CommitPosition[]> {
+    const inserts = [...this.unstored];
+    const deletes = [...this.removedStored];
+    const heads = [...this.dirty].flatMap((accountId) => {
+      const head = this.live.get(accountId);
+      return head ? [{ ...head }] : [];
+    });
+    const positions = [...this.positions.values()];
+    this.unstored.clear();
+    this.removedStored.clear();
+    this.dirty.clear();
+    try {
+      await this.entries.insertNew(inserts.map(([id, unstored]) => recordOf(id, unstored)));
+      await this.entries.deleteIds(deletes);
+      await this.heads.putMany(heads);
+    } catch (error) {
+      for (const [id, unstored] of inserts) if (!this.unstored.has(id)) this.unstored.set(id, unstored);
+      for (const id of deletes) this.removedStored.add(id);
+      for (const head of heads) this.dirty.add(head.accountId);
+      throw error;
+    }
+    if (inserts.length > 0) this.listener.stored?.(storedByDevice(inserts.map(([, unstored]) => unstored)));
+    return positions;
+  }
+
+  /**
+   * The group gave this instance these partitions of the topic: the heads of accounts in others are
+   * dropped from memory (another instance writes them now) and read again from the store should a
+   * partition come back.
+   */
+  assigned(partitions: readonly { readonly topic: string; readonly partition: number }[]): void {
+    const owned = new Set(partitions.map(({ partition }) => partition));
+    for (const [key, position] of this.positions)
+      if (!owned.has(position.partition)) this.positions.delete(key);
+    for (const [accountId, head] of this.live) {
+      if (owned.has(head.partition)) continue;
+      this.live.delete(accountId);
+      this.dirty.delete(accountId);
+    }
+    for (const [id, unstored] of this.unstored)
+      if (!this.live.has(unstored.accountId)) this.unstored.delete(id);
+  }
+
+  /** Reads the heads of accounts not in memory yet from the store. */
+  private async load(accountIds: readonly string[]): Promise<void> {
+    if (accountIds.length === 0) return;
+    const stored = new Map((await this.heads.getMany(accountIds)).map((head) => [head._id, head]));
+    for (const accountId of accountIds) {
+      if (!this.live.has(accountId)) this.live.set(accountId, copyOf(stored.get(accountId), accountId));
+    }
+  }
+
+  /** Ends the appends' spans once their entries are in their inboxes, and measures them. */
+  private finish(appends: readonly Append[]): void {
     for (const { span, metadata, depth } of appends) {
-      if (error) {
-        span.recordException(error instanceof Error ? error : String(error));
-        span.setStatus({ code: SpanStatusCode.ERROR });
-      } else {
-        this.latency.record(secondsSince(metadata.occurredAt), { 'tandem.event.type': metadata.type });
-        this.depth.record(depth);
-      }
+      this.latency.record(secondsSince(metadata.occurredAt), { 'tandem.event.type': metadata.type });
+      this.depth.record(depth);
       span.end();
     }
   }
 
-  /** The account's inboxes as they are stored. */
-  head(accountId: string): Promise<InboxHeadRecord | null> {
-    return this.heads.get(accountId);
+  /** The account's inboxes: as applied, on the instance that folds them; else as stored. */
+  async head(accountId: string): Promise<InboxHeadRecord | null> {
+    return this.live.get(accountId) ?? (await this.heads.get(accountId));
   }
 
-  /** Every account's inboxes, for the expiry sweep. */
+  /** One device's inbox, as `head` reads it. */
+  async inboxOf(accountId: string, deviceId: number): Promise<DeviceInbox | undefined> {
+    return (await this.head(accountId))?.inboxes.find((known) => known.deviceId === deviceId);
+  }
+
+  /** Every account's inboxes as stored, for the expiry sweep. */
   allHeads(): Promise<InboxHeadRecord[]> {
     return this.heads.find({});
   }
 
-  /** The stored entries of one device with these sequence numbers, in sequence order. */
+  /** Up to `limit` entries of the device's inbox after `afterSequence`, in sequence order. */
+  async pendingAfter(
+    accountId: string,
+    deviceId: number,
+    afterSequence: number,
+    limit: number,
+  ): Promise<TracedEntry[]> {
+    const inbox = await this.inboxOf(accountId, deviceId);
+    const sequences = (inbox?.pending ?? [])
+      .filter((entry) => entry.sequence > afterSequence)
+      .slice(0, limit)
+      .map((entry) => entry.sequence);
+    return sequences.length === 0 ? [] : this.entriesOf(accountId, deviceId, sequences);
+  }
+
+  /** The entries of one device with these sequence numbers, in sequence order: unstored ones from memory. */
   async entriesOf(accountId: string, deviceId: number, sequences: readonly number[]): Promise<TracedEntry[]> {
-    const records = await this.entries.getMany(
-      sequences.map((sequence) => entryRecordId(accountId, deviceId, sequence)),
-    );
-    return records
-      .sort((a, b) => a.sequence - b.sequence)
-      .map((record) => ({
-        entry: InboxEntry.decode(Buffer.from(record.entry, 'base64')),
-        trace: { traceparent: record.traceparent, tracestate: record.tracestate },
-      }));
+    const found: TracedEntry[] = [];
+    const missing: string[] = [];
+    for (const sequence of sequences) {
+      const id = entryRecordId(accountId, deviceId, sequence);
+      const unstored = this.unstored.get(id);
+      if (unstored) found.push({ entry: unstored.entry, trace: unstored.trace });
+      else missing.push(id);
+    }
+    if (missing.length > 0) {
+      for (const record of await this.entries.getMany(missing)) {
+        found.push({
+          entry: InboxEntry.decode(Buffer.from(record.entry, 'base64')),
+          trace: { traceparent: record.traceparent, tracestate: record.tracestate },
+        });
+      }
+    }
+    return found.sort((a, b) => a.entry.sequence - b.entry.sequence);
+  }
+
+  /** How many accounts' inboxes are in memory, and entries not stored yet. */
+  get sizes(): { readonly accounts: number; readonly unstored: number } {
+    return { accounts: this.live.size, unstored: this.unstored.size };
   }
 
   private apply(
@@ -244,24 +386,42 @@ export class InboxesProjection {
     list: DeviceListRecord | null,
     effects: BatchEffects,
   ): void {
+    const accountId = head.accountId;
+    const record = (change: InboxChange) => {
+      setInbox(head, change.inbox);
+      const trace = effects.record(accountId, change, metadata);
+      const { deviceId } = change.inbox;
+      for (const entry of change.appended) {
+        this.unstored.set(entryRecordId(accountId, deviceId, entry.sequence), {
+          accountId,
+          deviceId,
+          entry,
+          trace,
+        });
+      }
+      for (const removed of change.removed) {
+        const id = entryRecordId(accountId, deviceId, removed.sequence);
+        if (!this.unstored.delete(id)) this.removedStored.add(id);
+      }
+    };
     const append = (deviceId: number, entries: readonly NewInboxEntry[]) => {
       if (head.closed.includes(deviceId)) return;
       const primary = list?.devices.find((device) => device.deviceId === deviceId)?.primary ?? false;
-      const change = appendEntries(inboxOf(head, deviceId), entries, {
-        now: metadata.occurredAt,
-        maxDepth: maxInboxDepth(primary),
-        noticeId: `${metadata.eventId}:dropped:${deviceId}`,
-      });
-      setInbox(head, change.inbox);
-      effects.record(head.accountId, change, metadata);
+      record(
+        appendEntries(inboxOf(head, deviceId), entries, {
+          now: metadata.occurredAt,
+          maxDepth: maxInboxDepth(primary),
+          noticeId: `${metadata.eventId}:dropped:${deviceId}`,
+        }),
+      );
     };
     const toEveryDevice = (entry: NewInboxEntry) => {
       for (const device of list?.devices ?? []) append(device.deviceId, [entry]);
     };
-    const remove = (deviceId: number, ids: readonly string[]) => {
-      const change = removeEntries(inboxOf(head, deviceId), ids);
-      setInbox(head, change.inbox);
-      effects.record(head.accountId, change, metadata);
+    const remove = (deviceId: number, ids: readonly string[], throughSequence = 0): InboxChange => {
+      const change = removeEntries(inboxOf(head, deviceId), ids, throughSequence);
+      record(change);
+      return change;
     };
 
     switch (event.$case) {
@@ -290,14 +450,15 @@ export class InboxesProjection {
         }
         return;
       }
-      case 'receiptIssued':
-        if (event.value.receipt) {
-          toEveryDevice({
-            serverMessageId: event.value.serverMessageId,
-            content: { $case: 'receipt', value: event.value.receipt },
-          });
+      case 'receiptIssued': {
+        const { receipt, receipts, serverMessageId } = event.value;
+        if (receipts.length > 0) {
+          toEveryDevice({ serverMessageId, content: { $case: 'receipts', value: { receipts } } });
+        } else if (receipt) {
+          toEveryDevice({ serverMessageId, content: { $case: 'receipt', value: receipt } });
         }
         return;
+      }
       case 'systemEntryAccepted':
         if (event.value.entry) {
           toEveryDevice({
@@ -306,7 +467,19 @@ export class InboxesProjection {
           });
         }
         return;
-      case 'inboxAcked':
+      case 'inboxAcked': {
+        const { deviceId, serverMessageIds, throughSequence } = event.value;
+        const { removed } = remove(deviceId, serverMessageIds, throughSequence);
+        if (removed.length > 0) {
+          this.listener.acked?.({
+            accountId,
+            deviceId,
+            entries: removed,
+            ackedAt: event.value.ackedAt ?? metadata.occurredAt,
+          });
+        }
+        return;
+      }
       case 'inboxExpired':
         remove(event.value.deviceId, event.value.serverMessageIds);
         return;
@@ -329,6 +502,31 @@ export class InboxesProjection {
         event satisfies never;
     }
   }
+}
+
+/** An unstored entry as the store keeps it. */
+function recordOf(id: string, { accountId, deviceId, entry, trace }: UnstoredEntry): InboxEntryRecord {
+  return {
+    _id: id,
+    accountId,
+    deviceId,
+    sequence: entry.sequence,
+    entry: Buffer.from(InboxEntry.encode(entry).finish()).toString('base64'),
+    traceparent: trace?.traceparent ?? '',
+    tracestate: trace?.tracestate ?? '',
+  };
+}
+
+/** Stored entries, gathered by device. */
+function storedByDevice(stored: readonly UnstoredEntry[]): AppendedEntries[] {
+  const byDevice = new Map<string, { accountId: string; deviceId: number; entries: InboxEntry[] }>();
+  for (const { accountId, deviceId, entry } of stored) {
+    const key = `${accountId}:${deviceId}`;
+    const known = byDevice.get(key) ?? { accountId, deviceId, entries: [] };
+    known.entries.push(entry);
+    byDevice.set(key, known);
+  }
+  return [...byDevice.values()];
 }
 
 /** Connections and instance liveness are presence's business; they change no inbox. */

@@ -117,13 +117,21 @@ export function appendEntries(
   };
 }
 
-/** Removes the entries with the given server message ids; ids the inbox does not hold are ignored. */
-export function removeEntries(inbox: DeviceInbox, serverMessageIds: readonly string[]): InboxChange {
+/**
+ * Removes the entries with the given server message ids and, for a cumulative ack, every entry up to
+ * `throughSequence` (0 for none); ids the inbox does not hold are ignored.
+ */
+export function removeEntries(
+  inbox: DeviceInbox,
+  serverMessageIds: readonly string[],
+  throughSequence = 0,
+): InboxChange {
   const ids = new Set(serverMessageIds);
-  const removed = inbox.pending.filter((entry) => ids.has(entry.serverMessageId));
+  const leaves = (entry: PendingEntry) => entry.sequence <= throughSequence || ids.has(entry.serverMessageId);
+  const removed = inbox.pending.filter(leaves);
   if (removed.length === 0) return { inbox, appended: [], removed };
   return {
-    inbox: { ...inbox, pending: inbox.pending.filter((entry) => !ids.has(entry.serverMessageId)) },
+    inbox: { ...inbox, pending: inbox.pending.filter((entry) => !leaves(entry)) },
     appended: [],
     removed,
   };

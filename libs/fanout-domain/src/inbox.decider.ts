@@ -71,6 +71,7 @@ function decide(command: InboxCommand, state: InboxState): FanoutDomainEvent[] {
             deviceId: command.device.deviceId,
             serverMessageIds: command.acked.map((entry) => entry.serverMessageId),
             ackedAt: command.now,
+            throughSequence: 0,
           },
         },
         ...receipts.map((receipt, index): FanoutDomainEvent => ({
@@ -84,6 +85,7 @@ function decide(command: InboxCommand, state: InboxState): FanoutDomainEvent[] {
               serverMessageIds: receipt.serverMessageIds,
               deliveredAt: command.now,
             },
+            receipts: [],
           },
         })),
       ];

@@ -44,7 +44,7 @@ const ack = (acked: readonly PendingEntry[], overrides: Partial<AckEntries> = {}
 
 const acked = (serverMessageIds: string[]): FanoutDomainEvent => ({
   $case: 'inboxAcked',
-  value: { accountId: bob, deviceId: 1, serverMessageIds, ackedAt: now },
+  value: { accountId: bob, deviceId: 1, serverMessageIds, ackedAt: now, throughSequence: 0 },
 });
 
 const receiptIssued = (
@@ -57,6 +57,7 @@ const receiptIssued = (
     accountId: senderAccountId,
     serverMessageId: receiptId,
     receipt: { recipientAccountId: bob, recipientDeviceId: 1, serverMessageIds, deliveredAt: now },
+    receipts: [],
   },
 });
 

@@ -13,7 +13,8 @@
  * - When a device acks messages from other accounts, each of those accounts gets one delivery
  *   receipt for them. Acking messages of the device's own account (sync copies, notes to self),
  *   receipts, system entries or notices issues none.
- * - An ack names 1 to 100 server message ids.
+ * - An ack names up to 100 server message ids, or a sequence number through which every entry was
+ *   processed (a cumulative ack), or both.
  */
 import { invalidArgument } from '@tandem/decider';
 import type { MessageAccepted } from '@tandem/contracts/events/tandem/fanout/v1/events';
@@ -151,9 +152,17 @@ export function deliveryReceipts(device: DeviceAddress, acked: readonly AckedEnt
   return [...bySender].map(([senderAccountId, serverMessageIds]) => ({ senderAccountId, serverMessageIds }));
 }
 
-/** The ids an ack names, each once; refuses no ids, more than 100 or an empty one. */
-export function validateAck(serverMessageIds: readonly string[]): string[] {
-  if (serverMessageIds.length === 0) throw invalidArgument('server_message_ids', 'must name an entry');
+/**
+ * The ids an ack names, each once; refuses more than 100 ids or an empty one, and an ack that names
+ * neither an id nor a sequence to ack through.
+ */
+export function validateAck(serverMessageIds: readonly string[], throughSequence = 0): string[] {
+  if (!Number.isSafeInteger(throughSequence) || throughSequence < 0) {
+    throw invalidArgument('through_sequence', 'must be a sequence number, 0 or more');
+  }
+  if (serverMessageIds.length === 0 && throughSequence === 0) {
+    throw invalidArgument('server_message_ids', 'must name an entry, or through_sequence a sequence');
+  }
   if (serverMessageIds.length > MAX_ACK_IDS) {
     throw invalidArgument('server_message_ids', `must name at most ${MAX_ACK_IDS} entries`);
   }

@@ -499,7 +499,13 @@ describe('the message decider', () => {
       const state = fold(messageDecider, [
         {
           $case: 'inboxAcked',
-          value: { accountId: bob, deviceId: 1, serverMessageIds: ['server-1'], ackedAt: now },
+          value: {
+            accountId: bob,
+            deviceId: 1,
+            serverMessageIds: ['server-1'],
+            ackedAt: now,
+            throughSequence: 0,
+          },
         },
       ]);
       expect(state).toEqual({ status: 'none' });

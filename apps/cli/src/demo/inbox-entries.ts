@@ -39,6 +39,13 @@ export function describeEntry(entry: InboxEntry, me: { readonly accountId: strin
     const { recipientAccountId, recipientDeviceId, serverMessageIds } = entry.receipt;
     return `${at} receipt: ${device(recipientAccountId, recipientDeviceId)} received ${serverMessageIds.join(', ')}`;
   }
+  if (entry.receipts) {
+    const received = entry.receipts.receipts.map(
+      ({ recipientAccountId, recipientDeviceId, serverMessageIds }) =>
+        `${device(recipientAccountId, recipientDeviceId)} received ${serverMessageIds.join(', ')}`,
+    );
+    return `${at} receipts: ${received.join('; ')}`;
+  }
   if (entry.system) {
     const kind = (SystemEntryKind[entry.system.kind] ?? String(entry.system.kind)).replace(
       /^SYSTEM_ENTRY_KIND_/,

@@ -38,7 +38,11 @@ export async function receive(store: ProfileStore, options: ReceiveOptions): Pro
 
   const handle = async (entry: InboxEntry) => {
     console.log(describeEntry(entry, profile, namesFromProfiles(await store.loadAll())));
-    await client.fanout.call('ack', { serverMessageIds: [entry.serverMessageId] }, await session.token());
+    await client.fanout.call(
+      'ack',
+      { serverMessageIds: [], throughSequence: entry.sequence },
+      await session.token(),
+    );
     profile = { ...profile, lastSequence: Math.max(profile.lastSequence, entry.sequence) };
     await store.save(profile);
   };

@@ -131,7 +131,7 @@ export const sentMessageSynced = (options: {
 
 export const inboxAcked = (accountId: string, deviceId: number, serverMessageIds: string[], at: Date) => ({
   $case: 'inboxAcked' as const,
-  value: { accountId, deviceId, serverMessageIds, ackedAt: at },
+  value: { accountId, deviceId, serverMessageIds, ackedAt: at, throughSequence: 0 },
 });
 
 export const receiptIssued = (options: {
@@ -151,6 +151,7 @@ export const receiptIssued = (options: {
       serverMessageIds: options.serverMessageIds,
       deliveredAt: options.at,
     },
+    receipts: [],
   },
 });
 

@@ -52,6 +52,10 @@ export interface TandemConfig {
     readonly inboxRetentionSeconds: number;
     /** How often the inbox expiry sweep runs. */
     readonly expirySweepIntervalSeconds: number;
+    /** How often the inboxes folded in memory are stored and their log position committed. */
+    readonly checkpointIntervalMs: number;
+    /** How long delivery receipts are gathered before they are issued, one per sending account. */
+    readonly receiptWindowMs: number;
   };
   readonly presence: {
     /** After how long without a heartbeat a device without an open inbox stream is offline. */
@@ -137,6 +141,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TandemConfig {
       },
       inboxRetentionSeconds: integer(env, 'TANDEM_INBOX_RETENTION_SECONDS', 30 * 24 * 3600),
       expirySweepIntervalSeconds: integer(env, 'TANDEM_INBOX_SWEEP_INTERVAL_SECONDS', 3600),
+      checkpointIntervalMs: integer(env, 'TANDEM_INBOX_CHECKPOINT_MS', 1000),
+      receiptWindowMs: integer(env, 'TANDEM_RECEIPT_WINDOW_MS', 500),
     },
     presence: {
       timeoutSeconds: integer(env, 'TANDEM_PRESENCE_TIMEOUT_SECONDS', 60),

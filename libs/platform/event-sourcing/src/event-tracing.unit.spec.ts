@@ -38,7 +38,7 @@ function fakeLog(): EventLog & { deliver(batch: RecordBatch): Promise<void> } {
     publish: async () => undefined,
     subscribe: async (options) => {
       subscriber = options;
-      return { stop: async () => undefined };
+      return { stop: async () => undefined, commit: async () => undefined };
     },
     close: async () => undefined,
     deliver: (batch) => subscriber!.onBatch(batch),

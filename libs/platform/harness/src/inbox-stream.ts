@@ -11,12 +11,19 @@ export const entriesOf = (items: readonly StreamInboxResponse[]): InboxEntry[] =
 export const messagesOf = (items: readonly StreamInboxResponse[]): InboxEntry[] =>
   entriesOf(items).filter((entry) => entry.message);
 
+/** The delivery receipts the items hold, single or gathered in one entry. */
 export const receiptsOf = (items: readonly StreamInboxResponse[]): DeliveryReceipt[] =>
-  entriesOf(items).flatMap((entry) => (entry.receipt ? [entry.receipt] : []));
+  entriesOf(items).flatMap((entry) => [
+    ...(entry.receipt ? [entry.receipt] : []),
+    ...(entry.receipts?.receipts ?? []),
+  ]);
 
 function describeEntry(entry: InboxEntry): string {
   if (entry.message) return `message ${entry.serverMessageId}`;
   if (entry.receipt) return `receipt of ${entry.receipt.serverMessageIds.join(',')}`;
+  if (entry.receipts) {
+    return `receipts of ${entry.receipts.receipts.flatMap((receipt) => receipt.serverMessageIds).join(',')}`;
+  }
   if (entry.system) return `system entry of kind ${entry.system.kind}`;
   return 'entries dropped';
 }

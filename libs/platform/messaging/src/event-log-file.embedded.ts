@@ -74,7 +74,9 @@ export class ChangeSignal {
 /** A subscription as its group sees it: the topics it wants and the partitions it was given. */
 export interface GroupMember {
   readonly topics: readonly string[];
-  assigned: { readonly topic: string; readonly partition: number }[];
+  readonly assigned: readonly { readonly topic: string; readonly partition: number }[];
+  /** Takes the partitions the group now gives this member. */
+  assign(partitions: { readonly topic: string; readonly partition: number }[]): void;
 }
 
 export interface GroupState {
@@ -220,14 +222,17 @@ export class LogFile {
 
   /** Round-robin: partition p of a topic goes to member p mod n of the members subscribed to it. */
   rebalance(group: GroupState): void {
-    for (const member of group.members) member.assigned = [];
+    const assignments = new Map<GroupMember, { topic: string; partition: number }[]>(
+      group.members.map((member) => [member, []]),
+    );
     const topics = new Set(group.members.flatMap((member) => member.topics));
     for (const topic of topics) {
       const members = group.members.filter((member) => member.topics.includes(topic));
       for (let partition = 0; partition < this.partitions(topic); partition++) {
-        members[partition % members.length]!.assigned.push({ topic, partition });
+        assignments.get(members[partition % members.length]!)!.push({ topic, partition });
       }
     }
+    for (const [member, partitions] of assignments) member.assign(partitions);
     this.signal.notify();
   }
 }

@@ -1,5 +1,5 @@
 import { backoffDelay, type ErrorReporter, type RetryBackoff } from './error-reporting';
-import type { RecordBatch, SubscribeOptions, Subscription } from './event-log.port';
+import type { CommitPosition, RecordBatch, SubscribeOptions, Subscription } from './event-log.port';
 import {
   type GroupMember,
   type GroupState,
@@ -27,6 +27,8 @@ export class EmbeddedSubscription implements Subscription, GroupMember {
   private stopping: Promise<void> | undefined;
   private interruptWait: (() => void) | undefined;
   private cursor = 0;
+  /** With manual commits: the next offset to fetch by partition, ahead of the committed one. */
+  private readonly fetched = new Map<string, number>();
 
   constructor(
     private readonly file: LogFile,
@@ -72,7 +74,7 @@ export class EmbeddedSubscription implements Subscription, GroupMember {
       const { topic, partition } = this.assigned[index]!;
       const id = partitionId(topic, partition);
       if (this.group.busy.has(id)) continue;
-      const from = this.file.committedOffset(this.group, topic, partition) ?? 0;
+      const from = this.fetched.get(id) ?? this.file.committedOffset(this.group, topic, partition) ?? 0;
       if (from >= this.file.endOffset(topic, partition)) continue;
       const retryAt = this.retryAt.get(id) ?? 0;
       if (retryAt > now) {
@@ -97,7 +99,8 @@ export class EmbeddedSubscription implements Subscription, GroupMember {
     try {
       await this.options.onBatch(batch);
       const last = batch.records[batch.records.length - 1]!;
-      this.file.commitOffset(this.group, batch.topic, batch.partition, Number(last.offset) + 1);
+      if (this.options.manualCommit) this.fetched.set(id, Number(last.offset) + 1);
+      else this.file.commitOffset(this.group, batch.topic, batch.partition, Number(last.offset) + 1);
       this.failures.delete(id);
       this.retryAt.delete(id);
     } catch (error) {
@@ -117,6 +120,20 @@ export class EmbeddedSubscription implements Subscription, GroupMember {
       this.group.busy.delete(id);
       this.file.signal.notify();
     }
+  }
+
+  async commit(positions: readonly CommitPosition[]): Promise<void> {
+    for (const { topic, partition, nextOffset } of positions) {
+      if (!this.assigned.some((owned) => owned.topic === topic && owned.partition === partition)) continue;
+      this.file.commitOffset(this.group, topic, partition, Number(nextOffset));
+    }
+  }
+
+  /** The group gave this member its partitions anew: fetching resumes at the committed offsets. */
+  assign(partitions: { readonly topic: string; readonly partition: number }[]): void {
+    this.assigned = partitions;
+    this.fetched.clear();
+    this.options.onAssigned?.(partitions);
   }
 
   private waitForChange(seen: number, timeoutMs: number | undefined): Promise<void> {

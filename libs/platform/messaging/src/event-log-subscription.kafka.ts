@@ -1,7 +1,7 @@
 import { tandemMeter } from '@tandem/observability';
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { backoffDelay, type ErrorReporter, type RetryBackoff } from './error-reporting';
-import type { RecordBatch, SubscribeOptions, Subscription } from './event-log.port';
+import type { CommitPosition, RecordBatch, SubscribeOptions, Subscription } from './event-log.port';
 import { incomingRecordOf } from './kafka-record';
 
 export interface SubscriptionSettings {
@@ -63,6 +63,7 @@ export class KafkaSubscription implements Subscription {
     });
     const lastOffset = batch.lastOffset();
     payload.resolveOffset(lastOffset);
+    if (this.options.manualCommit) return;
     await payload.commitOffsetsIfNecessary({
       topics: [
         {
@@ -71,6 +72,13 @@ export class KafkaSubscription implements Subscription {
         },
       ],
     });
+  }
+
+  async commit(positions: readonly CommitPosition[]): Promise<void> {
+    if (positions.length === 0) return;
+    await this.consumer.commitOffsets(
+      positions.map(({ topic, partition, nextOffset }) => ({ topic, partition, offset: nextOffset })),
+    );
   }
 
   /** Stops fetching, lets the batch in hand finish and commit, then leaves the group. */

@@ -7,7 +7,7 @@ import type {
   Subscription,
   TopicSpec,
 } from './event-log.port';
-import { LogFile, type RecordRow, toIncomingRecord } from './event-log-file.embedded';
+import { LogFile, partitionId, type RecordRow, toIncomingRecord } from './event-log-file.embedded';
 import { EmbeddedSubscription } from './event-log-subscription.embedded';
 import { partitionForKey } from './partitioner';
 
@@ -21,6 +21,14 @@ export interface EmbeddedEventLogOptions {
   /** Backoff before a failed batch is delivered again; defaults to 200 ms .. 10 s. */
   readonly retryBackoff?: RetryBackoff;
   readonly onError?: ErrorReporter;
+}
+
+/** A publish waiting for the next group commit. */
+interface QueuedPublish {
+  readonly topic: string;
+  readonly records: readonly OutgoingRecord[];
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
 }
 
 /** Replay reads; not part of the port. */
@@ -48,6 +56,7 @@ export class EmbeddedEventLog implements EventLog {
   private readonly retryBackoff: RetryBackoff;
   private readonly onError: ErrorReporter;
   private closed = false;
+  private queued: QueuedPublish[] = [];
 
   constructor(options: EmbeddedEventLogOptions) {
     this.file = LogFile.acquire(options);
@@ -70,40 +79,83 @@ export class EmbeddedEventLog implements EventLog {
     }
   }
 
-  async publish(topic: string, records: readonly OutgoingRecord[]): Promise<void> {
-    this.assertOpen();
-    if (records.length === 0) return;
-    const partitions = this.file.partitions(topic);
+  /**
+   * Appends the records; publishes made in one event-loop turn share one transaction and one disk
+   * sync (group commit), and each resolves once that transaction is durable.
+   */
+  publish(topic: string, records: readonly OutgoingRecord[]): Promise<void> {
+    try {
+      this.assertOpen();
+      if (records.length === 0) return Promise.resolve();
+      this.file.partitions(topic);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ topic, records, resolve, reject });
+      if (this.queued.length === 1) setImmediate(() => this.commitQueued());
+    });
+  }
+
+  /** Appends every queued publish in one transaction; a failed one fails alone. */
+  private commitQueued(): void {
+    const publishes = this.queued;
+    this.queued = [];
+    if (publishes.length === 0) return;
+    if (this.closed) {
+      for (const publish of publishes) publish.reject(new Error('the embedded event log is closed'));
+      return;
+    }
     const insert = this.file.statement(
       `INSERT INTO records (topic, partition_no, offset_no, key, value, headers, timestamp)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
     const now = Date.now();
-    const ends = new Map<number, number>();
-    this.file.db.exec('BEGIN IMMEDIATE');
+    const ends = new Map<string, { topic: string; partition: number; end: number }>();
+    const outcomes: (() => void)[] = [];
     try {
-      for (const record of records) {
-        const partition = partitionForKey(record.key, partitions);
-        const offset = ends.get(partition) ?? this.file.endOffset(topic, partition);
-        insert.run(
-          topic,
-          partition,
-          offset,
-          record.key,
-          record.value,
-          JSON.stringify(record.headers ?? {}),
-          record.timestamp ?? now,
-        );
-        ends.set(partition, offset + 1);
+      this.file.db.exec('BEGIN IMMEDIATE');
+      for (const publish of publishes) {
+        const before = new Map([...ends].map(([id, end]) => [id, { ...end }]));
+        this.file.db.exec('SAVEPOINT publish');
+        try {
+          const partitions = this.file.partitions(publish.topic);
+          for (const record of publish.records) {
+            const partition = partitionForKey(record.key, partitions);
+            const id = partitionId(publish.topic, partition);
+            const known = ends.get(id);
+            const offset = known?.end ?? this.file.endOffset(publish.topic, partition);
+            insert.run(
+              publish.topic,
+              partition,
+              offset,
+              record.key,
+              record.value,
+              JSON.stringify(record.headers ?? {}),
+              record.timestamp ?? now,
+            );
+            ends.set(id, { topic: publish.topic, partition, end: offset + 1 });
+          }
+          this.file.db.exec('RELEASE publish');
+          outcomes.push(() => publish.resolve());
+        } catch (error) {
+          this.file.db.exec('ROLLBACK TO publish');
+          this.file.db.exec('RELEASE publish');
+          ends.clear();
+          for (const [id, end] of before) ends.set(id, end);
+          outcomes.push(() => publish.reject(error));
+        }
       }
       this.file.db.exec('COMMIT');
     } catch (error) {
-      this.file.db.exec('ROLLBACK');
+      if (this.file.db.isOpen && this.file.db.isTransaction) this.file.db.exec('ROLLBACK');
       this.file.forgetEndOffsets();
-      throw error;
+      for (const publish of publishes) publish.reject(error);
+      return;
     }
-    for (const [partition, end] of ends) this.file.setEndOffset(topic, partition, end);
+    for (const { topic, partition, end } of ends.values()) this.file.setEndOffset(topic, partition, end);
     this.file.signal.notify();
+    for (const settle of outcomes) settle();
   }
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
@@ -156,6 +208,7 @@ export class EmbeddedEventLog implements EventLog {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.commitQueued();
     await Promise.all([...this.subscriptions].map((subscription) => subscription.stop()));
     this.closed = true;
     this.file.release();

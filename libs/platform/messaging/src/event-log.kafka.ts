@@ -152,6 +152,16 @@ export class KafkaEventLog implements EventLog {
         restarting: payload.restart,
       }),
     );
+    const { onAssigned } = options;
+    if (onAssigned) {
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) =>
+        onAssigned(
+          Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
+            partitions.map((partition) => ({ topic, partition })),
+          ),
+        ),
+      );
+    }
     try {
       await consumer.connect();
       if (options.fromBeginning === false) await this.startUncommittedPartitionsAtEnd(consumer, options);

@@ -49,11 +49,34 @@ export interface SubscribeOptions {
    * committed; when it throws, nothing is committed and the batch is delivered again after a backoff.
    */
   readonly onBatch: (batch: RecordBatch) => Promise<void>;
+  /**
+   * When true, a batch that resolves commits nothing: the subscriber keeps its effect in memory and
+   * commits, with `Subscription.commit`, the positions whose effect it has stored (a checkpoint).
+   * Fetching goes on after each batch either way.
+   */
+  readonly manualCommit?: boolean;
+  /**
+   * Told the partitions this member handles after every rebalance: state kept in memory for a
+   * partition no longer among them is stale, as another member may write it now.
+   */
+  readonly onAssigned?: (partitions: readonly TopicPartition[]) => void;
+}
+
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+/** Where a group resumes in a partition: the offset of the first record not yet handled. */
+export interface CommitPosition extends TopicPartition {
+  readonly nextOffset: string;
 }
 
 export interface Subscription {
   /** Stops fetching, waits for the batch in hand to finish and commits its offsets. */
   stop(): Promise<void>;
+  /** Commits positions, for a subscription with `manualCommit`. */
+  commit(positions: readonly CommitPosition[]): Promise<void>;
 }
 
 export interface EventLog {

@@ -1,0 +1,65 @@
+import type { EventLog, Subscription } from '@tandem/messaging';
+import type { Logger } from '@tandem/observability';
+import type { Worker } from '@tandem/runtime';
+import type { InboxesProjection } from './inboxes.projection';
+
+export interface InboxOwnerOptions {
+  readonly groupId: string;
+  readonly topic: string;
+  /** How often the inboxes are stored and the log position committed. */
+  readonly checkpointIntervalMs: number;
+  readonly logger: Logger;
+}
+
+/**
+ * The owner of the inboxes of the partitions of tandem.fanout.events that the consumer group gives
+ * this instance (Kafka Streams' task, written plainly): it folds each batch into the inboxes in
+ * memory, and every interval checkpoints them (InboxesProjection.checkpoint) and only then commits
+ * the log position the checkpoint covers. A crash loses no more than the records after the last
+ * commit, which the next owner folds again from the log.
+ */
+export function inboxOwnerWorker(
+  log: EventLog,
+  inboxes: InboxesProjection,
+  options: InboxOwnerOptions,
+): Worker {
+  let subscription: Subscription | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+
+  const checkpoint = async () => {
+    const positions = await inboxes.checkpoint();
+    await subscription?.commit(positions);
+  };
+  const tick = () => {
+    running = checkpoint()
+      .catch((error: unknown) => options.logger.error({ err: error }, 'checkpointing the inboxes failed'))
+      .finally(() => {
+        if (timer) timer = setTimeout(tick, options.checkpointIntervalMs);
+      });
+  };
+
+  return {
+    name: 'fanout.inboxes',
+    async start() {
+      subscription = await log.subscribe({
+        groupId: options.groupId,
+        topics: [options.topic],
+        fromBeginning: true,
+        manualCommit: true,
+        onAssigned: (partitions) => inboxes.assigned(partitions),
+        onBatch: (batch) => inboxes.applyBatch(batch),
+      });
+      timer = setTimeout(tick, options.checkpointIntervalMs);
+    },
+    async stop() {
+      clearTimeout(timer);
+      timer = undefined;
+      await running;
+      await checkpoint().catch((error: unknown) =>
+        options.logger.error({ err: error }, 'checkpointing the inboxes failed'),
+      );
+      await subscription?.stop();
+    },
+  };
+}
