@@ -19,8 +19,10 @@ type BenchClients<Service extends BenchService> = Readonly<
 export type BenchCluster<Service extends BenchService> = BenchClients<Service> & {
   readonly mode: 'embedded' | 'distributed';
   readonly processes: BenchProcess[];
-  /** The process that serves the measured service. */
+  /** The process that serves the measured service (the first, when several instances do). */
   readonly serviceProcess: BenchProcess;
+  /** The addresses of every instance of the measured service. */
+  readonly serviceAddresses: readonly string[];
   close(): Promise<void>;
 };
 
@@ -61,8 +63,9 @@ export function startBenchCluster<Service extends BenchService>(
   service: Service,
   env: Readonly<Record<string, string>>,
   backing?: BenchBacking,
+  instances = 1,
 ): Promise<BenchCluster<Service>> {
-  return backing ? distributedCluster(service, env, backing) : embeddedCluster(service, env);
+  return backing ? distributedCluster(service, env, backing, instances) : embeddedCluster(service, env);
 }
 
 async function embeddedCluster<Service extends BenchService>(
@@ -82,6 +85,7 @@ async function embeddedCluster<Service extends BenchService>(
     mode: 'embedded',
     processes: [tandem],
     serviceProcess: tandem,
+    serviceAddresses: [tandem.address],
     async close() {
       for (const client of Object.values<GrpcTestClient>(clients)) client.close();
       await tandem.stop();
@@ -94,6 +98,7 @@ async function distributedCluster<Service extends BenchService>(
   service: Service,
   env: Readonly<Record<string, string>>,
   { kafkaBrokers, mongoUri }: BenchBacking,
+  instances: number,
 ): Promise<BenchCluster<Service>> {
   const prefix = `bench_${service}_${Date.now()}`;
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -112,15 +117,18 @@ async function distributedCluster<Service extends BenchService>(
       ...LINKING_ENV,
       TANDEM_TOKEN_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     }),
-    startBenchProcess(service, { ...common, ...env, TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
+    ...Array.from({ length: instances }, () =>
+      startBenchProcess(service, { ...common, ...env, TANDEM_TOKEN_PUBLIC_KEY: tokenPublicKey }),
+    ),
   ]);
-  const [accounts, linking, served] = processes;
+  const [accounts, linking, served] = processes as [BenchProcess, BenchProcess, BenchProcess];
   const clients = benchClients(service, accounts.address, linking.address, served.address);
   return {
     ...clients,
     mode: 'distributed',
     processes,
     serviceProcess: served,
+    serviceAddresses: processes.slice(2).map((instance) => instance.address),
     async close() {
       for (const client of Object.values<GrpcTestClient>(clients)) client.close();
       await Promise.all(processes.map((started) => started.stop()));

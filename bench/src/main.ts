@@ -2,13 +2,15 @@ import { cpus, totalmem } from 'node:os';
 import { benchAccounts } from './accounts.bench';
 import { benchEventStores } from './event-store.bench';
 import { benchFanout } from './fanout.bench';
+import { benchPeer } from './peer.bench';
 import { benchPresence } from './presence.bench';
 import { benchReplay } from './replay.bench';
 
 /**
  * `npm run bench`: Tandem's performance figures on this machine. Distributed figures need
  * KAFKA_BROKERS and MONGODB_URI (tools/bench/run.sh starts a local Kafka and FerretDB otherwise).
- * TANDEM_BENCH_ONLY=<names, comma-separated> runs only some of event-store, accounts, fanout, presence, replay.
+ * TANDEM_BENCH_ONLY=<names, comma-separated> runs only some of event-store, accounts, peer,
+ * fanout, presence, replay.
  */
 async function main(): Promise<void> {
   const kafkaBrokers = process.env['KAFKA_BROKERS'] || undefined;
@@ -21,6 +23,7 @@ async function main(): Promise<void> {
   );
   if (selected('event-store')) await benchEventStores(mongoUri);
   if (selected('accounts')) await benchAccounts(kafkaBrokers, mongoUri);
+  if (selected('peer')) await benchPeer(kafkaBrokers, mongoUri);
   if (selected('fanout')) await benchFanout(kafkaBrokers, mongoUri);
   if (selected('presence')) await benchPresence(kafkaBrokers, mongoUri);
   if (selected('replay')) await benchReplay(kafkaBrokers);

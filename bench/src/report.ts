@@ -34,7 +34,10 @@ export function cpuSnapshot(
   const snapshot = new Map<string, CpuUse>();
   const node = (name: string, pid: number) =>
     snapshot.set(name, { cpu: cpuSeconds(pid) ?? NaN, waiting: mainThreadSchedule(pid)?.waiting ?? NaN });
-  for (const service of cluster.processes) node(service.app, service.pid);
+  cluster.processes.forEach((service) => {
+    const twins = cluster.processes.filter((other) => other.app === service.app);
+    node(twins.length > 1 ? `${service.app} #${twins.indexOf(service) + 1}` : service.app, service.pid);
+  });
   if (cluster.mode === 'distributed') {
     for (const [name, needle] of [
       ['FerretDB', 'ferretdb'],

@@ -9,6 +9,11 @@ export interface AcceptedSendRecord extends Document {
   readonly serverTimestamp: number;
 }
 
+interface Waiter {
+  readonly resolve: (record: AcceptedSendRecord | undefined) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 /** How many accepted Sends an instance keeps in memory besides the store. */
 const REMEMBERED = 200_000;
 
@@ -29,13 +34,41 @@ const toResponse = (record: AcceptedSendRecord): SendResponse => ({
 export class AcceptedSends {
   private readonly recent = new LRUCache<string, AcceptedSendRecord>({ max: REMEMBERED });
   private queued: { record: AcceptedSendRecord; done: (error?: unknown) => void }[] = [];
+  private lookups = new Map<string, Waiter[]>();
 
   constructor(private readonly sends: DocumentCollection<AcceptedSendRecord>) {}
 
   /** The first answer to this Send, marked a duplicate, if it was accepted before. */
   async recall(id: string): Promise<SendResponse | undefined> {
-    const record = this.recent.get(id) ?? (await this.sends.get(id));
+    const record = this.recent.get(id) ?? (await this.lookUp(id));
     return record ? toResponse(record) : undefined;
+  }
+
+  /** Reads the stored answer; the look-ups of one moment go to the store together. */
+  private lookUp(id: string): Promise<AcceptedSendRecord | undefined> {
+    return new Promise((resolve, reject) => {
+      const waiting = this.lookups.get(id);
+      if (waiting) {
+        waiting.push({ resolve, reject });
+        return;
+      }
+      this.lookups.set(id, [{ resolve, reject }]);
+      if (this.lookups.size > 1) return;
+      setImmediate(() => {
+        const lookups = this.lookups;
+        this.lookups = new Map();
+        this.sends.getMany([...lookups.keys()]).then(
+          (records) => {
+            const found = new Map(records.map((record) => [record._id, record]));
+            for (const [key, waiters] of lookups)
+              for (const waiter of waiters) waiter.resolve(found.get(key));
+          },
+          (error: unknown) => {
+            for (const waiters of lookups.values()) for (const waiter of waiters) waiter.reject(error);
+          },
+        );
+      });
+    });
   }
 
   /** Keeps the answer; resolves once it is stored. */

@@ -34,7 +34,9 @@ export class FanoutLog {
     private readonly topic: string,
   ) {}
 
-  /** Appends the events, each keyed by the account whose inboxes it changes; resolves once durable. */
+  /**
+   * Appends the events, each keyed by the account whose inboxes it changes; resolves once durable.
+   */
   async append(appends: readonly LogAppend[], context: CommandContext): Promise<void> {
     await this.log.publish(
       this.topic,

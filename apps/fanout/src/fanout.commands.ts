@@ -29,8 +29,10 @@ import type { InboxesProjection } from './inboxes.projection';
  * sender's sync copies): it is durable when Send returns. Its server message id is derived from
  * the sending device and its client message id, so a retry gets the same id; the first answer is
  * kept (AcceptedSends) for retries, and should a retry's record reach the log all the same (the
- * process died between the two), the inbox projection recognises it and appends nothing twice. Acks are records on the same
- * log. System entries and expiry, which are rare, are commands through the event store.
+ * process died between the two), the inbox projection recognises it and appends nothing twice.
+ * An ack is applied in memory by the instance that folds the device's account, else appended to
+ * the same log for that instance. System entries and expiry, which are rare, are commands through
+ * the event store.
  */
 export class FanoutCommands {
   readonly inboxChanges: CommandHandler<InboxCommand, FanoutDomainEvent, InboxState>;
@@ -116,6 +118,14 @@ export class FanoutCommands {
    */
   async ack(device: AuthenticatedDevice, request: AckRequest, context: CommandContext): Promise<number> {
     const ids = validateAck(request.serverMessageIds, request.throughSequence);
+    const here = this.inboxes.ackHere(
+      device.accountId,
+      device.deviceId,
+      ids,
+      request.throughSequence,
+      new Date(),
+    );
+    if (here) return here.length;
     const inbox = await this.inboxes.inboxOf(device.accountId, device.deviceId);
     const wanted = new Set(ids);
     const acked = (inbox?.pending ?? []).filter(

@@ -143,6 +143,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
       stored: (stored) => void signals?.entriesStored(stored).catch(reportSignalError),
     },
     'deferred',
+    topic.partitions,
   );
   const accepted = new AcceptedSends(documents.collection('accepted_sends'));
   const commands = new FanoutCommands(store, fanoutLog, accepted, deviceLists, blocks, inboxes, () =>

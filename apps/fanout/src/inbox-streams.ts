@@ -7,6 +7,7 @@ import { GrpcStatusError, toTimestamp } from '@tandem/grpc';
 import {
   contextFrom,
   LATENCY_BUCKETS_SECONDS,
+  makesSpansPerEntry,
   secondsSince,
   tandemMeter,
   tandemTracer,
@@ -179,7 +180,7 @@ class InboxStream {
    * too, hours later).
    */
   private startPush({ entry, trace }: TracedEntry): Span | undefined {
-    return trace?.traceparent
+    return trace?.traceparent && makesSpansPerEntry()
       ? tandemTracer().startSpan(
           'fanout.stream.push',
           {

@@ -14,9 +14,10 @@ import {
   type PendingEntry,
   removeEntries,
 } from '@tandem/fanout-domain';
-import type { CommitPosition, RecordBatch } from '@tandem/messaging';
+import { type CommitPosition, partitionForKey, type RecordBatch } from '@tandem/messaging';
 import {
   LATENCY_BUCKETS_SECONDS,
+  makesSpansPerEntry,
   secondsSince,
   tandemMeter,
   type TraceContext,
@@ -86,7 +87,8 @@ interface UnstoredEntry {
 
 /** One event's entries in one device's inbox, traced from the event until they are appended. */
 interface Append {
-  readonly span: Span;
+  /** None where spans per entry are not made. */
+  readonly span?: Span;
   readonly metadata: EventMetadata;
   readonly depth: number;
 }
@@ -125,7 +127,14 @@ class BatchEffects {
 
   record(accountId: string, change: InboxChange, metadata: EventMetadata): TraceContext | undefined {
     if (change.appended.length === 0) return undefined;
-    const trace = this.startAppend(accountId, change, metadata);
+    let trace: TraceContext | undefined;
+    if (makesSpansPerEntry()) {
+      trace = this.startAppend(accountId, change, metadata);
+    } else {
+      this.appends.push({ metadata, depth: change.inbox.pending.length });
+      if (metadata.traceparent)
+        trace = { traceparent: metadata.traceparent, tracestate: metadata.tracestate };
+    }
     const key = `${accountId}:${change.inbox.deviceId}`;
     let known = this.appended.get(key);
     if (!known) {
@@ -194,6 +203,8 @@ export class InboxesProjection {
   private readonly positions = new Map<string, CommitPosition>();
   private checkpointing: Promise<unknown> = Promise.resolve();
   private readonly listener: InboxesListener;
+  /** The partitions this instance folds, once the consumer group said; with `partitions` known. */
+  private owned: ReadonlySet<number> | undefined;
 
   constructor(
     private readonly heads: DocumentCollection<InboxHeadRecord>,
@@ -201,6 +212,8 @@ export class InboxesProjection {
     private readonly deviceLists: DeviceListsProjection,
     listener: InboxesListener | ((appended: readonly AppendedEntries[]) => void),
     private readonly mode: CheckpointMode = 'every-batch',
+    /** The topic's partition count, by which an instance knows the accounts it folds. */
+    private readonly partitions?: number,
   ) {
     this.listener = typeof listener === 'function' ? { appended: listener } : listener;
   }
@@ -274,9 +287,19 @@ export class InboxesProjection {
     this.removedStored.clear();
     this.dirty.clear();
     try {
-      await this.entries.insertNew(inserts.map(([id, unstored]) => recordOf(id, unstored)));
-      await this.entries.deleteIds(deletes);
-      await this.heads.putMany(heads);
+      // In slices, so that a large checkpoint does not hold the event loop (and the pushes) up.
+      for (const slice of slices(inserts)) {
+        await this.entries.insertNew(slice.map(([id, unstored]) => recordOf(id, unstored)));
+        await yieldToEventLoop();
+      }
+      for (const slice of slices(deletes)) {
+        await this.entries.deleteIds(slice);
+        await yieldToEventLoop();
+      }
+      for (const slice of slices(heads)) {
+        await this.heads.putMany(slice);
+        await yieldToEventLoop();
+      }
     } catch (error) {
       for (const [id, unstored] of inserts) if (!this.unstored.has(id)) this.unstored.set(id, unstored);
       for (const id of deletes) this.removedStored.add(id);
@@ -294,6 +317,7 @@ export class InboxesProjection {
    */
   assigned(partitions: readonly { readonly topic: string; readonly partition: number }[]): void {
     const owned = new Set(partitions.map(({ partition }) => partition));
+    this.owned = owned;
     for (const [key, position] of this.positions)
       if (!owned.has(position.partition)) this.positions.delete(key);
     for (const [accountId, head] of this.live) {
@@ -303,6 +327,41 @@ export class InboxesProjection {
     }
     for (const [id, unstored] of this.unstored)
       if (!this.live.has(unstored.accountId)) this.unstored.delete(id);
+  }
+
+  /**
+   * Applies a device's ack here, in memory, when this instance folds the device's account and has
+   * its inboxes loaded: the entries leave the inbox at once and the next checkpoint stores it (an
+   * ack lost to a crash before then only delivers its entries again). Returns the entries removed,
+   * or undefined when the ack must go through the log to the instance that folds the account.
+   */
+  ackHere(
+    accountId: string,
+    deviceId: number,
+    serverMessageIds: readonly string[],
+    throughSequence: number,
+    ackedAt: Date,
+  ): readonly PendingEntry[] | undefined {
+    const head = this.live.get(accountId);
+    if (!head || !this.folds(accountId)) return undefined;
+    const inbox = head.inboxes.find((known) => known.deviceId === deviceId);
+    if (!inbox) return [];
+    const change = removeEntries(inbox, serverMessageIds, throughSequence);
+    if (change.removed.length === 0) return [];
+    setInbox(head, change.inbox);
+    for (const removed of change.removed) {
+      const id = entryRecordId(accountId, deviceId, removed.sequence);
+      if (!this.unstored.delete(id)) this.removedStored.add(id);
+    }
+    this.dirty.add(accountId);
+    this.listener.acked?.({ accountId, deviceId, entries: change.removed, ackedAt });
+    return change.removed;
+  }
+
+  /** Whether this instance folds the account's partition. */
+  private folds(accountId: string): boolean {
+    if (this.partitions === undefined || this.owned === undefined) return false;
+    return this.owned.has(partitionForKey(accountId, this.partitions));
   }
 
   /** Reads the heads of accounts not in memory yet from the store. */
@@ -319,7 +378,7 @@ export class InboxesProjection {
     for (const { span, metadata, depth } of appends) {
       this.latency.record(secondsSince(metadata.occurredAt), { 'tandem.event.type': metadata.type });
       this.depth.record(depth);
-      span.end();
+      span?.end();
     }
   }
 
@@ -503,6 +562,17 @@ export class InboxesProjection {
     }
   }
 }
+
+/** How many documents a checkpoint writes at a time. */
+const CHECKPOINT_SLICE = 256;
+
+function* slices<T>(items: readonly T[]): Generator<readonly T[]> {
+  for (let start = 0; start < items.length; start += CHECKPOINT_SLICE) {
+    yield items.slice(start, start + CHECKPOINT_SLICE);
+  }
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** An unstored entry as the store keeps it. */
 function recordOf(id: string, { accountId, deviceId, entry, trace }: UnstoredEntry): InboxEntryRecord {

@@ -1,8 +1,20 @@
-import { fromRecord } from '@tandem/event-sourcing';
+import { eventHeaders, fromRecord } from '@tandem/event-sourcing';
 import type { RecordBatch } from '@tandem/messaging';
 import type { PresencePrivacy } from './presence-privacy.projection';
 import { fanoutEventCodec } from './presence.codecs';
 import type { PresenceBook } from './presence-book';
+
+/**
+ * The fanout events presence reads; the rest (acks, receipts, sync copies: most of the topic) are
+ * passed over by their header, without decoding them.
+ */
+const PRESENCE_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'DeviceConnected',
+  'DeviceDisconnected',
+  'InstanceAlive',
+  'InboxClosed',
+  'MessageAccepted',
+]);
 
 /**
  * Reads tandem.fanout.events a partition batch at a time: inbox streams opening and closing,
@@ -21,6 +33,8 @@ export class FanoutEventsConsumer {
   async applyBatch(batch: RecordBatch): Promise<void> {
     const pairs: [string, string][] = [];
     for (const record of batch.records) {
+      const type = record.headers[eventHeaders.eventType];
+      if (type !== undefined && !PRESENCE_EVENT_TYPES.has(type)) continue;
       const { metadata, payload } = fromRecord(record);
       if (metadata.payloadType !== fanoutEventCodec.payloadType) continue;
       const event = fanoutEventCodec.decode(payload);

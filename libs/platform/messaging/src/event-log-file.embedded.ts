@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { IncomingRecord } from './event-log.port';
@@ -43,6 +43,12 @@ const SCHEMA = `
     PRIMARY KEY (group_id, topic, partition_no)
   ) WITHOUT ROWID;
 `;
+
+/** How long a committed group position may wait in memory before it is written. */
+const OFFSET_WRITE_MS = 200;
+
+/** How many of each partition's newest records are kept in memory for subscribers. */
+const TAIL_RECORDS = 5_000;
 
 export const partitionId = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
@@ -100,6 +106,27 @@ export class LogFile {
   private readonly endOffsets = new Map<string, number>();
   private handles = 0;
   private readonly statements = new Map<string, StatementSync>();
+  private readonly tails = new Map<string, { first: number; records: IncomingRecord[] }>();
+  /** Partition ends readers see: moved once a commit is synced. */
+  private readonly readableEnds = new Map<string, number>();
+  private unsynced: {
+    readonly records: readonly IncomingRecord[];
+    readonly ends: readonly { readonly topic: string; readonly partition: number; readonly end: number }[];
+    readonly settle: (error?: Error) => void;
+  }[] = [];
+  private syncing = false;
+  private afterSync: (() => void)[] = [];
+  private walDescriptor: number | undefined;
+  private readonly unwrittenOffsets = new Map<
+    string,
+    {
+      readonly groupId: string;
+      readonly topic: string;
+      readonly partition: number;
+      readonly nextOffset: number;
+    }
+  >();
+  private offsetsTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly path: string,
@@ -114,7 +141,9 @@ export class LogFile {
     if (!file) {
       const db = new DatabaseSync(path);
       const synchronous = options.synchronous ?? 'FULL';
-      db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = 5000;`);
+      // SQLite commits without waiting for the disk; durable() syncs the write-ahead log itself,
+      // off the event loop (see there).
+      db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
       db.exec(SCHEMA);
       file = new LogFile(path, db, synchronous);
       LogFile.open.set(path, file);
@@ -137,7 +166,9 @@ export class LogFile {
     this.handles -= 1;
     if (this.handles > 0) return;
     LogFile.open.delete(this.path);
+    this.writeOffsets();
     this.db.close();
+    if (this.walDescriptor !== undefined) closeSync(this.walDescriptor);
   }
 
   partitions(topic: string): number {
@@ -172,6 +203,7 @@ export class LogFile {
 
   forgetEndOffsets(): void {
     this.endOffsets.clear();
+    this.tails.clear();
   }
 
   group(groupId: string): GroupState {
@@ -195,29 +227,133 @@ export class LogFile {
     return group.nextOffsets.get(id);
   }
 
+  /**
+   * Commits a group's position: at once in memory, and in the file with the next publish's
+   * transaction or within a fifth of a second, whichever comes first (one write for many batches).
+   * A position lost to a crash only delivers records again, which consumers recognise.
+   */
   commitOffset(group: GroupState, topic: string, partition: number, nextOffset: number): void {
+    const id = partitionId(topic, partition);
+    group.nextOffsets.set(id, nextOffset);
+    this.unwrittenOffsets.set(`${group.id}\u0000${id}`, { groupId: group.id, topic, partition, nextOffset });
+    this.offsetsTimer ??= setTimeout(() => this.writeOffsets(), OFFSET_WRITE_MS).unref();
+  }
+
+  /** Writes the positions committed since the last write; inside a transaction when one is open. */
+  writeOffsets(): void {
+    clearTimeout(this.offsetsTimer);
+    this.offsetsTimer = undefined;
+    if (this.unwrittenOffsets.size === 0 || !this.db.isOpen) return;
     const upsert = this.statement(
       `INSERT INTO group_offsets (group_id, topic, partition_no, next_offset) VALUES (?, ?, ?, ?)
        ON CONFLICT (group_id, topic, partition_no) DO UPDATE SET next_offset = excluded.next_offset`,
     );
-    // A committed offset lost to a power failure only delivers records again, which consumers
-    // ignore, so it is written without waiting for the disk; the next synchronous commit (a
-    // publish) flushes it along.
-    this.withoutDiskSync(() => upsert.run(group.id, topic, partition, nextOffset));
-    group.nextOffsets.set(partitionId(topic, partition), nextOffset);
+    const own = !this.db.isTransaction;
+    if (own) this.db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const { groupId, topic, partition, nextOffset } of this.unwrittenOffsets.values()) {
+        upsert.run(groupId, topic, partition, nextOffset);
+      }
+      if (own) this.db.exec('COMMIT');
+      this.unwrittenOffsets.clear();
+    } catch (error) {
+      if (own && this.db.isTransaction) this.db.exec('ROLLBACK');
+      throw error;
+    }
   }
 
-  private withoutDiskSync(write: () => void): void {
-    if (this.synchronous === 'NORMAL') {
-      write();
+  /**
+   * Makes records just committed durable, then readable: one fdatasync of the write-ahead log on
+   * libuv's thread pool covers every commit made before it started (group commit), so the event
+   * loop never waits for the disk; commits made meanwhile wait for the next one. Only then do
+   * subscribers see the records (the end offsets they read move, the records join the in-memory
+   * tail) and `settle` is called. With synchronous NORMAL nothing is synced.
+   */
+  durable(
+    records: readonly IncomingRecord[],
+    ends: readonly { readonly topic: string; readonly partition: number; readonly end: number }[],
+    settle: (error?: Error) => void,
+  ): void {
+    this.unsynced.push({ records, ends, settle });
+    this.syncNext();
+  }
+
+  /**
+   * Runs `commit` now when no sync is in flight, else once it is done: commits of a busy moment then
+   * gather into one transaction, and the disk syncs at its own pace.
+   */
+  whenSynced(commit: () => void): void {
+    if (!this.syncing) {
+      commit();
       return;
     }
-    this.db.exec('PRAGMA synchronous = NORMAL');
-    try {
-      write();
-    } finally {
-      this.db.exec(`PRAGMA synchronous = ${this.synchronous}`);
+    this.afterSync.push(commit);
+  }
+
+  private syncNext(): void {
+    if (this.syncing) return;
+    const waiting = this.afterSync;
+    this.afterSync = [];
+    for (const commit of waiting) commit();
+    if (this.syncing || this.unsynced.length === 0) return;
+    const batch = this.unsynced;
+    this.unsynced = [];
+    const done = (error: Error | null) => {
+      this.syncing = false;
+      for (const { records, ends, settle } of batch) {
+        if (!error) {
+          this.remember(records);
+          for (const { topic, partition, end } of ends) {
+            const id = partitionId(topic, partition);
+            if ((this.readableEnds.get(id) ?? -1) < end) this.readableEnds.set(id, end);
+          }
+        }
+        settle(error ?? undefined);
+      }
+      if (!error) this.signal.notify();
+      this.syncNext();
+    };
+    this.syncing = true;
+    if (this.synchronous === 'NORMAL') {
+      setImmediate(() => done(null));
+      return;
     }
+    this.walDescriptor ??= openSync(`${this.path}-wal`, 'r');
+    fdatasync(this.walDescriptor, done);
+  }
+
+  /** The end of a partition as subscribers see it: what was synced (or found at start). */
+  readableEnd(topic: string, partition: number): number {
+    return this.readableEnds.get(partitionId(topic, partition)) ?? this.endOffset(topic, partition);
+  }
+
+  /**
+   * Keeps the records just committed in memory, the newest few thousand of each partition, so
+   * subscribers in this process read them from there instead of from the file.
+   */
+  remember(records: readonly IncomingRecord[]): void {
+    for (const record of records) {
+      const id = partitionId(record.topic, record.partition);
+      const offset = Number(record.offset);
+      let tail = this.tails.get(id);
+      if (!tail || tail.first + tail.records.length !== offset) {
+        tail = { first: offset, records: [] };
+        this.tails.set(id, tail);
+      }
+      tail.records.push(record);
+      if (tail.records.length > TAIL_RECORDS * 2) {
+        tail.records = tail.records.slice(-TAIL_RECORDS);
+        tail.first = offset + 1 - tail.records.length;
+      }
+    }
+  }
+
+  /** Up to `limit` records of a partition from `from` on, when memory holds them all; else undefined. */
+  recentRecords(topic: string, partition: number, from: number, limit: number): IncomingRecord[] | undefined {
+    const tail = this.tails.get(partitionId(topic, partition));
+    if (!tail || from < tail.first || from >= tail.first + tail.records.length) return undefined;
+    const start = from - tail.first;
+    return tail.records.slice(start, start + limit);
   }
 
   /** Round-robin: partition p of a topic goes to member p mod n of the members subscribed to it. */

@@ -49,6 +49,7 @@ export class EmbeddedSubscription implements Subscription, GroupMember {
       this.running = false;
       this.interruptWait?.();
       await this.loop;
+      this.file.writeOffsets();
       this.group.members.splice(this.group.members.indexOf(this), 1);
       this.settings.onStopped();
       if (this.group.members.length > 0) this.file.rebalance(this.group);
@@ -75,13 +76,15 @@ export class EmbeddedSubscription implements Subscription, GroupMember {
       const id = partitionId(topic, partition);
       if (this.group.busy.has(id)) continue;
       const from = this.fetched.get(id) ?? this.file.committedOffset(this.group, topic, partition) ?? 0;
-      if (from >= this.file.endOffset(topic, partition)) continue;
+      if (from >= this.file.readableEnd(topic, partition)) continue;
       const retryAt = this.retryAt.get(id) ?? 0;
       if (retryAt > now) {
         retryInMs = Math.min(retryInMs ?? Infinity, retryAt - now);
         continue;
       }
       this.cursor = index + 1;
+      const recent = this.file.recentRecords(topic, partition, from, this.settings.maxBatchSize);
+      if (recent) return { batch: { topic, partition, records: recent } };
       const rows = this.file
         .statement(
           `SELECT partition_no, offset_no, key, value, headers, timestamp FROM records

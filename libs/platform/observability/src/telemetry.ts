@@ -37,7 +37,10 @@ export function startTelemetry(serviceName: string, options: { readonly metricsP
     serviceName: getStringFromEnv('OTEL_SERVICE_NAME') ?? serviceName,
     instrumentations,
   };
-  if (!exportConfigured('TRACES')) configuration.spanProcessors = [new NoopSpanProcessor()];
+  if (!exportConfigured('TRACES')) {
+    configuration.spanProcessors = [new NoopSpanProcessor()];
+    spansPerEntry = false;
+  }
   if (options.metricsPort !== undefined) {
     configuration.metricReaders = [new PrometheusExporter({ port: options.metricsPort })];
   } else if (!exportConfigured('METRICS')) {
@@ -47,6 +50,16 @@ export function startTelemetry(serviceName: string, options: { readonly metricsP
   sdk = new NodeSDK(configuration);
   sdk.start();
 }
+
+/**
+ * Whether the hot path (an inbox append, a push, per device and entry) makes spans of its own.
+ * They are only made where spans are exported: without an exporter they would cost most of the
+ * CPU of a push and show nowhere; requests and events still carry their trace context. True
+ * unless startTelemetry found no trace exporter (a test's own SDK keeps them).
+ */
+let spansPerEntry = true;
+
+export const makesSpansPerEntry = (): boolean => spansPerEntry;
 
 /** How long a shutdown waits for the last export, so an unreachable collector does not hold it up. */
 const SHUTDOWN_TIMEOUT_MS = 3_000;
