@@ -9,76 +9,62 @@ export interface AcceptedSendRecord extends Document {
   readonly serverTimestamp: number;
 }
 
-interface Waiter {
-  readonly resolve: (record: AcceptedSendRecord | undefined) => void;
-  readonly reject: (error: unknown) => void;
-}
-
 /** How many accepted Sends an instance keeps in memory besides the store. */
 const REMEMBERED = 200_000;
 
-const toResponse = (record: AcceptedSendRecord): SendResponse => ({
+export const acceptedResponse = (record: AcceptedSendRecord, duplicate: boolean): SendResponse => ({
   serverMessageId: record.serverMessageId,
   serverTimestamp: {
     seconds: Math.floor(record.serverTimestamp / 1000),
     nanos: (record.serverTimestamp % 1000) * 1_000_000,
   },
-  duplicate: true,
+  duplicate,
 });
 
 /**
  * What every accepted Send answered, so that a retry (also after a restart, or on another
  * instance) gets the first answer: one document per Send, inserted in bulk with the other Sends of
- * the same moment, and the newest in memory.
+ * the same moment, and the newest in memory. The answer is kept before the message is appended to
+ * the log, so a retry after a crash between the two appends it again with the same id and time.
  */
 export class AcceptedSends {
   private readonly recent = new LRUCache<string, AcceptedSendRecord>({ max: REMEMBERED });
   private queued: { record: AcceptedSendRecord; done: (error?: unknown) => void }[] = [];
-  private lookups = new Map<string, Waiter[]>();
 
   constructor(private readonly sends: DocumentCollection<AcceptedSendRecord>) {}
 
-  /** The first answer to this Send, marked a duplicate, if it was accepted before. */
-  async recall(id: string): Promise<SendResponse | undefined> {
-    const record = this.recent.get(id) ?? (await this.lookUp(id));
-    return record ? toResponse(record) : undefined;
+  /**
+   * What this Send was first answered, if it was accepted before; `stored` when only the store knew
+   * it (this process did not accept it, or has restarted since).
+   */
+  async recall(
+    id: string,
+  ): Promise<{ readonly record: AcceptedSendRecord; readonly stored: boolean } | undefined> {
+    const recent = this.recent.get(id);
+    if (recent) return { record: recent, stored: false };
+    const record = await this.lookUp(id);
+    return record ? { record, stored: true } : undefined;
   }
 
-  /** Reads the stored answer; the look-ups of one moment go to the store together. */
-  private lookUp(id: string): Promise<AcceptedSendRecord | undefined> {
-    return new Promise((resolve, reject) => {
-      const waiting = this.lookups.get(id);
-      if (waiting) {
-        waiting.push({ resolve, reject });
-        return;
-      }
-      this.lookups.set(id, [{ resolve, reject }]);
-      if (this.lookups.size > 1) return;
-      setImmediate(() => {
-        const lookups = this.lookups;
-        this.lookups = new Map();
-        this.sends.getMany([...lookups.keys()]).then(
-          (records) => {
-            const found = new Map(records.map((record) => [record._id, record]));
-            for (const [key, waiters] of lookups)
-              for (const waiter of waiters) waiter.resolve(found.get(key));
-          },
-          (error: unknown) => {
-            for (const waiters of lookups.values()) for (const waiter of waiters) waiter.reject(error);
-          },
-        );
-      });
-    });
+  /** Reads the stored answer, by exact id (fast on every MongoDB-protocol server). */
+  private async lookUp(id: string): Promise<AcceptedSendRecord | undefined> {
+    return (await this.sends.get(id)) ?? undefined;
   }
 
-  /** Keeps the answer; resolves once it is stored. */
-  remember(id: string, serverMessageId: string, serverTimestamp: Date): Promise<void> {
+  /**
+   * Keeps the answer, unless the same Send was answered a moment before (then that answer stands);
+   * resolves with the answer that stands once it is stored.
+   */
+  async remember(id: string, serverMessageId: string, serverTimestamp: Date): Promise<AcceptedSendRecord> {
+    const earlier = this.recent.get(id);
+    if (earlier) return earlier;
     const record = { _id: id, serverMessageId, serverTimestamp: serverTimestamp.getTime() };
     this.recent.set(id, record);
-    return new Promise((resolve, reject) => {
+    await new Promise<void>((resolve, reject) => {
       this.queued.push({ record, done: (error) => (error ? reject(error) : resolve()) });
       if (this.queued.length === 1) setImmediate(() => void this.store());
     });
+    return record;
   }
 
   private async store(): Promise<void> {

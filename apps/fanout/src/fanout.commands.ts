@@ -15,8 +15,7 @@ import {
   validateAck,
 } from '@tandem/fanout-domain';
 import { DomainError } from '@tandem/decider';
-import { toTimestamp } from '@tandem/grpc';
-import type { AcceptedSends } from './accepted-sends';
+import { acceptedResponse, type AcceptedSendRecord, type AcceptedSends } from './accepted-sends';
 import type { BlocksProjection } from './blocks.projection';
 import type { DeviceListsProjection } from './device-lists.projection';
 import { fanoutEventCodec } from './fanout.codecs';
@@ -57,17 +56,44 @@ export class FanoutCommands {
     const sender = { accountId: device.accountId, deviceId: device.deviceId };
     const key = `${sender.accountId}:${sender.deviceId}:${request.clientMessageId}`;
     const known = await this.accepted.recall(key);
-    if (known) return known;
+    if (known && !known.stored) return acceptedResponse(known.record, true);
+    if (known) {
+      // Accepted by another instance, or before a restart: should the log have missed it (a crash
+      // between keeping the answer and the append), it is appended again, as it was answered.
+      await this.appendAccepted(sender, request, known.record, context).catch(() => undefined);
+      return acceptedResponse(known.record, true);
+    }
 
     const serverMessageId = serverMessageIdOf(sender.accountId, sender.deviceId, request.clientMessageId);
     const now = new Date();
     const events = await this.decide(sender, request, serverMessageId, now);
+    const standing = await this.accepted.remember(key, serverMessageId, now);
+    const first = standing.serverTimestamp === now.getTime();
+    await this.appendAccepted(sender, request, standing, context, first ? events : undefined);
+    return acceptedResponse(standing, !first);
+  }
+
+  /**
+   * Appends the message as it was answered: its records have ids derived from its server message
+   * id, so the inbox projection takes them once however often they are appended.
+   */
+  private async appendAccepted(
+    sender: AcceptMessage['sender'],
+    request: SendRequest,
+    answered: AcceptedSendRecord,
+    context: CommandContext,
+    decided?: FanoutDomainEvent[],
+  ): Promise<void> {
+    const at = new Date(answered.serverTimestamp);
+    const events = decided ?? (await this.decide(sender, request, answered.serverMessageId, at));
     await this.log.append(
-      events.map((event) => ({ event, eventId: derivedId(serverMessageId, event.$case), occurredAt: now })),
+      events.map((event) => ({
+        event,
+        eventId: derivedId(answered.serverMessageId, event.$case),
+        occurredAt: at,
+      })),
       context,
     );
-    await this.accepted.remember(key, serverMessageId, now);
-    return { serverMessageId, serverTimestamp: toTimestamp(now), duplicate: false };
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Metadata, ServerWritableStream } from '@grpc/grpc-js';
+import type { Metadata, ServerDuplexStream, ServerWritableStream } from '@grpc/grpc-js';
 import { Controller, Inject, UseGuards } from '@nestjs/common';
 import { authenticatedDevice, DeviceAuthGuard } from '@tandem/auth';
 import {
@@ -64,7 +64,15 @@ export class FanoutGrpcController implements FanoutServiceController {
     });
   }
 
-  connect(requests: Observable<ConnectRequest>, metadata?: Metadata): Observable<ConnectResponse> {
+  /**
+   * Responses are written to the call directly rather than through the returned Observable (which
+   * only ends the call, with a status on error): a connection's pushes are the hot path.
+   */
+  connect(
+    requests: Observable<ConnectRequest>,
+    metadata?: Metadata,
+    call?: ServerDuplexStream<ConnectRequest, ConnectResponse>,
+  ): Observable<ConnectResponse> {
     const device = authenticatedDevice(metadata);
     const context = requestContext(metadata);
     return new Observable<ConnectResponse>((subscriber) => {
@@ -83,15 +91,17 @@ export class FanoutGrpcController implements FanoutServiceController {
             if (!Number.isSafeInteger(after) || after < 0) {
               return fail(invalidArgument('open.after_sequence', 'must be a sequence number, 0 or more'));
             }
+            const write = (response: ConnectResponse) =>
+              call ? void call.write(response) : subscriber.next(response);
             open = this.streams.open(device.accountId, device.deviceId, after, {
               next: (item) =>
-                subscriber.next({
+                write({
                   entries: item.entry ? [item.entry] : [],
                   caughtUp: item.caughtUp,
                   superseded: item.superseded,
                 }),
               entries: (entries) =>
-                subscriber.next({ entries: [...entries], caughtUp: undefined, superseded: undefined }),
+                write({ entries: [...entries], caughtUp: undefined, superseded: undefined }),
               error: (error) => subscriber.error(error),
             });
             return;

@@ -40,11 +40,12 @@ export function describeEntry(entry: InboxEntry, me: { readonly accountId: strin
     return `${at} receipt: ${device(recipientAccountId, recipientDeviceId)} received ${serverMessageIds.join(', ')}`;
   }
   if (entry.receipts) {
-    const received = entry.receipts.receipts.map(
-      ({ recipientAccountId, recipientDeviceId, serverMessageIds }) =>
-        `${device(recipientAccountId, recipientDeviceId)} received ${serverMessageIds.join(', ')}`,
-    );
-    return `${at} receipts: ${received.join('; ')}`;
+    return entry.receipts.receipts
+      .map(
+        ({ recipientAccountId, recipientDeviceId, serverMessageIds }) =>
+          `${at} receipt: ${device(recipientAccountId, recipientDeviceId)} received ${serverMessageIds.join(', ')}`,
+      )
+      .join('\n');
   }
   if (entry.system) {
     const kind = (SystemEntryKind[entry.system.kind] ?? String(entry.system.kind)).replace(

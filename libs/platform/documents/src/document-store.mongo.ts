@@ -128,9 +128,13 @@ class MongoDocumentCollection<T extends Document> implements DocumentCollection<
     await this.documents.deleteOne({ _id: id });
   }
 
+  /** One exact-_id delete per document in one bulk write: no server has to scan for `$in`. */
   async deleteIds(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.documents.deleteMany({ _id: { $in: [...ids] } });
+    await this.documents.bulkWrite(
+      ids.map((id) => ({ deleteOne: { filter: { _id: id } } })),
+      { ordered: false },
+    );
   }
 
   async deleteMany(filter: Filter<T>): Promise<number> {
