@@ -167,13 +167,14 @@ export class FanoutCommands {
     return acked.length;
   }
 
-  /** A cumulative ack from a device's connection: recorded as it is, without reading the inbox. */
+  /** A cumulative ack from a device's connection. */
   async ackThrough(
     device: AuthenticatedDevice,
     throughSequence: number,
     context: CommandContext,
   ): Promise<void> {
     validateAck([], throughSequence);
+    if (this.inboxes.ackHere(device.accountId, device.deviceId, [], throughSequence, new Date())) return;
     await this.log.ack(device, [], throughSequence, context);
   }
 }
