@@ -9,6 +9,14 @@ export interface AcceptedSendRecord extends Document {
   readonly serverTimestamp: number;
 }
 
+interface Waiter {
+  readonly resolve: (record: AcceptedSendRecord | undefined) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** How long an answer waits for others to be stored with it. */
+const STORE_AFTER_MS = 1;
+
 /** How many accepted Sends an instance keeps in memory besides the store. */
 const REMEMBERED = 200_000;
 
@@ -30,6 +38,7 @@ export const acceptedResponse = (record: AcceptedSendRecord, duplicate: boolean)
 export class AcceptedSends {
   private readonly recent = new LRUCache<string, AcceptedSendRecord>({ max: REMEMBERED });
   private queued: { record: AcceptedSendRecord; done: (error?: unknown) => void }[] = [];
+  private lookups = new Map<string, Waiter[]>();
 
   constructor(private readonly sends: DocumentCollection<AcceptedSendRecord>) {}
 
@@ -46,9 +55,27 @@ export class AcceptedSends {
     return record ? { record, stored: true } : undefined;
   }
 
-  /** Reads the stored answer, by exact id (fast on every MongoDB-protocol server). */
-  private async lookUp(id: string): Promise<AcceptedSendRecord | undefined> {
-    return (await this.sends.get(id)) ?? undefined;
+  /** Reads the stored answer; the look-ups of a moment go to the store together. */
+  private lookUp(id: string): Promise<AcceptedSendRecord | undefined> {
+    return new Promise((resolve, reject) => {
+      const waiting = this.lookups.get(id);
+      if (waiting) waiting.push({ resolve, reject });
+      else this.lookups.set(id, [{ resolve, reject }]);
+      if (this.lookups.size === 1 && !waiting) setImmediate(() => void this.readLookups());
+    });
+  }
+
+  private async readLookups(): Promise<void> {
+    const lookups = this.lookups;
+    this.lookups = new Map();
+    try {
+      const found = new Map(
+        (await this.sends.getMany([...lookups.keys()])).map((record) => [record._id, record]),
+      );
+      for (const [id, waiters] of lookups) for (const { resolve } of waiters) resolve(found.get(id));
+    } catch (error) {
+      for (const waiters of lookups.values()) for (const { reject } of waiters) reject(error);
+    }
   }
 
   /**
@@ -62,7 +89,7 @@ export class AcceptedSends {
     this.recent.set(id, record);
     await new Promise<void>((resolve, reject) => {
       this.queued.push({ record, done: (error) => (error ? reject(error) : resolve()) });
-      if (this.queued.length === 1) setImmediate(() => void this.store());
+      if (this.queued.length === 1) setTimeout(() => void this.store(), STORE_AFTER_MS);
     });
     return record;
   }

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { DeliveryReceipt } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
-import { type CommandContext, toRecord } from '@tandem/event-sourcing';
+import { type CommandContext, eventHeaders, toRecord } from '@tandem/event-sourcing';
 import type { FanoutDomainEvent } from '@tandem/fanout-domain';
 import type { EventLog, OutgoingRecord } from '@tandem/messaging';
 import { fanoutEventCodec } from './fanout.codecs';
@@ -96,7 +96,7 @@ export class FanoutLog {
   }
 
   private recordOf({ event, eventId, occurredAt }: LogAppend, context: CommandContext): OutgoingRecord {
-    return toRecord(
+    const record = toRecord(
       {
         eventId,
         type: fanoutEventCodec.typeOf(event),
@@ -112,5 +112,11 @@ export class FanoutLog {
       },
       fanoutEventCodec.payloadType,
     );
+    if (event.$case !== 'messageAccepted') return record;
+    // Who wrote to whom, for readers that need no more of the message (presence's contacts).
+    return {
+      ...record,
+      headers: { ...record.headers, [eventHeaders.senderAccount]: event.value.senderAccountId },
+    };
   }
 }

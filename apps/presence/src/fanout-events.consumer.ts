@@ -35,6 +35,11 @@ export class FanoutEventsConsumer {
     for (const record of batch.records) {
       const type = record.headers[eventHeaders.eventType];
       if (type !== undefined && !PRESENCE_EVENT_TYPES.has(type)) continue;
+      const sender = record.headers[eventHeaders.senderAccount];
+      if (type === 'MessageAccepted' && sender !== undefined) {
+        if (sender !== record.key) pairs.push([sender, record.key]);
+        continue;
+      }
       const { metadata, payload } = fromRecord(record);
       if (metadata.payloadType !== fanoutEventCodec.payloadType) continue;
       const event = fanoutEventCodec.decode(payload);

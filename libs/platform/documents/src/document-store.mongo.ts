@@ -97,9 +97,14 @@ class MongoDocumentCollection<T extends Document> implements DocumentCollection<
     }
   }
 
+  /**
+   * One exact-_id look-up per document, all at once: every MongoDB-protocol server answers those
+   * from its primary key, where some (FerretDB) read the whole collection for `$in`.
+   */
   async getMany(ids: readonly string[]): Promise<T[]> {
     if (ids.length === 0) return [];
-    return (await this.documents.find({ _id: { $in: [...ids] } }).toArray()) as T[];
+    const found = await Promise.all([...new Set(ids)].map((id) => this.documents.findOne({ _id: id })));
+    return found.filter((doc) => doc !== null) as T[];
   }
 
   async insertNew(docs: readonly T[]): Promise<void> {

@@ -8,6 +8,8 @@ export const eventHeaders = {
   eventType: 'tandem-event-type',
   traceparent: 'traceparent',
   tracestate: 'tracestate',
+  /** On fanout's MessageAccepted: the sending account (the key names the recipient). */
+  senderAccount: 'tandem-sender-account',
 } as const;
 
 /** Everything the envelope says about an event, plus where the log put it. */

@@ -143,7 +143,9 @@ export class LogFile {
       const synchronous = options.synchronous ?? 'FULL';
       // SQLite commits without waiting for the disk; durable() syncs the write-ahead log itself,
       // off the event loop (see there).
-      db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0;');
+      db.exec(
+        'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0;',
+      );
       db.exec(SCHEMA);
       file = new LogFile(path, db, synchronous);
       LogFile.open.set(path, file);
