@@ -84,6 +84,9 @@ export function toResponseEntry(entry: InboxEntry): StreamInboxResponse['entry']
  */
 class InboxStream {
   private lastSent: number;
+  /** Live entries waiting for the next turn of the event loop, contiguous after lastSent. */
+  private buffered: TracedEntry[] = [];
+  private flushScheduled = false;
   private live = false;
   private reading = false;
   private readAgain = false;
@@ -116,20 +119,39 @@ class InboxStream {
     if (this.readAgain) await this.drain();
   }
 
-  /** Entries the projection just stored for this device. */
+  /**
+   * Entries the projection just appended for this device. They are sent when the event loop next
+   * turns, together with any that other batches append before then, in one response.
+   */
   offer(entries: readonly TracedEntry[]): void {
     if (this.closed) return;
-    const fresh = entries.filter(({ entry }) => entry.sequence > this.lastSent);
+    const last = this.buffered.at(-1)?.entry.sequence ?? this.lastSent;
+    const fresh = entries.filter(({ entry }) => entry.sequence > last);
     if (fresh.length === 0) return;
-    if (!this.live || this.reading || fresh[0]!.entry.sequence !== this.lastSent + 1) {
+    if (!this.live || this.reading || fresh[0]!.entry.sequence !== last + 1) {
+      this.flushBuffered();
       void this.drain();
       return;
     }
-    this.sendAll(fresh);
+    this.buffered.push(...fresh);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flushBuffered();
+    });
+  }
+
+  private flushBuffered(): void {
+    const buffered = this.buffered;
+    if (buffered.length === 0) return;
+    this.buffered = [];
+    if (!this.closed) this.sendAll(buffered.filter(({ entry }) => entry.sequence > this.lastSent));
   }
 
   /** Reads and sends everything the inbox holds after the last sequence sent. */
   async drain(): Promise<void> {
+    this.flushBuffered();
     if (this.reading) {
       this.readAgain = true;
       return;

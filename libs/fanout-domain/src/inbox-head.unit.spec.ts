@@ -268,6 +268,20 @@ describe("a device's inbox head", () => {
       expect(sequencesOf(appendEntries(change.inbox, messages('d'), options()).appended)).toEqual([4]);
     });
 
+    it('removes every entry up to the sequence of a cumulative ack, and the ids named besides', () => {
+      const change = removeEntries(inbox, ['c'], 1);
+      expect(idsOf(change.removed)).toEqual(['a', 'c']);
+      expect(idsOf(change.inbox.pending)).toEqual(['b']);
+      expect(change.inbox.lastSequence).toBe(3);
+    });
+
+    it('removes nothing again when a cumulative ack is repeated', () => {
+      const once = removeEntries(inbox, [], 2).inbox;
+      const again = removeEntries(once, [], 2);
+      expect(again.removed).toEqual([]);
+      expect(again.inbox).toBe(once);
+    });
+
     it('ignores ids the inbox does not hold', () => {
       const change = removeEntries(inbox, ['b', 'unknown']);
       expect(idsOf(change.removed)).toEqual(['b']);

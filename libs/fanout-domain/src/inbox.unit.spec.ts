@@ -257,6 +257,20 @@ describe('the inbox rules', () => {
       expect(validateAck(Array.from({ length: MAX_ACK_IDS }, (_, i) => `m${i}`))).toHaveLength(100);
     });
 
+    it('takes a cumulative ack without ids', () => {
+      expect(validateAck([], 7)).toEqual([]);
+      expect(validateAck(['a'], 7)).toEqual(['a']);
+    });
+
+    it.each([
+      ['a negative sequence', -1],
+      ['a fraction', 1.5],
+    ])('refuses a cumulative ack through %s', (_, sequence) => {
+      const error = refusal(() => validateAck([], sequence));
+      expect(error.kind).toBe('invalid-argument');
+      expect(error.field).toBe('through_sequence');
+    });
+
     it.each([
       ['no ids', [], /must name an entry/],
       ['more than 100 ids', Array.from({ length: MAX_ACK_IDS + 1 }, (_, i) => `m${i}`), /at most 100/],

@@ -252,6 +252,38 @@ export function describeEventLogContract(
       });
     });
 
+    describe('when a subscriber commits its positions itself', () => {
+      it('resumes after what it committed, not after what it was handed, and is told its partitions', async () => {
+        const topic = await newTopic(1);
+        const groupId = harness.name('group');
+        await log.publish(
+          topic,
+          Array.from({ length: 6 }, (_, index) => aRecord('account-1', `record-${index}`)),
+        );
+        const handled: IncomingRecord[] = [];
+        const assignments: { topic: string; partition: number }[][] = [];
+        const first = await log.subscribe({
+          groupId,
+          topics: [topic],
+          manualCommit: true,
+          onAssigned: (partitions) => assignments.push([...partitions]),
+          onBatch: async (batch) => {
+            handled.push(...batch.records);
+          },
+        });
+        subscriptions.push(first);
+        await eventually(() => expect(handled).toHaveLength(6));
+        await eventually(() => expect(assignments.at(-1)).toEqual([{ topic, partition: 0 }]));
+        await first.commit([{ topic, partition: 0, nextOffset: handled[2]!.offset }]);
+        await first.stop();
+
+        const second = await consume({ groupId, topics: [topic], on: await open() });
+        await eventually(() => expect(second.handled).toHaveLength(4));
+        await settle();
+        expect(second.handled.map(valueOf)).toEqual(['record-2', 'record-3', 'record-4', 'record-5']);
+      });
+    });
+
     describe('when the handler fails', () => {
       it('the batch comes again after a backoff, nothing is skipped and order is kept', async () => {
         const topic = await newTopic(1);
