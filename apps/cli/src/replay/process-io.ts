@@ -5,7 +5,6 @@ import type { CommandIO } from './connection';
  * SIGTERM, or when stdout's reader went away (`tandem events read ... | head`).
  */
 export function processIO(): { io: CommandIO; signal: AbortSignal } {
-  quietNegativeTimeoutWarnings();
   const controller = new AbortController();
   const abort = () => controller.abort();
   process.once('SIGINT', abort);
@@ -37,17 +36,4 @@ export function processIO(): { io: CommandIO; signal: AbortSignal } {
     errIsTTY: process.stderr.isTTY === true,
   };
   return { io, signal: controller.signal };
-}
-
-/**
- * kafkajs 2.2.4 computes a negative delay from the throttle time Kafka 4 brokers send and Node warns
- * (TimeoutNegativeWarning) for each; the warnings say nothing to the user of the CLI.
- */
-function quietNegativeTimeoutWarnings(): void {
-  const printers = process.listeners('warning');
-  process.removeAllListeners('warning');
-  process.on('warning', (warning) => {
-    if (warning.name === 'TimeoutNegativeWarning') return;
-    for (const print of printers) print(warning);
-  });
 }

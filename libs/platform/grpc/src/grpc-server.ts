@@ -6,6 +6,7 @@ import { type GrpcOptions, Transport } from '@nestjs/microservices';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { GRPC_LOADER_OPTIONS } from './grpc-loader-options';
 import { reflectionDefinition } from './reflection';
+import { decodeRequestsStrictly, decodingStrictly, refuseUndecodableRequests } from './request-decoding';
 
 /** One Tandem gRPC service: its proto package, file and fully qualified service name. */
 export interface GrpcServiceSpec {
@@ -46,6 +47,8 @@ export function setServing(
 /**
  * NestJS microservice options for a gRPC server that carries the given Tandem services plus
  * `grpc.health.v1.Health` and server reflection (v1 and v1alpha), so grpcurl works against it.
+ * Every request of every one of them is decoded strictly: bytes that are not a valid request are
+ * answered INVALID_ARGUMENT before a handler sees them (see `refuseUndecodableRequests`).
  */
 export function grpcServerOptions(options: GrpcServerOptions): GrpcOptions {
   return {
@@ -56,12 +59,19 @@ export function grpcServerOptions(options: GrpcServerOptions): GrpcOptions {
       protoPath: options.services.map((spec) => join(options.protoDir, spec.protoFile)),
       loader: { ...GRPC_LOADER_OPTIONS, includeDirs: [options.protoDir] },
       gracefulShutdown: true,
-      onLoadPackageDefinition: (_definition: PackageDefinition, server: Server) => {
+      channelOptions: { interceptors: [refuseUndecodableRequests] },
+      onLoadPackageDefinition: (definition: PackageDefinition, server: Server) => {
+        decodeRequestsStrictly(definition);
+        // Reflection and health add their services themselves, through this view of the server.
+        const strictServer = {
+          addService: (service, implementation) =>
+            server.addService(decodingStrictly(service), implementation),
+        } as Pick<Server, 'addService'> as Server;
         const protoFiles = options.services.map((spec) => join(options.protoDir, spec.protoFile));
         new ReflectionService(
           reflectionDefinition([...protoFiles, healthProtoPath], [options.protoDir]),
-        ).addToServer(server);
-        options.health.addToServer(server);
+        ).addToServer(strictServer);
+        options.health.addToServer(strictServer);
       },
     },
   };

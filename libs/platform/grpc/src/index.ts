@@ -5,3 +5,5 @@ export * from './request-context';
 export * from './timestamps';
 export * from './rate-limit';
 export * from './rpc-metrics.interceptor';
+export * from './request-decoding';
+export * from './wire-format';

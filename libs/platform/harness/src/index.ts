@@ -7,3 +7,6 @@ export * from './repository';
 export * from './inbox-stream';
 export * from './test-accounts';
 export * from './test-installation';
+export * from './fuzz-inputs';
+export * from './request-fuzzing';
+export * from './rpc-discovery';

@@ -8,6 +8,7 @@ import {
   type Producer,
 } from 'kafkajs';
 import { type ErrorReporter, reportToStderr, type RetryBackoff } from './error-reporting';
+import './kafkajs-idle-poll';
 import type { EventLog, OutgoingRecord, SubscribeOptions, Subscription, TopicSpec } from './event-log.port';
 import { KafkaSubscription } from './event-log-subscription.kafka';
 

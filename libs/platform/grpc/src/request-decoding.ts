@@ -1,0 +1,121 @@
+import {
+  type MethodDefinition,
+  Metadata,
+  ServerInterceptingCall,
+  type ServerInterceptor,
+  type ServiceDefinition,
+  status,
+} from '@grpc/grpc-js';
+import type { PackageDefinition } from '@grpc/proto-loader';
+import { Root, type Type } from 'protobufjs';
+import {
+  FileDescriptorProto,
+  type IFileDescriptorProto,
+  type IFileDescriptorSet,
+} from 'protobufjs/ext/descriptor';
+import { wireFormatProblem } from './wire-format';
+
+/**
+ * What a request deserializer hands on in place of bytes that are not a valid request. grpc-js
+ * answers a deserializer that throws with INTERNAL, so the refusal travels as this value to
+ * `refuseUndecodableRequests`, which answers INVALID_ARGUMENT before any handler sees the call.
+ */
+export class UndecodableRequest {
+  constructor(readonly reason: string) {}
+}
+
+/** protobufjs/ext/descriptor adds `Root.fromDescriptor` at run time; its typings leave it out. */
+const rootFromDescriptor = (Root as unknown as { fromDescriptor(set: IFileDescriptorSet): Root })
+  .fromDescriptor;
+
+/** A resolved protobufjs root of encoded FileDescriptorProtos (as proto-loader and reflection carry them). */
+export function rootOfDescriptors(fileDescriptorProtos: readonly Uint8Array[]): Root {
+  const root = rootFromDescriptor({
+    file: fileDescriptorProtos.map((bytes) => FileDescriptorProto.decode(bytes) as IFileDescriptorProto),
+  });
+  root.resolveAll();
+  return root;
+}
+
+/** One protobufjs root per package definition: proto-loader gives all its methods the same files. */
+const roots = new WeakMap<readonly Buffer[], Root>();
+
+/** A method's request type, from the file descriptors proto-loader attaches to its definitions. */
+function requestTypeOf(method: MethodDefinition<unknown, unknown>): Type | undefined {
+  const files = (method as { requestType?: { fileDescriptorProtos?: Buffer[] } }).requestType
+    ?.fileDescriptorProtos;
+  if (!files) return undefined;
+  let root = roots.get(files);
+  if (!root) {
+    root = rootOfDescriptors(files);
+    roots.set(files, root);
+  }
+  const [, serviceName = '', methodName = ''] = method.path.split('/');
+  return root.lookupService(serviceName).methods[methodName]?.resolvedRequestType ?? undefined;
+}
+
+function strictDeserializer(method: MethodDefinition<unknown, unknown>): (bytes: Buffer) => unknown {
+  const type = requestTypeOf(method);
+  const deserialize = method.requestDeserialize;
+  const what = type ? type.fullName.replace(/^\./, '') : `request of ${method.path}`;
+  return (bytes) => {
+    const problem = type && wireFormatProblem(type, bytes);
+    if (problem) return new UndecodableRequest(`not a valid ${what}: ${problem}`);
+    try {
+      return deserialize(bytes);
+    } catch (error) {
+      return new UndecodableRequest(`not a valid ${what}: ${(error as Error).message}`);
+    }
+  };
+}
+
+/**
+ * The service with request deserializers that check the bytes first (see `wireFormatProblem`) and
+ * hand on an `UndecodableRequest` instead of throwing.
+ */
+export function decodingStrictly<Service extends ServiceDefinition>(service: Service): Service {
+  return Object.fromEntries(
+    Object.entries(service).map(([name, method]) => [
+      name,
+      { ...method, requestDeserialize: strictDeserializer(method) },
+    ]),
+  ) as Service;
+}
+
+/** Makes every service of a proto-loader package definition decode its requests strictly. */
+export function decodeRequestsStrictly(definition: PackageDefinition): void {
+  for (const [name, entry] of Object.entries(definition)) {
+    if (!('format' in entry)) {
+      definition[name] = decodingStrictly(entry as unknown as ServiceDefinition) as unknown as typeof entry;
+    }
+  }
+}
+
+/**
+ * A server interceptor that answers a request its deserializer could not decode with
+ * INVALID_ARGUMENT and the reason, on every kind of call, and never passes it to the handler.
+ */
+export const refuseUndecodableRequests: ServerInterceptor = (_method, call) => {
+  let refused = false;
+  return new ServerInterceptingCall(call, {
+    start: (next) =>
+      next({
+        onReceiveMessage: (message, passOn) => {
+          if (refused) return;
+          if (!(message instanceof UndecodableRequest)) {
+            passOn(message);
+            return;
+          }
+          refused = true;
+          call.sendStatus({
+            code: status.INVALID_ARGUMENT,
+            details: message.reason,
+            metadata: new Metadata(),
+          });
+        },
+        onReceiveHalfClose: (passOn) => {
+          if (!refused) passOn();
+        },
+      }),
+  });
+};

@@ -1,0 +1,221 @@
+import { isUtf8 } from 'node:buffer';
+import { Enum, type Field, MapField, Type } from 'protobufjs';
+
+const VARINT = 0;
+const I64 = 1;
+const LEN = 2;
+const START_GROUP = 3;
+const END_GROUP = 4;
+const I32 = 5;
+
+const MAX_FIELD_NUMBER = 2 ** 29 - 1;
+/** How deep messages and groups may nest, as in the reference protobuf parsers. */
+const MAX_DEPTH = 100;
+
+const wireTypeOfScalar: Readonly<Record<string, number>> = {
+  int32: VARINT,
+  int64: VARINT,
+  uint32: VARINT,
+  uint64: VARINT,
+  sint32: VARINT,
+  sint64: VARINT,
+  bool: VARINT,
+  fixed64: I64,
+  sfixed64: I64,
+  double: I64,
+  fixed32: I32,
+  sfixed32: I32,
+  float: I32,
+  string: LEN,
+  bytes: LEN,
+};
+
+/** Varint kinds that protobufjs reads as 32 bits (enums too): a 6 to 9 byte varint shifts its reading. */
+const varint32 = new Set(['int32', 'uint32', 'sint32', 'bool']);
+
+/** What a field, a repeated element or a map key or value holds. */
+type Kind = { readonly scalar: string } | { readonly message: Type } | { readonly enumeration: true };
+
+class Malformed extends Error {}
+
+const snakeCase = (name: string) => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+
+function kindOf(typeName: string, resolved: Type | Enum | null): Kind {
+  if (resolved instanceof Type) return { message: resolved };
+  if (resolved instanceof Enum) return { enumeration: true };
+  return { scalar: typeName };
+}
+
+function wireTypeOf(kind: Kind): number {
+  if ('message' in kind) return LEN;
+  if ('enumeration' in kind) return VARINT;
+  return wireTypeOfScalar[kind.scalar] ?? LEN;
+}
+
+/**
+ * Walks the protobuf wire format of one message against its type. It refuses what protobufjs
+ * (through @grpc/proto-loader) would decode wrongly or leniently: a length running past the end of
+ * its message, a truncated varint or fixed-width value, a field with a wire type its declared type
+ * cannot have, an unmatched group, field number 0, a string that is not UTF-8, and varints longer
+ * than protobufjs reads correctly. Unknown fields are allowed when well formed.
+ */
+class WireReader {
+  private pos = 0;
+
+  constructor(private readonly bytes: Uint8Array) {}
+
+  message(type: Type | undefined, end: number, depth: number, group?: number): void {
+    if (depth > MAX_DEPTH) throw new Malformed(`messages nest deeper than ${MAX_DEPTH}`);
+    while (this.pos < end) {
+      const { number, wireType, at } = this.tag(end);
+      if (wireType === END_GROUP && group === number) return;
+      const field = type?.fieldsById[number];
+      if (field) this.field(field, wireType, end, depth);
+      else this.unknown(number, wireType, end, depth, at);
+    }
+    if (group !== undefined) throw new Malformed(`group ${group} is not ended`);
+  }
+
+  private tag(end: number): { number: number; wireType: number; at: number } {
+    const at = this.pos;
+    const { value, size } = this.varint(end, `the field tag at byte ${at}`);
+    if (size > 5 || value > 0xffffffff) throw new Malformed(`the field tag at byte ${at} is too long`);
+    const number = Math.floor(value / 8);
+    if (number < 1 || number > MAX_FIELD_NUMBER) {
+      throw new Malformed(`field number ${number} at byte ${at} is out of range`);
+    }
+    return { number, wireType: value % 8, at };
+  }
+
+  private field(field: Field, wireType: number, end: number, depth: number): void {
+    const name = `field ${field.id} (${snakeCase(field.name)})`;
+    if (field instanceof MapField) {
+      if (wireType !== LEN) throw new Malformed(`${name} has wire type ${wireType}, not ${LEN}`);
+      const entryEnd = this.length(end, name);
+      const key: Kind = { scalar: field.keyType };
+      const value = kindOf(field.type, field.resolvedType);
+      while (this.pos < entryEnd) {
+        const { number, wireType: entryWireType, at } = this.tag(entryEnd);
+        const kind = number === 1 ? key : number === 2 ? value : undefined;
+        if (!kind) {
+          this.unknown(number, entryWireType, entryEnd, depth + 1, at);
+          continue;
+        }
+        if (entryWireType !== wireTypeOf(kind)) {
+          const part = number === 1 ? 'key' : 'value';
+          throw new Malformed(`${name} has a map ${part} of wire type ${entryWireType}`);
+        }
+        this.value(kind, entryEnd, depth + 1, name);
+      }
+      return;
+    }
+    const kind = kindOf(field.type, field.resolvedType);
+    const expected = wireTypeOf(kind);
+    if (field.repeated && wireType === LEN && expected !== LEN) {
+      const packedEnd = this.length(end, name);
+      if (expected === I64 || expected === I32) {
+        const width = expected === I64 ? 8 : 4;
+        if ((packedEnd - this.pos) % width !== 0) {
+          throw new Malformed(`${name} holds packed values that do not fill ${width}-byte units`);
+        }
+        this.pos = packedEnd;
+      } else {
+        while (this.pos < packedEnd) this.value(kind, packedEnd, depth, name);
+      }
+      return;
+    }
+    if (wireType !== expected) throw new Malformed(`${name} has wire type ${wireType}, not ${expected}`);
+    this.value(kind, end, depth, name);
+  }
+
+  private value(kind: Kind, end: number, depth: number, name: string): void {
+    if ('message' in kind) {
+      const messageEnd = this.length(end, name);
+      this.message(kind.message, messageEnd, depth + 1);
+      return;
+    }
+    const wireType = wireTypeOf(kind);
+    if (wireType === VARINT) {
+      const { size } = this.varint(end, name);
+      const read32 = 'enumeration' in kind || ('scalar' in kind && varint32.has(kind.scalar));
+      if (read32 && size > 5 && size < 10) throw new Malformed(`${name} has a ${size}-byte varint`);
+      return;
+    }
+    if (wireType === I64 || wireType === I32) {
+      this.skip(wireType === I64 ? 8 : 4, end, name);
+      return;
+    }
+    const valueEnd = this.length(end, name);
+    if ('scalar' in kind && kind.scalar === 'string' && !isUtf8(this.bytes.subarray(this.pos, valueEnd))) {
+      throw new Malformed(`${name} is not UTF-8`);
+    }
+    this.pos = valueEnd;
+  }
+
+  private unknown(number: number, wireType: number, end: number, depth: number, at: number): void {
+    const name = `field ${number}`;
+    switch (wireType) {
+      case VARINT:
+        this.varint(end, name);
+        return;
+      case I64:
+        this.skip(8, end, name);
+        return;
+      case I32:
+        this.skip(4, end, name);
+        return;
+      case LEN:
+        this.pos = this.length(end, name);
+        return;
+      case START_GROUP:
+        this.message(undefined, end, depth + 1, number);
+        return;
+      case END_GROUP:
+        throw new Malformed(`byte ${at} ends group ${number}, which was not started`);
+      default:
+        throw new Malformed(`${name} has wire type ${wireType}, which does not exist`);
+    }
+  }
+
+  /** Reads a length and returns where the value it announces ends. */
+  private length(end: number, name: string): number {
+    const { value, size } = this.varint(end, `the length of ${name}`);
+    if (size > 5) throw new Malformed(`the length of ${name} is a ${size}-byte varint`);
+    if (value > end - this.pos) {
+      throw new Malformed(`${name} is ${value} bytes long, but only ${end - this.pos} remain`);
+    }
+    return this.pos + value;
+  }
+
+  private skip(count: number, end: number, name: string): void {
+    if (count > end - this.pos) throw new Malformed(`${name} is cut short`);
+    this.pos += count;
+  }
+
+  /** A varint's value (exact up to 2^53) and its size in bytes. */
+  private varint(end: number, name: string): { value: number; size: number } {
+    let value = 0;
+    for (let size = 1; size <= 10; size++) {
+      if (this.pos >= end) throw new Malformed(`${name} is cut short`);
+      const byte = this.bytes[this.pos++]!;
+      if (size === 10 && byte > 1) throw new Malformed(`${name} is a varint of more than 64 bits`);
+      value += (byte & 0x7f) * 2 ** (7 * (size - 1));
+      if (byte < 0x80) return { value, size };
+    }
+    throw new Malformed(`${name} is a varint of more than 10 bytes`);
+  }
+}
+
+/**
+ * Why `bytes` are not a well-formed encoding of a `type` message, or undefined when they are (see
+ * WireReader for what is refused). `type` must be resolved (`root.resolveAll()`).
+ */
+export function wireFormatProblem(type: Type, bytes: Uint8Array): string | undefined {
+  try {
+    new WireReader(bytes).message(type, bytes.length, 0);
+    return undefined;
+  } catch (error) {
+    if (error instanceof Malformed) return error.message;
+    throw error;
+  }
+}
