@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ClientReadableStream, status } from '@grpc/grpc-js';
-import type { StreamInboxResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+import { type ClientDuplexStream, status } from '@grpc/grpc-js';
+import type { ConnectRequest, ConnectResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
 import type { InboxEntry } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
 import { DeviceSession } from './device-session';
 import { describeEntry, namesFromProfiles } from './inbox-entries';
@@ -16,9 +16,10 @@ export interface ReceiveOptions {
 const RECONNECT_AFTER_MS = 2_000;
 
 /**
- * Reads the device's inbox as a client does, until Ctrl-C: the entries after the last sequence it
- * processed, a caught-up marker, then live entries. Each entry is printed and acked (acking a
- * message sends its sender a delivery receipt), and the profile keeps the last sequence acked.
+ * Reads the device's inbox as a client does, on its one connection (FanoutService/Connect), until
+ * Ctrl-C: the entries after the last sequence it processed, a caught-up marker, then live entries.
+ * Each entry is printed and acked cumulatively on the connection (acking a message sends its
+ * sender a delivery receipt), and the profile keeps the last sequence acked.
  */
 export async function receive(store: ProfileStore, options: ReceiveOptions): Promise<void> {
   let profile: Profile = await store.load(options.name);
@@ -27,7 +28,7 @@ export async function receive(store: ProfileStore, options: ReceiveOptions): Pro
     client.close();
     throw error;
   });
-  let call: ClientReadableStream<StreamInboxResponse> | undefined;
+  let call: ClientDuplexStream<ConnectRequest, ConnectResponse> | undefined;
   let stopping = false;
   let stop = () => {};
   /** Entries are printed, acked and recorded one after the other, in sequence order. */
@@ -36,13 +37,12 @@ export async function receive(store: ProfileStore, options: ReceiveOptions): Pro
     work = work.then(step).catch((error: unknown) => console.error(`warning: ${describeFailure(error)}`));
   };
 
-  const handle = async (entry: InboxEntry) => {
+  const handle = async (
+    entry: InboxEntry,
+    connection: ClientDuplexStream<ConnectRequest, ConnectResponse>,
+  ) => {
     console.log(describeEntry(entry, profile, namesFromProfiles(await store.loadAll())));
-    await client.fanout.call(
-      'ack',
-      { serverMessageIds: [], throughSequence: entry.sequence },
-      await session.token(),
-    );
+    connection.write({ ack: { throughSequence: entry.sequence } });
     profile = { ...profile, lastSequence: Math.max(profile.lastSequence, entry.sequence) };
     await store.save(profile);
   };
@@ -64,21 +64,19 @@ export async function receive(store: ProfileStore, options: ReceiveOptions): Pro
       const open = async () => {
         await work;
         if (stopping) return;
-        const stream = client.fanout.stream(
-          'streamInbox',
-          { afterSequence: profile.lastSequence },
+        const stream = client.fanout.duplex<ConnectRequest, ConnectResponse>(
+          'connect',
           await session.token(),
         );
         call = stream;
         let ended = false;
-        stream.on('data', (item: StreamInboxResponse) => {
-          if (item.entry) {
-            const entry = item.entry;
-            enqueue(() => handle(entry));
-          } else if (item.caughtUp) {
-            const last = item.caughtUp.lastSequence;
+        stream.write({ open: { afterSequence: profile.lastSequence } });
+        stream.on('data', (response: ConnectResponse) => {
+          for (const entry of response.entries) enqueue(() => handle(entry, stream));
+          if (response.caughtUp) {
+            const last = response.caughtUp.lastSequence;
             enqueue(() => console.log(`-- caught up at #${last}; waiting for new entries --`));
-          } else if (item.superseded) {
+          } else if (response.superseded) {
             enqueue(() => console.log('Another receive for this device took over; stopping.'));
             stop();
           }

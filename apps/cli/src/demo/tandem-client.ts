@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Client,
+  type ClientDuplexStream,
   type ClientReadableStream,
   credentials,
   loadPackageDefinition,
@@ -53,7 +54,7 @@ type ResponseOf<Rpc> = Rpc extends (...args: never[]) => Observable<infer Respon
 
 /**
  * One Tandem gRPC service as a client calls it, typed by the generated service interface:
- * `call` for unary RPCs, `stream` for server-streaming ones. A `token` is sent as
+ * `call` for unary RPCs, `stream` for server-streaming ones, `duplex` for bidirectional ones. A `token` is sent as
  * `authorization: Bearer <token>`.
  */
 export class ServiceClient<Rpcs> {
@@ -83,6 +84,14 @@ export class ServiceClient<Rpcs> {
     token?: string,
   ): ClientReadableStream<ResponseOf<Rpcs[Method]>> {
     return this.method(method).call(this.client, request, metadataWith(token));
+  }
+
+  /** Opens a bidirectional stream (Connect): requests are written to it, responses read from it. */
+  duplex<Request, Response>(
+    method: keyof Rpcs & string,
+    token?: string,
+  ): ClientDuplexStream<Request, Response> {
+    return this.method(method).call(this.client, metadataWith(token));
   }
 
   private method(name: string): (...args: unknown[]) => never {
