@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { status } from '@grpc/grpc-js';
+import { type ClientDuplexStream, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
   AckResponse,
+  ConnectRequest,
+  ConnectResponse,
   CoverageMismatch,
+  GetInboxStatusResponse,
   SendRequest,
   SendResponse,
 } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
@@ -365,5 +368,73 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
     expect(second.backlog().entries.map((entry) => entry.serverMessageId)).toEqual(
       expect.arrayContaining(first.entries().map((entry) => entry.serverMessageId)),
     );
+  });
+
+  it('streams a device its inbox on one Connect, several entries per response, and takes cumulative acks on it', async () => {
+    const c = await createTestAccount(accounts, linking, 0);
+    const ids: string[] = [];
+    for (let index = 0; index < 3; index++) {
+      const request = await testMessage(linking, a.primary, c.accountId, randomUUID());
+      ids.push(
+        (await eventually(() => send(request), { retryOn: [status.FAILED_PRECONDITION] })).serverMessageId,
+      );
+    }
+    const metadata = new Metadata();
+    metadata.set('authorization', `Bearer ${c.primary.token}`);
+    const connect = () =>
+      (
+        streamingClient as unknown as {
+          Connect(metadata: Metadata): ClientDuplexStream<ConnectRequest, ConnectResponse>;
+        }
+      ).Connect(metadata);
+    const connection = connect();
+    const responses: ConnectResponse[] = [];
+    connection.on('data', (response: ConnectResponse) => responses.push(response));
+    connection.on('error', () => undefined);
+    connection.write({ open: { afterSequence: 0 } });
+
+    const backlog = await eventually(async () => {
+      const caughtUp = responses.findIndex((response) => response.caughtUp);
+      const entries = responses
+        .slice(0, caughtUp < 0 ? responses.length : caughtUp)
+        .flatMap((response) => response.entries);
+      expect(entries.filter((entry) => entry.message).map((entry) => entry.serverMessageId)).toEqual(ids);
+      expect(caughtUp).toBeGreaterThanOrEqual(0);
+      return entries;
+    });
+    expect(backlog.map((entry) => entry.sequence)).toEqual(backlog.map((_, index) => index + 1));
+    expect(responses.some((response) => response.entries.length > 1)).toBe(true);
+    expect(responses.find((response) => response.caughtUp)!.caughtUp!.lastSequence).toBe(
+      backlog.at(-1)!.sequence,
+    );
+
+    connection.write({ ack: { throughSequence: backlog.at(-1)!.sequence } });
+    await eventually(async () => {
+      const inbox = await fanout.call<GetInboxStatusResponse>('GetInboxStatus', {}, c.primary.token);
+      expect(inbox.depth).toBe(0);
+      expect(inbox.lastSequence).toBe(backlog.at(-1)!.sequence);
+    });
+    for (const device of a.devices) {
+      await streams
+        .get(device)
+        ?.until((items) =>
+          receiptsOf(items).some(
+            (receipt) =>
+              receipt.recipientAccountId === c.accountId &&
+              ids.every((id) => receipt.serverMessageIds.includes(id)),
+          )
+            ? true
+            : undefined,
+        );
+    }
+    connection.end();
+
+    const beyond = connect();
+    const failed = new Promise<ServiceError>((resolve) => beyond.on('error', resolve));
+    beyond.on('data', (response: ConnectResponse) => {
+      if (response.caughtUp) beyond.write({ ack: { throughSequence: response.caughtUp.lastSequence + 100 } });
+    });
+    beyond.write({ open: { afterSequence: 0 } });
+    expect((await failed).code).toBe(status.INVALID_ARGUMENT);
   });
 });
