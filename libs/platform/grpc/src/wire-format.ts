@@ -40,6 +40,17 @@ class Malformed extends Error {}
 
 const snakeCase = (name: string) => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 
+/** How errors name a field, made once per field: every request's every field is checked. */
+const labels = new WeakMap<Field, string>();
+function labelOf(field: Field): string {
+  let label = labels.get(field);
+  if (label === undefined) {
+    label = `field ${field.id} (${snakeCase(field.name)})`;
+    labels.set(field, label);
+  }
+  return label;
+}
+
 function kindOf(typeName: string, resolved: Type | Enum | null): Kind {
   if (resolved instanceof Type) return { message: resolved };
   if (resolved instanceof Enum) return { enumeration: true };
@@ -88,7 +99,7 @@ class WireReader {
   }
 
   private field(field: Field, wireType: number, end: number, depth: number): void {
-    const name = `field ${field.id} (${snakeCase(field.name)})`;
+    const name = labelOf(field);
     if (field instanceof MapField) {
       if (wireType !== LEN) throw new Malformed(`${name} has wire type ${wireType}, not ${LEN}`);
       const entryEnd = this.length(end, name);

@@ -1,21 +1,11 @@
 // First: the instrumentations must be in place before the SDK loads @grpc/grpc-js.
-import { instrumentations } from './instrumentation';
-import { getBooleanFromEnv, getStringFromEnv, getStringListFromEnv } from '@opentelemetry/core';
+import { exportConfigured, instrumentations } from './instrumentation';
+import { getBooleanFromEnv, getStringFromEnv } from '@opentelemetry/core';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { NodeSDK, type NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 import { NoopSpanProcessor } from '@opentelemetry/sdk-trace';
 
 let sdk: NodeSDK | undefined;
-
-/** Whether the standard variables name an OTLP endpoint or an exporter (other than `none`) for a signal. */
-function exportConfigured(signal: 'TRACES' | 'METRICS'): boolean {
-  const exporters = getStringListFromEnv(`OTEL_${signal}_EXPORTER`) ?? [];
-  if (exporters.length > 0) return !exporters.includes('none');
-  return Boolean(
-    getStringFromEnv('OTEL_EXPORTER_OTLP_ENDPOINT') ||
-    getStringFromEnv(`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`),
-  );
-}
 
 /**
  * Starts the OpenTelemetry SDK of a service process, with service.name = OTEL_SERVICE_NAME or the
