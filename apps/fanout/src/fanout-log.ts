@@ -4,6 +4,7 @@ import { type CommandContext, eventHeaders, toRecord } from '@tandem/event-sourc
 import type { FanoutDomainEvent } from '@tandem/fanout-domain';
 import type { EventLog, OutgoingRecord } from '@tandem/messaging';
 import { fanoutEventCodec } from './fanout.codecs';
+import type { AcksToRecord } from './inboxes.projection';
 
 /** A UUID-shaped id derived from `parts`: the same parts give the same id on every instance. */
 export function derivedId(...parts: readonly string[]): string {
@@ -70,6 +71,29 @@ export class FanoutLog {
         },
       ],
       context,
+    );
+  }
+
+  /** Records acks applied in memory by the instance that folds the accounts, one record per device. */
+  async recordAcks(acks: readonly AcksToRecord[]): Promise<void> {
+    if (acks.length === 0) return;
+    const now = new Date();
+    await this.append(
+      acks.map(({ accountId, deviceId, throughSequence, serverMessageIds }) => ({
+        eventId: randomUUID(),
+        occurredAt: now,
+        event: {
+          $case: 'inboxAcked',
+          value: {
+            accountId,
+            deviceId,
+            serverMessageIds: [...serverMessageIds],
+            throughSequence,
+            ackedAt: now,
+          },
+        },
+      })),
+      { correlationId: 'inbox-checkpoint', causationId: '' },
     );
   }
 

@@ -208,6 +208,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
         groupId: infrastructure.groupId('fanout', 'inboxes'),
         topic: topic.name,
         checkpointIntervalMs: config.fanout.checkpointIntervalMs,
+        fanoutLog,
         logger,
       }),
       receipts.worker(config.fanout.receiptWindowMs, logger),

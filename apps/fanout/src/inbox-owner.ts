@@ -1,6 +1,7 @@
 import type { EventLog, Subscription } from '@tandem/messaging';
 import type { Logger } from '@tandem/observability';
 import type { Worker } from '@tandem/runtime';
+import type { FanoutLog } from './fanout-log';
 import type { InboxesProjection } from './inboxes.projection';
 
 export interface InboxOwnerOptions {
@@ -8,14 +9,17 @@ export interface InboxOwnerOptions {
   readonly topic: string;
   /** How often the inboxes are stored and the log position committed. */
   readonly checkpointIntervalMs: number;
+  /** Where the acks applied in memory are recorded before each checkpoint. */
+  readonly fanoutLog: FanoutLog;
   readonly logger: Logger;
 }
 
 /**
  * The owner of the inboxes of the partitions of tandem.fanout.events that the consumer group gives
  * this instance (Kafka Streams' task, written plainly): it folds each batch into the inboxes in
- * memory, and every interval checkpoints them (InboxesProjection.checkpoint) and only then commits
- * the log position the checkpoint covers. A crash loses no more than the records after the last
+ * memory, and every interval records the acks it applied in memory in the log (one record per
+ * device), checkpoints the inboxes (InboxesProjection.checkpoint) and only then commits the log
+ * position the checkpoint covers. A crash loses no more than the records after the last
  * commit, which the next owner folds again from the log.
  */
 export function inboxOwnerWorker(
@@ -28,6 +32,13 @@ export function inboxOwnerWorker(
   let running: Promise<void> = Promise.resolve();
 
   const checkpoint = async () => {
+    const acks = inboxes.takeAcks();
+    try {
+      await options.fanoutLog.recordAcks(acks);
+    } catch (error) {
+      inboxes.returnAcks(acks);
+      throw error;
+    }
     const positions = await inboxes.checkpoint();
     await subscription?.commit(positions);
   };

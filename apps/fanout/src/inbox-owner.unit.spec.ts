@@ -128,6 +128,10 @@ describe('the inbox owner: inboxes folded in memory, checkpointed in bulk', () =
     expect(removed?.map((entry) => entry.serverMessageId)).toEqual(['m-1', 'm-2']);
     expect(acked).toHaveLength(1);
     expect(acked[0]!.entries.map((entry) => entry.senderAccountId)).toEqual([ALICE, ALICE]);
+    expect(projection.takeAcks()).toEqual([
+      { accountId: BOB, deviceId: 1, throughSequence: 2, serverMessageIds: [] },
+    ]);
+    expect(projection.takeAcks()).toEqual([]);
     await projection.checkpoint();
 
     expect((await stored()).map((record) => record._id).sort()).toEqual([`${BOB}:2:1`, `${BOB}:2:2`]);

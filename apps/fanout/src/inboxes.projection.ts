@@ -101,6 +101,14 @@ export interface AckedEntries {
   readonly ackedAt: Date;
 }
 
+/** A device's acks applied in memory, to be recorded in the log. */
+export interface AcksToRecord {
+  readonly accountId: string;
+  readonly deviceId: number;
+  throughSequence: number;
+  readonly serverMessageIds: string[];
+}
+
 /** What the projection tells the rest of the service; every joint is optional. */
 export interface InboxesListener {
   /** Entries were appended to devices' inboxes (in memory): their streams send them now. */
@@ -197,6 +205,8 @@ export class InboxesProjection {
   private readonly unstored = new Map<string, UnstoredEntry>();
   /** Stored entries that left their inbox since the last checkpoint. */
   private readonly removedStored = new Set<string>();
+  /** Acks applied here since they were last taken for the log, by device. */
+  private ackedHere = new Map<string, AcksToRecord>();
   /** Accounts whose head changed since the last checkpoint. */
   private readonly dirty = new Set<string>();
   /** The next offset to apply, by partition: what a checkpoint lets the group commit. */
@@ -354,8 +364,45 @@ export class InboxesProjection {
       if (!this.unstored.delete(id)) this.removedStored.add(id);
     }
     this.dirty.add(accountId);
+    const key = `${accountId}:${deviceId}`;
+    const toRecord = this.ackedHere.get(key) ?? {
+      accountId,
+      deviceId,
+      throughSequence: 0,
+      serverMessageIds: [],
+    };
+    toRecord.throughSequence = Math.max(toRecord.throughSequence, throughSequence);
+    for (const entry of change.removed) {
+      if (entry.sequence > throughSequence) toRecord.serverMessageIds.push(entry.serverMessageId);
+    }
+    this.ackedHere.set(key, toRecord);
     this.listener.acked?.({ accountId, deviceId, entries: change.removed, ackedAt });
     return change.removed;
+  }
+
+  /**
+   * The acks applied here since the last call, one per device (cumulative, plus the ids acked
+   * beyond it), for the log: a checkpoint records them there first, so that folding the log again
+   * (a rebuild, a new owner) removes the same entries. Folding its own record later removes nothing.
+   */
+  takeAcks(): AcksToRecord[] {
+    const taken = [...this.ackedHere.values()];
+    this.ackedHere = new Map();
+    return taken;
+  }
+
+  /** Gives back acks that could not be recorded, for the next checkpoint. */
+  returnAcks(acks: readonly AcksToRecord[]): void {
+    for (const ack of acks) {
+      const key = `${ack.accountId}:${ack.deviceId}`;
+      const newer = this.ackedHere.get(key);
+      if (!newer) {
+        this.ackedHere.set(key, ack);
+        continue;
+      }
+      newer.throughSequence = Math.max(newer.throughSequence, ack.throughSequence);
+      newer.serverMessageIds.push(...ack.serverMessageIds);
+    }
   }
 
   /** Whether this instance folds the account's partition. */
