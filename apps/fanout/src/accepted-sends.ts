@@ -7,6 +7,11 @@ export interface AcceptedSendRecord extends Document {
   readonly serverMessageId: string;
   /** Milliseconds since the epoch. */
   readonly serverTimestamp: number;
+  /**
+   * Whether the log has the message: false from when the answer is kept until the append is
+   * done, so a retry after a crash in between knows to append it again.
+   */
+  readonly appended: boolean;
 }
 
 interface Waiter {
@@ -39,6 +44,7 @@ export class AcceptedSends {
   private readonly recent = new LRUCache<string, AcceptedSendRecord>({ max: REMEMBERED });
   private queued: { record: AcceptedSendRecord; done: (error?: unknown) => void }[] = [];
   private lookups = new Map<string, Waiter[]>();
+  private marks: AcceptedSendRecord[] = [];
 
   constructor(private readonly sends: DocumentCollection<AcceptedSendRecord>) {}
 
@@ -85,13 +91,25 @@ export class AcceptedSends {
   async remember(id: string, serverMessageId: string, serverTimestamp: Date): Promise<AcceptedSendRecord> {
     const earlier = this.recent.get(id);
     if (earlier) return earlier;
-    const record = { _id: id, serverMessageId, serverTimestamp: serverTimestamp.getTime() };
+    const record = { _id: id, serverMessageId, serverTimestamp: serverTimestamp.getTime(), appended: false };
     this.recent.set(id, record);
     await new Promise<void>((resolve, reject) => {
       this.queued.push({ record, done: (error) => (error ? reject(error) : resolve()) });
       if (this.queued.length === 1) setTimeout(() => void this.store(), STORE_AFTER_MS);
     });
     return record;
+  }
+
+  /**
+   * Marks the answer's message as appended to the log, in bulk with others of the moment; a mark
+   * lost to a crash only makes a retry append the message again, which the inbox projection
+   * recognises.
+   */
+  appended(record: AcceptedSendRecord): void {
+    const marked = { ...record, appended: true };
+    if (this.recent.get(record._id) === record) this.recent.set(record._id, marked);
+    this.marks.push(marked);
+    if (this.marks.length === 1) setTimeout(() => void this.storeMarks(), STORE_AFTER_MS);
   }
 
   private async store(): Promise<void> {
@@ -103,5 +121,11 @@ export class AcceptedSends {
     } catch (error) {
       for (const { done } of queued) done(error);
     }
+  }
+
+  private async storeMarks(): Promise<void> {
+    const marks = this.marks;
+    this.marks = [];
+    await this.sends.putMany(marks).catch(() => undefined);
   }
 }

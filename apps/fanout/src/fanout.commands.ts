@@ -58,9 +58,11 @@ export class FanoutCommands {
     const known = await this.accepted.recall(key);
     if (known && !known.stored) return acceptedResponse(known.record, true);
     if (known) {
-      // Accepted by another instance, or before a restart: should the log have missed it (a crash
+      // Accepted by another instance, or before a restart: should the log not have it (a crash
       // between keeping the answer and the append), it is appended again, as it was answered.
-      await this.appendAccepted(sender, request, known.record, context).catch(() => undefined);
+      if (!known.record.appended) {
+        await this.appendAccepted(sender, request, known.record, context).catch(() => undefined);
+      }
       return acceptedResponse(known.record, true);
     }
 
@@ -70,6 +72,7 @@ export class FanoutCommands {
     const standing = await this.accepted.remember(key, serverMessageId, now);
     const first = standing.serverTimestamp === now.getTime();
     await this.appendAccepted(sender, request, standing, context, first ? events : undefined);
+    if (first) this.accepted.appended(standing);
     return acceptedResponse(standing, !first);
   }
 
