@@ -150,6 +150,45 @@ describe("a message's trace", () => {
     expect(namesMessage(event('1', '2026-11-28T10:00:00Z'), 'm-2')).toBe(false);
   });
 
+  it('takes gathered receipts that name the message among others', () => {
+    const gathered = decodeRecord({
+      topic: 't',
+      partition: 0,
+      offset: '2',
+      key: 'alice',
+      headers: {},
+      timestamp: 0,
+      value: eventRecord(
+        fanoutEventCodec,
+        {
+          $case: 'receiptIssued',
+          value: {
+            accountId: 'alice',
+            serverMessageId: 'r-1',
+            receipt: undefined,
+            receipts: [
+              {
+                recipientAccountId: 'bob',
+                recipientDeviceId: 1,
+                serverMessageIds: ['m-0'],
+                deliveredAt: at('2026-11-28T10:00:00Z'),
+              },
+              {
+                recipientAccountId: 'bob',
+                recipientDeviceId: 2,
+                serverMessageIds: ['m-1'],
+                deliveredAt: at('2026-11-28T10:00:00Z'),
+              },
+            ],
+          },
+        },
+        { occurredAt: at('2026-11-28T10:00:00Z') },
+      ).value,
+    });
+    expect(namesMessage(gathered, 'm-1')).toBe(true);
+    expect(namesMessage(gathered, 'm-2')).toBe(false);
+  });
+
   it('orders by time, then by step (an event before the entries it made), then by offset', () => {
     const now = '2026-11-28T10:00:00.000Z';
     const accepted: TraceItem = {

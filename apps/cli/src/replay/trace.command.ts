@@ -33,16 +33,23 @@ interface Payload {
   readonly serverMessageId?: string;
   readonly serverMessageIds?: readonly string[];
   readonly receipt?: { readonly serverMessageIds?: readonly string[] };
+  readonly receipts?: readonly { readonly serverMessageIds?: readonly string[] }[];
 }
 
-/** Whether a fan-out event is about the message: accepts it, syncs it, acks, expires or receipts it. */
+/**
+ * Whether a fan-out event is about the message: accepts it, syncs it, acks it by id, expires it or
+ * receipts it (alone or among the gathered receipts of a window). A cumulative ack names sequence
+ * numbers, not messages; the entries the live projection still holds show which devices have not
+ * acked it.
+ */
 export function namesMessage(event: EventJson, serverMessageId: string): boolean {
   const payload = event.payload as Payload | undefined;
   if (!payload) return false;
   return (
     payload.serverMessageId === serverMessageId ||
     (payload.serverMessageIds ?? []).includes(serverMessageId) ||
-    (payload.receipt?.serverMessageIds ?? []).includes(serverMessageId)
+    (payload.receipt?.serverMessageIds ?? []).includes(serverMessageId) ||
+    (payload.receipts ?? []).some((receipt) => (receipt.serverMessageIds ?? []).includes(serverMessageId))
   );
 }
 
