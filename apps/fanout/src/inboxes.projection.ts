@@ -306,7 +306,7 @@ export class InboxesProjection {
         await this.entries.deleteIds(slice);
         await yieldToEventLoop();
       }
-      for (const slice of slices(heads)) {
+      for (const slice of slices(heads, HEADS_SLICE)) {
         await this.heads.putMany(slice);
         await yieldToEventLoop();
       }
@@ -613,10 +613,11 @@ export class InboxesProjection {
 /** How many documents a checkpoint writes at a time. */
 const CHECKPOINT_SLICE = 256;
 
-function* slices<T>(items: readonly T[]): Generator<readonly T[]> {
-  for (let start = 0; start < items.length; start += CHECKPOINT_SLICE) {
-    yield items.slice(start, start + CHECKPOINT_SLICE);
-  }
+/** Heads are larger documents (each remembers its last event ids): fewer at a time. */
+const HEADS_SLICE = 16;
+
+function* slices<T>(items: readonly T[], size = CHECKPOINT_SLICE): Generator<readonly T[]> {
+  for (let start = 0; start < items.length; start += size) yield items.slice(start, start + size);
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -1,6 +1,7 @@
 import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import type { IncomingRecord } from './event-log.port';
 
 /** What the embedded log's file needs to know about its creator's settings. */
@@ -43,6 +44,30 @@ const SCHEMA = `
     PRIMARY KEY (group_id, topic, partition_no)
   ) WITHOUT ROWID;
 `;
+
+/** How often the write-ahead log is copied into the database file, off the event loop. */
+const CHECKPOINT_INTERVAL_MS = 1_000;
+
+/**
+ * A worker thread that copies the write-ahead log into the database file every second, on a
+ * connection of its own (a passive checkpoint: it waits for no reader or writer). The event loop's
+ * connection never checkpoints, which would block it for the copy and a disk sync; SQLite then
+ * starts the log over at the next commit once everything in it was copied.
+ */
+function startCheckpointer(path: string): Worker {
+  const worker = new Worker(
+    `const { DatabaseSync } = require('node:sqlite');
+     const { workerData } = require('node:worker_threads');
+     const db = new DatabaseSync(workerData.path);
+     db.exec('PRAGMA busy_timeout = 5000');
+     setInterval(() => {
+       try { db.exec('PRAGMA wal_checkpoint(PASSIVE)'); } catch {}
+     }, workerData.intervalMs);`,
+    { eval: true, workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS } },
+  );
+  worker.unref();
+  return worker;
+}
 
 /** How long a committed group position may wait in memory before it is written. */
 const OFFSET_WRITE_MS = 200;
@@ -117,6 +142,7 @@ export class LogFile {
   private syncing = false;
   private afterSync: (() => void)[] = [];
   private walDescriptor: number | undefined;
+  private checkpointer: Worker | undefined;
   private readonly unwrittenOffsets = new Map<
     string,
     {
@@ -142,12 +168,13 @@ export class LogFile {
       const db = new DatabaseSync(path);
       const synchronous = options.synchronous ?? 'FULL';
       // SQLite commits without waiting for the disk; durable() syncs the write-ahead log itself,
-      // off the event loop (see there).
+      // off the event loop (see there), and a worker thread copies it into the database file.
       db.exec(
         'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0;',
       );
       db.exec(SCHEMA);
       file = new LogFile(path, db, synchronous);
+      file.checkpointer = startCheckpointer(path);
       LogFile.open.set(path, file);
     }
     file.handles += 1;
@@ -169,6 +196,7 @@ export class LogFile {
     if (this.handles > 0) return;
     LogFile.open.delete(this.path);
     this.writeOffsets();
+    void this.checkpointer?.terminate();
     this.db.close();
     if (this.walDescriptor !== undefined) closeSync(this.walDescriptor);
   }
