@@ -2,6 +2,7 @@ import type { DeliveryReceipt } from '@tandem/contracts/events/tandem/fanout/v1/
 import { deliveryReceipts } from '@tandem/fanout-domain';
 import type { Logger } from '@tandem/observability';
 import type { Worker } from '@tandem/runtime';
+import type { DeviceListsProjection } from './device-lists.projection';
 import type { FanoutLog } from './fanout-log';
 import type { AckedEntries } from './inboxes.projection';
 
@@ -18,7 +19,10 @@ export class DeliveryReceiptBatcher {
   /** By sending account, then by acking device: the receipt gathered so far. */
   private gathered = new Map<string, Map<string, DeliveryReceipt>>();
 
-  constructor(private readonly log: FanoutLog) {}
+  constructor(
+    private readonly log: FanoutLog,
+    private readonly deviceLists: Pick<DeviceListsProjection, 'get'>,
+  ) {}
 
   /** Gathers the receipts a device's ack gives. */
   add({ accountId, deviceId, entries, ackedAt }: AckedEntries): void {
@@ -51,7 +55,21 @@ export class DeliveryReceiptBatcher {
     this.gathered = new Map();
     const receipts = new Map([...gathered].map(([sender, byDevice]) => [sender, [...byDevice.values()]]));
     try {
-      await this.log.issueReceipts(receipts, { correlationId: 'delivery-receipts', causationId: '' });
+      const devices = new Map(
+        await Promise.all(
+          [...receipts.keys()].map(
+            async (sender) =>
+              [
+                sender,
+                ((await this.deviceLists.get(sender, false))?.devices ?? []).map((device) => device.deviceId),
+              ] as const,
+          ),
+        ),
+      );
+      await this.log.issueReceipts(receipts, devices, {
+        correlationId: 'delivery-receipts',
+        causationId: '',
+      });
     } catch (error) {
       for (const [sender, byDevice] of gathered) {
         const now = this.gathered.get(sender);

@@ -100,6 +100,7 @@ export class FanoutLog {
   /** Issues the gathered delivery receipts, one record per account that sent the messages. */
   async issueReceipts(
     receipts: ReadonlyMap<string, readonly DeliveryReceipt[]>,
+    devices: ReadonlyMap<string, readonly number[]>,
     context: CommandContext,
   ): Promise<void> {
     const now = new Date();
@@ -111,7 +112,13 @@ export class FanoutLog {
           occurredAt: now,
           event: {
             $case: 'receiptIssued',
-            value: { accountId, serverMessageId, receipt: undefined, receipts: [...gathered] },
+            value: {
+              accountId,
+              serverMessageId,
+              receipt: undefined,
+              receipts: [...gathered],
+              deviceIds: [...(devices.get(accountId) ?? [])],
+            },
           },
         };
       }),

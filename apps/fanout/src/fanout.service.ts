@@ -120,7 +120,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
     logger.warn({ err: error }, 'publishing an inbox signal failed');
 
   const fanoutLog = new FanoutLog(eventLog, topic.name);
-  const receipts = new DeliveryReceiptBatcher(fanoutLog);
+  const receipts = new DeliveryReceiptBatcher(fanoutLog, deviceLists);
   const streams: InboxStreams = new InboxStreams(
     { pendingAfter: (...args) => inboxes.pendingAfter(...args) },
     {
@@ -149,7 +149,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
   const commands = new FanoutCommands(store, fanoutLog, accepted, deviceLists, blocks, inboxes, () =>
     relay.wake(),
   );
-  const systemEntries = new SystemEntries(commands.inboxChanges);
+  const systemEntries = new SystemEntries(commands.inboxChanges, deviceLists);
   const { requests, windowSeconds } = config.fanout.sendRateLimit;
   const reportError = (what: string) => (error: unknown) => logger.error({ err: error }, what);
 

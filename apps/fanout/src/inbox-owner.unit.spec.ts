@@ -185,7 +185,19 @@ describe('delivery receipts, gathered', () => {
       },
       close: async () => undefined,
     };
-    const batcher = new DeliveryReceiptBatcher(new FanoutLog(log, TOPIC));
+    const batcher = new DeliveryReceiptBatcher(new FanoutLog(log, TOPIC), {
+      get: async (accountId: string) =>
+        accountId === ALICE
+          ? {
+              _id: ALICE,
+              accountId: ALICE,
+              listVersion: 1,
+              devices: [{ deviceId: 1, registrationId: 1, primary: true }],
+              deleted: false,
+              version: 1,
+            }
+          : null,
+    });
     const entry = (serverMessageId: string, senderAccountId: string) => ({
       sequence: 1,
       serverMessageId,

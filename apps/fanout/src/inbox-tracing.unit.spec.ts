@@ -114,6 +114,7 @@ describe('tracing a system entry from its event to the devices', () => {
       payload: fanoutEventCodec.encode({
         $case: 'systemEntryAccepted',
         value: {
+          deviceIds: [],
           accountId: ACCOUNT,
           serverMessageId: 'm-1',
           entry: {

@@ -521,8 +521,11 @@ export class InboxesProjection {
         }),
       );
     };
-    const toEveryDevice = (entry: NewInboxEntry) => {
-      for (const device of list?.devices ?? []) append(device.deviceId, [entry]);
+    /** To the devices the record names, or (records from before they did) every device the list has. */
+    const toEveryDevice = (entry: NewInboxEntry, deviceIds: readonly number[]) => {
+      const targets =
+        deviceIds.length > 0 ? deviceIds : (list?.devices ?? []).map((device) => device.deviceId);
+      for (const deviceId of targets) append(deviceId, [entry]);
     };
     const remove = (deviceId: number, ids: readonly string[], throughSequence = 0): InboxChange => {
       const change = removeEntries(inboxOf(head, deviceId), ids, throughSequence);
@@ -557,20 +560,23 @@ export class InboxesProjection {
         return;
       }
       case 'receiptIssued': {
-        const { receipt, receipts, serverMessageId } = event.value;
+        const { receipt, receipts, serverMessageId, deviceIds } = event.value;
         if (receipts.length > 0) {
-          toEveryDevice({ serverMessageId, content: { $case: 'receipts', value: { receipts } } });
+          toEveryDevice({ serverMessageId, content: { $case: 'receipts', value: { receipts } } }, deviceIds);
         } else if (receipt) {
-          toEveryDevice({ serverMessageId, content: { $case: 'receipt', value: receipt } });
+          toEveryDevice({ serverMessageId, content: { $case: 'receipt', value: receipt } }, deviceIds);
         }
         return;
       }
       case 'systemEntryAccepted':
         if (event.value.entry) {
-          toEveryDevice({
-            serverMessageId: event.value.serverMessageId,
-            content: { $case: 'system', value: event.value.entry },
-          });
+          toEveryDevice(
+            {
+              serverMessageId: event.value.serverMessageId,
+              content: { $case: 'system', value: event.value.entry },
+            },
+            event.value.deviceIds,
+          );
         }
         return;
       case 'inboxAcked': {

@@ -6,6 +6,7 @@ import {
   type InboxState,
   systemEntryStreamId,
 } from '@tandem/fanout-domain';
+import type { DeviceListsProjection } from './device-lists.projection';
 
 /** The event cases of other services that every device of the account gets as a system entry. */
 const kinds: Readonly<Record<string, SystemEntryKind>> = {
@@ -23,12 +24,16 @@ type SourceEvent = { $case: string; value: { accountId: string; deviceId?: numbe
 /**
  * Carries other services' events about an account (profile, settings, blocked accounts, device
  * list changes, recorded backups) into
- * the fanout event store as system entries for every device of the account; an unlinked device's
+ * the fanout event store as system entries for every device the account has then (named in the
+ * event, so that applying it again gives the same inboxes); an unlinked device's
  * inbox is closed with it. Each is recorded under its source event's id, so a redelivered source
  * event records nothing new.
  */
 export class SystemEntries {
-  constructor(private readonly inboxChanges: CommandHandler<InboxCommand, FanoutDomainEvent, InboxState>) {}
+  constructor(
+    private readonly inboxChanges: CommandHandler<InboxCommand, FanoutDomainEvent, InboxState>,
+    private readonly deviceLists: DeviceListsProjection,
+  ) {}
 
   async apply<E extends SourceEvent>(
     codec: EventCodec<E>,
@@ -36,6 +41,7 @@ export class SystemEntries {
   ): Promise<void> {
     const kind = kinds[event.$case];
     if (kind === undefined || !event.value.accountId) return;
+    const list = await this.deviceLists.get(event.value.accountId);
     await this.inboxChanges.handle(
       systemEntryStreamId(metadata.eventId),
       {
@@ -48,6 +54,7 @@ export class SystemEntries {
           payload: Buffer.from(codec.encode(event)),
         },
         closesDeviceId: event.$case === 'deviceUnlinked' ? (event.value.deviceId ?? 0) : 0,
+        deviceIds: (list?.devices ?? []).map((device) => device.deviceId),
       },
       causedBy(metadata),
     );

@@ -32,6 +32,8 @@ export interface AcceptSystemEntry {
   readonly entry: SystemEntry;
   /** A device the source event removed from the account, whose inbox closes; 0 for none. */
   readonly closesDeviceId: number;
+  /** The account's devices now (after the source event), which get the entry. */
+  readonly deviceIds: readonly number[];
 }
 
 export interface ExpireEntries {
@@ -86,6 +88,7 @@ function decide(command: InboxCommand, state: InboxState): FanoutDomainEvent[] {
               deliveredAt: command.now,
             },
             receipts: [],
+            deviceIds: [],
           },
         })),
       ];
@@ -97,6 +100,7 @@ function decide(command: InboxCommand, state: InboxState): FanoutDomainEvent[] {
           accountId: command.accountId,
           serverMessageId: command.entry.sourceEventId,
           entry: command.entry,
+          deviceIds: [...command.deviceIds],
         },
       };
       if (command.closesDeviceId === 0) return [accepted];

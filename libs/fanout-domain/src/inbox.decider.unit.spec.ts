@@ -58,6 +58,7 @@ const receiptIssued = (
     serverMessageId: receiptId,
     receipt: { recipientAccountId: bob, recipientDeviceId: 1, serverMessageIds, deliveredAt: now },
     receipts: [],
+    deviceIds: [],
   },
 });
 
@@ -73,12 +74,13 @@ const acceptSystemEntry = (overrides: Partial<AcceptSystemEntry> = {}): AcceptSy
   accountId: bob,
   entry: profileUpdated,
   closesDeviceId: 0,
+  deviceIds: [1, 2],
   ...overrides,
 });
 
 const systemEntryAccepted = (entry: SystemEntry): FanoutDomainEvent => ({
   $case: 'systemEntryAccepted',
-  value: { accountId: bob, serverMessageId: entry.sourceEventId, entry },
+  value: { accountId: bob, serverMessageId: entry.sourceEventId, entry, deviceIds: [1, 2] },
 });
 
 const expire = (expired: readonly PendingEntry[]): ExpireEntries => ({

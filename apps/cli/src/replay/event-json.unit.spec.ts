@@ -90,6 +90,7 @@ describe('a record as a JSON line', () => {
           {
             $case: 'systemEntryAccepted',
             value: {
+              deviceIds: [],
               accountId: 'bob',
               serverMessageId: 's-1',
               entry: {

@@ -152,6 +152,7 @@ export const receiptIssued = (options: {
       deliveredAt: options.at,
     },
     receipts: [],
+    deviceIds: [],
   },
 });
 

@@ -166,6 +166,7 @@ describe("a message's trace", () => {
             accountId: 'alice',
             serverMessageId: 'r-1',
             receipt: undefined,
+            deviceIds: [],
             receipts: [
               {
                 recipientAccountId: 'bob',
