@@ -4,6 +4,8 @@ import type { Worker } from '@tandem/runtime';
 import type { AppendedEntries } from './inboxes.projection';
 import type { InboxStreams } from './inbox-streams';
 
+type Signal = NonNullable<InboxSignal['signal']>;
+
 /**
  * What the fan-out instances of one installation tell each other about inbox streams, through
  * tandem.fanout.signals: a device's stream may be on any instance, while its inbox is written by
@@ -18,47 +20,39 @@ export class InboxSignals {
   ) {}
 
   /** Hands the entries just appended to devices' inboxes to the other instances' streams. */
-  async entriesAppended(appended: readonly AppendedEntries[]): Promise<void> {
-    await this.log.publish(
-      this.topic,
+  entriesAppended(appended: readonly AppendedEntries[]): Promise<void> {
+    return this.publish(
       appended.map(({ accountId, deviceId, entries }) => ({
-        key: accountId,
-        value: InboxSignal.encode({
-          originInstanceId: this.instanceId,
-          signal: { $case: 'entriesAppended', value: { accountId, deviceId, entries: [...entries] } },
-        }).finish(),
+        $case: 'entriesAppended',
+        value: { accountId, deviceId, entries: [...entries] },
       })),
     );
   }
 
   /** Says which devices' inboxes got entries stored: streams elsewhere read what they missed. */
-  async entriesStored(appended: readonly AppendedEntries[]): Promise<void> {
-    await this.log.publish(
-      this.topic,
+  entriesStored(appended: readonly AppendedEntries[]): Promise<void> {
+    return this.publish(
       appended.map(({ accountId, deviceId, entries }) => ({
-        key: accountId,
-        value: InboxSignal.encode({
-          originInstanceId: this.instanceId,
-          signal: {
-            $case: 'entriesStored',
-            value: { accountId, deviceId, lastSequence: entries.at(-1)?.sequence ?? 0 },
-          },
-        }).finish(),
+        $case: 'entriesStored',
+        value: { accountId, deviceId, lastSequence: entries.at(-1)?.sequence ?? 0 },
       })),
     );
   }
 
   /** Says that a device opened a stream here. */
-  async streamOpened(accountId: string, deviceId: number, streamId: string, openedAt: Date): Promise<void> {
-    await this.log.publish(this.topic, [
-      {
-        key: accountId,
-        value: InboxSignal.encode({
-          originInstanceId: this.instanceId,
-          signal: { $case: 'streamOpened', value: { accountId, deviceId, streamId, openedAt } },
-        }).finish(),
-      },
-    ]);
+  streamOpened(accountId: string, deviceId: number, streamId: string, openedAt: Date): Promise<void> {
+    return this.publish([{ $case: 'streamOpened', value: { accountId, deviceId, streamId, openedAt } }]);
+  }
+
+  /** Publishes signals from this instance, each keyed by the account it is about. */
+  private async publish(signals: readonly Signal[]): Promise<void> {
+    await this.log.publish(
+      this.topic,
+      signals.map((signal) => ({
+        key: signal.value.accountId,
+        value: InboxSignal.encode({ originInstanceId: this.instanceId, signal }).finish(),
+      })),
+    );
   }
 
   /** Reads the other instances' signals and passes them to the streams here. */
