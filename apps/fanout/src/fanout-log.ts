@@ -45,37 +45,11 @@ export class FanoutLog {
     );
   }
 
-  /** Records that a device processed entries: by id, through a sequence, or both. */
-  async ack(
-    device: { readonly accountId: string; readonly deviceId: number },
-    serverMessageIds: readonly string[],
-    throughSequence: number,
-    context: CommandContext,
-  ): Promise<void> {
-    const now = new Date();
-    await this.append(
-      [
-        {
-          eventId: randomUUID(),
-          occurredAt: now,
-          event: {
-            $case: 'inboxAcked',
-            value: {
-              accountId: device.accountId,
-              deviceId: device.deviceId,
-              serverMessageIds: [...serverMessageIds],
-              throughSequence,
-              ackedAt: now,
-            },
-          },
-        },
-      ],
-      context,
-    );
-  }
-
-  /** Records acks applied in memory by the instance that folds the accounts, one record per device. */
-  async recordAcks(acks: readonly AcksToRecord[]): Promise<void> {
+  /**
+   * Records that devices processed entries, one record per device (by id, through a sequence, or
+   * both): an ack for the instance that folds the account, or acks that instance applied in memory.
+   */
+  async recordAcks(acks: readonly AcksToRecord[], context: CommandContext): Promise<void> {
     if (acks.length === 0) return;
     const now = new Date();
     await this.append(
@@ -93,7 +67,7 @@ export class FanoutLog {
           },
         },
       })),
-      { correlationId: 'inbox-checkpoint', causationId: '' },
+      context,
     );
   }
 

@@ -12,6 +12,7 @@ import {
   inboxDecider,
   type InboxState,
   messageDecider,
+  removeEntries,
   validateAck,
 } from '@tandem/fanout-domain';
 import { DomainError } from '@tandem/decider';
@@ -20,7 +21,7 @@ import type { BlocksProjection } from './blocks.projection';
 import type { DeviceListsProjection } from './device-lists.projection';
 import { fanoutEventCodec } from './fanout.codecs';
 import { derivedId, type FanoutLog, serverMessageIdOf } from './fanout-log';
-import type { InboxesProjection } from './inboxes.projection';
+import { ackToRecord, type InboxesProjection } from './inboxes.projection';
 
 /**
  * The fanout write side. A message is decided against fanout's device lists and blocks and
@@ -156,18 +157,11 @@ export class FanoutCommands {
     );
     if (here) return here.length;
     const inbox = await this.inboxes.inboxOf(device.accountId, device.deviceId);
-    const wanted = new Set(ids);
-    const acked = (inbox?.pending ?? []).filter(
-      (entry) => entry.sequence <= request.throughSequence || wanted.has(entry.serverMessageId),
-    );
-    if (acked.length === 0) return 0;
-    await this.log.ack(
-      device,
-      acked.filter((entry) => entry.sequence > request.throughSequence).map((entry) => entry.serverMessageId),
-      request.throughSequence,
-      context,
-    );
-    return acked.length;
+    if (!inbox) return 0;
+    const { removed } = removeEntries(inbox, ids, request.throughSequence);
+    if (removed.length === 0) return 0;
+    await this.log.recordAcks([ackToRecord(device, removed, request.throughSequence)], context);
+    return removed.length;
   }
 
   /** A cumulative ack from a device's connection. */
@@ -178,6 +172,6 @@ export class FanoutCommands {
   ): Promise<void> {
     validateAck([], throughSequence);
     if (this.inboxes.ackHere(device.accountId, device.deviceId, [], throughSequence, new Date())) return;
-    await this.log.ack(device, [], throughSequence, context);
+    await this.log.recordAcks([ackToRecord(device, [], throughSequence)], context);
   }
 }

@@ -1,6 +1,6 @@
 import type { EventLog, Subscription } from '@tandem/messaging';
 import type { Logger } from '@tandem/observability';
-import type { Worker } from '@tandem/runtime';
+import { periodicWorker, type Worker } from '@tandem/runtime';
 import type { FanoutLog } from './fanout-log';
 import type { InboxesProjection } from './inboxes.projection';
 
@@ -28,13 +28,11 @@ export function inboxOwnerWorker(
   options: InboxOwnerOptions,
 ): Worker {
   let subscription: Subscription | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
 
   const checkpoint = async () => {
     const acks = inboxes.takeAcks();
     try {
-      await options.fanoutLog.recordAcks(acks);
+      await options.fanoutLog.recordAcks(acks, { correlationId: 'inbox-checkpoint', causationId: '' });
     } catch (error) {
       inboxes.returnAcks(acks);
       throw error;
@@ -42,13 +40,14 @@ export function inboxOwnerWorker(
     const positions = await inboxes.checkpoint();
     await subscription?.commit(positions);
   };
-  const tick = () => {
-    running = checkpoint()
-      .catch((error: unknown) => options.logger.error({ err: error }, 'checkpointing the inboxes failed'))
-      .finally(() => {
-        if (timer) timer = setTimeout(tick, options.checkpointIntervalMs);
-      });
-  };
+  const reportFailure = (error: unknown) =>
+    options.logger.error({ err: error }, 'checkpointing the inboxes failed');
+  const checkpoints = periodicWorker(
+    'fanout.inbox-checkpoints',
+    options.checkpointIntervalMs,
+    checkpoint,
+    reportFailure,
+  );
 
   return {
     name: 'fanout.inboxes',
@@ -61,15 +60,11 @@ export function inboxOwnerWorker(
         onAssigned: (partitions) => inboxes.assigned(partitions),
         onBatch: (batch) => inboxes.applyBatch(batch),
       });
-      timer = setTimeout(tick, options.checkpointIntervalMs);
+      await checkpoints.start();
     },
     async stop() {
-      clearTimeout(timer);
-      timer = undefined;
-      await running;
-      await checkpoint().catch((error: unknown) =>
-        options.logger.error({ err: error }, 'checkpointing the inboxes failed'),
-      );
+      await checkpoints.stop();
+      await checkpoint().catch(reportFailure);
       await subscription?.stop();
     },
   };

@@ -109,6 +109,22 @@ export interface AcksToRecord {
   readonly serverMessageIds: string[];
 }
 
+/** An ack that removed these entries, as the log records it: through the sequence, and the ids beyond. */
+export function ackToRecord(
+  device: { readonly accountId: string; readonly deviceId: number },
+  removed: readonly PendingEntry[],
+  throughSequence: number,
+): AcksToRecord {
+  return {
+    accountId: device.accountId,
+    deviceId: device.deviceId,
+    throughSequence,
+    serverMessageIds: removed
+      .filter((entry) => entry.sequence > throughSequence)
+      .map((entry) => entry.serverMessageId),
+  };
+}
+
 /** What the projection tells the rest of the service; every joint is optional. */
 export interface InboxesListener {
   /** Entries were appended to devices' inboxes (in memory): their streams send them now. */
@@ -359,23 +375,9 @@ export class InboxesProjection {
     const change = removeEntries(inbox, serverMessageIds, throughSequence);
     if (change.removed.length === 0) return [];
     setInbox(head, change.inbox);
-    for (const removed of change.removed) {
-      const id = entryRecordId(accountId, deviceId, removed.sequence);
-      if (!this.unstored.delete(id)) this.removedStored.add(id);
-    }
+    this.forget(accountId, deviceId, change.removed);
     this.dirty.add(accountId);
-    const key = `${accountId}:${deviceId}`;
-    const toRecord = this.ackedHere.get(key) ?? {
-      accountId,
-      deviceId,
-      throughSequence: 0,
-      serverMessageIds: [],
-    };
-    toRecord.throughSequence = Math.max(toRecord.throughSequence, throughSequence);
-    for (const entry of change.removed) {
-      if (entry.sequence > throughSequence) toRecord.serverMessageIds.push(entry.serverMessageId);
-    }
-    this.ackedHere.set(key, toRecord);
+    this.noteAck(ackToRecord({ accountId, deviceId }, change.removed, throughSequence));
     this.listener.acked?.({ accountId, deviceId, entries: change.removed, ackedAt });
     return change.removed;
   }
@@ -393,15 +395,26 @@ export class InboxesProjection {
 
   /** Gives back acks that could not be recorded, for the next checkpoint. */
   returnAcks(acks: readonly AcksToRecord[]): void {
-    for (const ack of acks) {
-      const key = `${ack.accountId}:${ack.deviceId}`;
-      const newer = this.ackedHere.get(key);
-      if (!newer) {
-        this.ackedHere.set(key, ack);
-        continue;
-      }
-      newer.throughSequence = Math.max(newer.throughSequence, ack.throughSequence);
-      newer.serverMessageIds.push(...ack.serverMessageIds);
+    for (const ack of acks) this.noteAck(ack);
+  }
+
+  /** Adds an ack to the device's acks to record: through the greater sequence, with every id. */
+  private noteAck(ack: AcksToRecord): void {
+    const key = `${ack.accountId}:${ack.deviceId}`;
+    const known = this.ackedHere.get(key);
+    if (!known) {
+      this.ackedHere.set(key, { ...ack, serverMessageIds: [...ack.serverMessageIds] });
+      return;
+    }
+    known.throughSequence = Math.max(known.throughSequence, ack.throughSequence);
+    known.serverMessageIds.push(...ack.serverMessageIds);
+  }
+
+  /** Entries that left an inbox: never stored if they had not been yet, else deleted at the checkpoint. */
+  private forget(accountId: string, deviceId: number, removed: readonly PendingEntry[]): void {
+    for (const entry of removed) {
+      const id = entryRecordId(accountId, deviceId, entry.sequence);
+      if (!this.unstored.delete(id)) this.removedStored.add(id);
     }
   }
 
@@ -505,10 +518,7 @@ export class InboxesProjection {
           trace,
         });
       }
-      for (const removed of change.removed) {
-        const id = entryRecordId(accountId, deviceId, removed.sequence);
-        if (!this.unstored.delete(id)) this.removedStored.add(id);
-      }
+      this.forget(accountId, deviceId, change.removed);
     };
     const append = (deviceId: number, entries: readonly NewInboxEntry[]) => {
       if (head.closed.includes(deviceId)) return;
