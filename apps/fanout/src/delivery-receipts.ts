@@ -1,7 +1,7 @@
 import type { DeliveryReceipt } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
 import { deliveryReceipts } from '@tandem/fanout-domain';
 import type { Logger } from '@tandem/observability';
-import type { Worker } from '@tandem/runtime';
+import { periodicWorker, type Worker } from '@tandem/runtime';
 import type { DeviceListsProjection } from './device-lists.projection';
 import type { FanoutLog } from './fanout-log';
 import type { AckedEntries } from './inboxes.projection';
@@ -82,27 +82,15 @@ export class DeliveryReceiptBatcher {
 
   /** Flushes every `windowMs`, and once more when stopped. */
   worker(windowMs: number, logger: Logger): Worker {
-    let timer: NodeJS.Timeout | undefined;
-    let running: Promise<void> = Promise.resolve();
-    const tick = () => {
-      running = this.flush()
-        .catch((error: unknown) => logger.error({ err: error }, 'issuing delivery receipts failed'))
-        .finally(() => {
-          if (timer) timer = setTimeout(tick, windowMs);
-        });
-    };
+    const reportFailure = (error: unknown) =>
+      logger.error({ err: error }, 'issuing delivery receipts failed');
+    const flushes = periodicWorker('fanout.delivery-receipts', windowMs, () => this.flush(), reportFailure);
     return {
-      name: 'fanout.delivery-receipts',
-      start: async () => {
-        timer = setTimeout(tick, windowMs);
-      },
+      name: flushes.name,
+      start: () => flushes.start(),
       stop: async () => {
-        clearTimeout(timer);
-        timer = undefined;
-        await running;
-        await this.flush().catch((error: unknown) =>
-          logger.error({ err: error }, 'issuing delivery receipts failed'),
-        );
+        await flushes.stop();
+        await this.flush().catch(reportFailure);
       },
     };
   }

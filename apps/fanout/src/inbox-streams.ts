@@ -176,25 +176,12 @@ class InboxStream {
   /** Pushes entries in sequence order, in one response where the sink takes several. */
   private sendAll(entries: readonly TracedEntry[]): void {
     if (entries.length === 0) return;
-    if (!this.sink.entries || entries.length === 1) {
-      for (const entry of entries) this.send(entry);
-      return;
-    }
     const spans = entries.map((traced) => this.startPush(traced));
     this.lastSent = entries.at(-1)!.entry.sequence;
-    this.sink.entries(entries.map(({ entry }) => toResponseEntry(entry)!));
+    if (this.sink.entries) this.sink.entries(entries.map(({ entry }) => toResponseEntry(entry)!));
+    else for (const { entry } of entries) this.sink.next({ entry: toResponseEntry(entry) });
     for (const span of spans) span?.end();
     for (const { entry } of entries) this.measure(entry);
-  }
-
-  /** Pushes one entry. */
-  private send(traced: TracedEntry): void {
-    const span = this.startPush(traced);
-    this.lastSent = traced.entry.sequence;
-    if (this.sink.entries) this.sink.entries([toResponseEntry(traced.entry)!]);
-    else this.sink.next({ entry: toResponseEntry(traced.entry) });
-    span?.end();
-    this.measure(traced.entry);
   }
 
   /**
