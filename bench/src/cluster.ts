@@ -3,8 +3,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
-import { GrpcTestClient, newDevice, services, type SignedInDevice, signIn } from '@tandem/harness';
+import {
+  GrpcTestClient,
+  linkCompanion,
+  newDevice,
+  services,
+  type SignedInDevice,
+  signIn,
+} from '@tandem/harness';
 import { MongoClient } from 'mongodb';
+import { createWithin } from './measure';
 import { type BenchProcess, startBenchProcess } from './processes';
 
 /** A service a benchmark measures on a cluster of its own, besides the accounts and linking it needs. */
@@ -183,4 +191,46 @@ export async function registerPrimary(
   });
   const token = await signIn(cluster.linking, phone, accountId, 1, 300_000);
   return { accountId, deviceId: 1, token, keys: phone };
+}
+
+export interface BenchAccount {
+  readonly accountId: string;
+  /** The primary (device 1) first, then the companions. */
+  readonly devices: readonly SignedInDevice[];
+}
+
+/**
+ * How long linking a companion waits for linking's projections: a loaded distributed setup on
+ * FerretDB takes longer than the harness's 15 s.
+ */
+const PATIENT_LINKING = { timeoutMs: 300_000, intervalMs: 200 };
+
+/** Registers an account and links companions to it through the QR flow, all signed in. */
+async function createAccount(
+  cluster: Pick<BenchClients<BenchService>, 'accounts' | 'linking'>,
+  deviceCount: number,
+): Promise<BenchAccount> {
+  const primary = await registerPrimary(cluster);
+  const devices: SignedInDevice[] = [primary];
+  for (let index = 1; index < deviceCount; index++) {
+    devices.push(await linkCompanion(cluster.linking, primary, `bench laptop ${index}`, PATIENT_LINKING));
+  }
+  return { accountId: primary.accountId, devices };
+}
+
+/**
+ * Creates accounts on `concurrency` workers until `count` exist or `budgetSeconds` have passed
+ * (no new account starts after that). Failed accounts are counted and left out.
+ */
+export async function createAccounts(
+  cluster: Pick<BenchClients<BenchService>, 'accounts' | 'linking'>,
+  count: number,
+  devicesOf: (index: number) => number,
+  concurrency: number,
+  budgetSeconds = Infinity,
+): Promise<{ accounts: BenchAccount[]; failures: number; firstError?: unknown; seconds: number }> {
+  const { created, ...outcome } = await createWithin(count, concurrency, budgetSeconds, (index) =>
+    createAccount(cluster, devicesOf(index)),
+  );
+  return { accounts: created, ...outcome };
 }

@@ -42,12 +42,17 @@ import {
   type FanoutStreamingClient,
   fanoutStreamingClient,
   type GrpcTestClient,
-  linkCompanion,
   OWN_CONNECTION,
   type SignedInDevice,
 } from '@tandem/harness';
-import { type BenchCluster, registerPrimary, startBenchCluster, wantedBackings } from './cluster';
-import { createWithin, percentile } from './measure';
+import {
+  type BenchAccount,
+  type BenchCluster,
+  createAccounts,
+  startBenchCluster,
+  wantedBackings,
+} from './cluster';
+import { percentile } from './measure';
 import { memoryOf, mib } from './processes';
 import { cpuRow, cpuSnapshot, envNumber, header, ms, row, since } from './report';
 
@@ -89,48 +94,6 @@ function memoryRow(cluster: Cluster): string {
   });
   const own = memoryOf('self');
   return [...services, `bench client ${mib(own?.peak)} (now ${mib(own?.rss)})`].join(', ');
-}
-
-// ---------------------------------------------------------------------------------------------
-// Accounts and devices
-
-interface BenchAccount {
-  readonly accountId: string;
-  /** The primary (device 1) first, then the companions. */
-  readonly devices: readonly SignedInDevice[];
-}
-
-/**
- * How long linking a companion waits for linking's projections: a loaded distributed setup on
- * FerretDB takes longer than the harness's 15 s.
- */
-const PATIENT_LINKING = { timeoutMs: 300_000, intervalMs: 200 };
-
-/** Registers an account and links companions to it through the QR flow, all signed in. */
-async function createAccount(cluster: Cluster, deviceCount: number): Promise<BenchAccount> {
-  const primary = await registerPrimary(cluster);
-  const devices: SignedInDevice[] = [primary];
-  for (let index = 1; index < deviceCount; index++) {
-    devices.push(await linkCompanion(cluster.linking, primary, `bench laptop ${index}`, PATIENT_LINKING));
-  }
-  return { accountId: primary.accountId, devices };
-}
-
-/**
- * Creates accounts on `concurrency` workers until `count` exist or `budgetSeconds` have passed
- * (no new account starts after that). Failed accounts are counted and left out.
- */
-async function createAccounts(
-  cluster: Cluster,
-  count: number,
-  devicesOf: (index: number) => number,
-  concurrency: number,
-  budgetSeconds = Infinity,
-): Promise<{ accounts: BenchAccount[]; failures: number; firstError?: unknown; seconds: number }> {
-  const { created, ...outcome } = await createWithin(count, concurrency, budgetSeconds, (index) =>
-    createAccount(cluster, devicesOf(index)),
-  );
-  return { accounts: created, ...outcome };
 }
 
 // ---------------------------------------------------------------------------------------------

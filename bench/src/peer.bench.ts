@@ -36,12 +36,11 @@ import type { GetDeviceListResponse } from '@tandem/contracts/grpc/tandem/linkin
 import {
   type FanoutStreamingClient,
   fanoutStreamingClient,
-  linkCompanion,
   OWN_CONNECTION,
   type SignedInDevice,
 } from '@tandem/harness';
-import { type BenchCluster, registerPrimary, startBenchCluster, wantedBackings } from './cluster';
-import { createWithin, percentile } from './measure';
+import { type BenchCluster, createAccounts, startBenchCluster, wantedBackings } from './cluster';
+import { percentile } from './measure';
 import { memoryOf, mib } from './processes';
 import { cpuRow, cpuSnapshot, envNumber, header, row } from './report';
 
@@ -142,22 +141,14 @@ async function run(cluster: Cluster, size: ReturnType<typeof sizes>): Promise<vo
       `${size.accounts} accounts of ${DEVICES} devices, 9 deliveries per Send`,
   );
   const setupStarted = performance.now();
-  const { created, failures, firstError } = await createWithin(size.accounts, 20, Infinity, async () => {
-    const primary = await registerPrimary(cluster);
-    const devices = [primary];
-    for (let index = 1; index < DEVICES; index++) {
-      devices.push(
-        await linkCompanion(cluster.linking, primary, `peer laptop ${index}`, {
-          timeoutMs: 300_000,
-          intervalMs: 100,
-        }),
-      );
-    }
-    return devices;
-  });
+  const {
+    accounts: created,
+    failures,
+    firstError,
+  } = await createAccounts(cluster, size.accounts, () => DEVICES, 20);
   if (failures > 0) throw new Error(`setting up ${failures} accounts failed: ${String(firstError)}`);
   const accounts: PeerAccount[] = [];
-  for (const devices of created) {
+  for (const { devices } of created) {
     const { listVersion } = await cluster.linking.call<GetDeviceListResponse>(
       'GetDeviceList',
       { accountId: devices[0]!.accountId },
