@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { DeviceDirectory } from '@tandem/auth';
+import { DeviceDepartures, DeviceDirectory } from '@tandem/auth';
 import { randomUUID } from 'node:crypto';
 import { CommandHandler } from '@tandem/event-sourcing';
 import {
@@ -121,6 +121,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
 
   const fanoutLog = new FanoutLog(eventLog, topic.name);
   const receipts = new DeliveryReceiptBatcher(fanoutLog, deviceLists);
+  const departures = new DeviceDepartures();
   const streams: InboxStreams = new InboxStreams(
     { pendingAfter: (...args) => inboxes.pendingAfter(...args) },
     {
@@ -129,7 +130,9 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
       onConnected: (accountId, deviceId) => recordConnection(accountId, deviceId, true),
       onDisconnected: (accountId, deviceId) => recordConnection(accountId, deviceId, false),
     },
+    departures,
   );
+  departures.endStreamsIn(streams);
   const inboxes = new InboxesProjection(
     documents.collection('inbox_heads'),
     documents.collection('inbox_entries'),
@@ -188,6 +191,13 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
           await deviceLists.apply(received);
           await systemEntries.apply(deviceListEventCodec, received);
         },
+      }),
+      consumerWorker('fanout.device-departures', eventLog, {
+        groupId: infrastructure.groupId('fanout', `device-departures.${instanceId}`),
+        topic: linkingTopic.name,
+        codec: deviceListEventCodec,
+        fromBeginning: false,
+        handle: (received) => departures.apply(received),
       }),
       consumerWorker('fanout.accounts-events', eventLog, {
         groupId: infrastructure.groupId('fanout', 'accounts-events'),

@@ -3,6 +3,7 @@ import { status } from '@grpc/grpc-js';
 import { type Histogram, type Span, SpanKind } from '@opentelemetry/api';
 import type { InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
 import type { StreamInboxResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+import type { DeviceDepartures, DeviceStreamHolder } from '@tandem/auth';
 import { GrpcStatusError, toTimestamp } from '@tandem/grpc';
 import {
   contextFrom,
@@ -233,7 +234,7 @@ class InboxStream {
  * signals say so). The inbox projection hands each batch's new entries to the streams here, and
  * the signals wake the streams whose entries another instance stored.
  */
-export class InboxStreams {
+export class InboxStreams implements DeviceStreamHolder {
   private readonly streams = new Map<string, InboxStream>();
   private readonly pushLatency = tandemMeter().createHistogram('tandem.fanout.push.latency', {
     unit: 's',
@@ -244,6 +245,7 @@ export class InboxStreams {
   constructor(
     private readonly reader: InboxReader,
     private readonly events: StreamEvents = {},
+    private readonly departures?: Pick<DeviceDepartures, 'departure'>,
   ) {
     tandemMeter()
       .createObservableGauge('tandem.fanout.streams.open', {
@@ -258,6 +260,11 @@ export class InboxStreams {
    * far it has sent.
    */
   open(accountId: string, deviceId: number, afterSequence: number, sink: InboxSink): OpenStream {
+    const departure = this.departures?.departure(accountId, deviceId);
+    if (departure) {
+      sink.error(departure);
+      return Object.assign(() => undefined, { sentThrough: () => afterSequence });
+    }
     const key = `${accountId}:${deviceId}`;
     const previous = this.streams.get(key);
     if (previous) {
@@ -306,6 +313,16 @@ export class InboxStreams {
     if (here > openedAt.getTime() || (here === openedAt.getTime() && stream.streamId > streamId)) return;
     this.streams.delete(key);
     stream.supersede();
+    void this.events.onDisconnected?.(accountId, deviceId);
+  }
+
+  /** The device left its account: its stream here, if any, ends with `why` (UNAUTHENTICATED). */
+  endDeviceStreams(accountId: string, deviceId: number, why: GrpcStatusError): void {
+    const key = `${accountId}:${deviceId}`;
+    const stream = this.streams.get(key);
+    if (!stream) return;
+    this.streams.delete(key);
+    stream.end(why);
     void this.events.onDisconnected?.(accountId, deviceId);
   }
 

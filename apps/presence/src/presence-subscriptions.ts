@@ -4,6 +4,7 @@ import type {
   SubscribeResponse,
   Typing,
 } from '@tandem/contracts/grpc/tandem/presence/v1/presence_service';
+import type { DeviceDepartures, DeviceStreamHolder } from '@tandem/auth';
 import { GrpcStatusError, toTimestamp } from '@tandem/grpc';
 import {
   type AccountPresence,
@@ -47,6 +48,7 @@ class Subscription {
 
   constructor(
     readonly viewer: string,
+    readonly viewerDevice: number,
     readonly accountIds: readonly string[],
     private readonly sink: PresenceSink,
   ) {
@@ -87,7 +89,7 @@ const shuttingDown = () =>
  * setting changes or two accounts exchange their first message, and all of it when one of two
  * accounts blocks or unblocks the other.
  */
-export class PresenceSubscriptions {
+export class PresenceSubscriptions implements DeviceStreamHolder {
   private readonly byAccount = new Map<string, Set<Subscription>>();
   private readonly byViewer = new Map<string, Set<Subscription>>();
   private ending = false;
@@ -97,18 +99,25 @@ export class PresenceSubscriptions {
     private readonly typing: TypingIndicators,
     private readonly privacy: PresencePrivacy,
     private readonly reportError: (error: unknown, message: string) => void,
+    private readonly departures?: Pick<DeviceDepartures, 'departure'>,
   ) {}
 
-  /** Opens a subscription of `viewer` to `accountIds` (checked); returns what ends it. */
-  open(viewer: string, accountIds: readonly string[], sink: PresenceSink): () => void {
-    const subscription = new Subscription(viewer, accountIds, sink);
-    if (this.ending) {
-      subscription.end(shuttingDown());
+  /**
+   * Opens a subscription of device `viewerDevice` of account `viewer` to `accountIds` (checked);
+   * returns what ends it.
+   */
+  open(viewer: string, viewerDevice: number, accountIds: readonly string[], sink: PresenceSink): () => void {
+    const subscription = new Subscription(viewer, viewerDevice, accountIds, sink);
+    const refusal = this.ending ? shuttingDown() : this.departures?.departure(viewer, viewerDevice);
+    if (refusal) {
+      subscription.end(refusal);
       return () => undefined;
     }
     this.privacy.sightsOf(viewer, accountIds).then(
       (sights) => {
         if (subscription.closed) return;
+        const departure = this.departures?.departure(viewer, viewerDevice);
+        if (departure) return subscription.end(departure);
         for (const [accountId, sight] of sights) subscription.sights.set(accountId, sight);
         const presences = accountIds.map((accountId) => {
           const view = subscription.viewOf(this.book.presenceOf(accountId));
@@ -176,6 +185,15 @@ export class PresenceSubscriptions {
       }
     }
     await Promise.all(reviews);
+  }
+
+  /** The device left its account: its subscriptions here end with `why` (UNAUTHENTICATED). */
+  endDeviceStreams(accountId: string, deviceId: number, why: GrpcStatusError): void {
+    for (const subscription of [...(this.byViewer.get(accountId) ?? [])]) {
+      if (subscription.viewerDevice !== deviceId) continue;
+      subscription.end(why);
+      this.close(subscription);
+    }
   }
 
   /** Ends every subscription with UNAVAILABLE: the process is shutting down, clients subscribe again. */

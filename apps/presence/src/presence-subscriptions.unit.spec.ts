@@ -107,7 +107,7 @@ describe('presence subscriptions', () => {
 
   const open = async (viewer: string, accountIds: string[]) => {
     const sink = aSink();
-    const close = subscriptions.open(viewer, accountIds, sink);
+    const close = subscriptions.open(viewer, 1, accountIds, sink);
     await settle();
     return { ...sink, close };
   };

@@ -65,7 +65,7 @@ export class PresenceGrpcController implements PresenceServiceController {
     const device = authenticatedDevice(metadata);
     const accountIds = subscribedAccounts(request.accountIds);
     return new Observable<SubscribeResponse>((subscriber) => {
-      const close = this.subscriptions.open(device.accountId, accountIds, {
+      const close = this.subscriptions.open(device.accountId, device.deviceId, accountIds, {
         next: (item) => subscriber.next(item),
         error: (error) => subscriber.error(error),
       });

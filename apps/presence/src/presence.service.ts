@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Module } from '@nestjs/common';
-import { DeviceDirectory } from '@tandem/auth';
+import { DeviceDepartures, DeviceDirectory } from '@tandem/auth';
 import { RateLimit } from '@tandem/grpc';
 import type { TopicSpec } from '@tandem/messaging';
 import {
@@ -116,7 +116,9 @@ export async function presenceService(
     documents.collection('contacts'),
     documents.collection('blocks'),
   );
-  const subscriptions = new PresenceSubscriptions(book, typing, privacy, reportError);
+  const departures = new DeviceDepartures();
+  const subscriptions = new PresenceSubscriptions(book, typing, privacy, reportError, departures);
+  departures.endStreamsIn(subscriptions);
   book.onChange((presence) => subscriptions.presenceChanged(presence));
   const fanoutEvents = new FanoutEventsConsumer(book, privacy, (pairs) => {
     subscriptions
@@ -169,6 +171,13 @@ export async function presenceService(
         topic: linkingTopic.name,
         codec: deviceListEventCodec,
         handle: (received) => directory.apply(received),
+      }),
+      consumerWorker('presence.device-departures', eventLog, {
+        groupId: infrastructure.groupId('presence', `device-departures.${instanceId}`),
+        topic: linkingTopic.name,
+        codec: deviceListEventCodec,
+        fromBeginning: false,
+        handle: (received) => departures.apply(received),
       }),
       consumerWorker('presence.accounts-events', eventLog, {
         groupId: infrastructure.groupId('presence', 'accounts-events'),

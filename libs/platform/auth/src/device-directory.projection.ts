@@ -2,7 +2,7 @@ import { DeviceListEvent } from '@tandem/contracts/events/tandem/linking/v1/even
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
 import { oneofEventCodec, type ReceivedEvent } from '@tandem/event-sourcing';
 
-type DeviceListDomainEvent = NonNullable<DeviceListEvent['event']>;
+export type DeviceListDomainEvent = NonNullable<DeviceListEvent['event']>;
 
 /** The linking service's events, as every service reads them from tandem.linking.events. */
 export const deviceListEventCodec = oneofEventCodec<DeviceListDomainEvent>(

@@ -3,3 +3,4 @@ export * from './device-authenticator';
 export * from './device-directory.projection';
 export * from './device-tokens';
 export * from './token-keys';
+export * from './device-departures';

@@ -9,6 +9,11 @@ export interface EventConsumerOptions<E> {
   readonly topic: string;
   readonly codec: EventCodec<E>;
   /**
+   * Where a group without committed offsets starts: the beginning (default, for projections) or
+   * the end (for a process's own group that only reacts to what happens from now on).
+   */
+  readonly fromBeginning?: boolean;
+  /**
    * Applies one event. It must be idempotent: after a crash, events since the last committed
    * offset come again. Throwing stops the batch; it is delivered again, from that event on.
    */
@@ -24,7 +29,7 @@ export function consumeEvents<E>(log: EventLog, options: EventConsumerOptions<E>
   return log.subscribe({
     groupId: options.groupId,
     topics: [options.topic],
-    fromBeginning: true,
+    fromBeginning: options.fromBeginning ?? true,
     onBatch: async (batch) => {
       for (const record of batch.records) {
         const { metadata, payload } = fromRecord(record);
