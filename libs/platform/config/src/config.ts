@@ -33,6 +33,11 @@ export interface TandemConfig {
   readonly logLevel: string;
   /** Port of the Prometheus scrape endpoint (`/metrics`); none when unset. */
   readonly metricsPort: number | undefined;
+  /**
+   * How long a stop (SIGTERM) may take: work in hand not finished by then is given up (it is
+   * delivered again after the restart) and the process exits.
+   */
+  readonly shutdownSeconds: number;
   readonly linking: {
     /** Companion devices an account may link besides its primary. */
     readonly maxCompanions: number;
@@ -124,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TandemConfig {
     },
     logLevel: env['TANDEM_LOG_LEVEL'] || 'info',
     metricsPort: env['TANDEM_METRICS_PORT'] ? port(env, 'TANDEM_METRICS_PORT') : undefined,
+    shutdownSeconds: integer(env, 'TANDEM_SHUTDOWN_SECONDS', 8),
     linking: {
       maxCompanions: integer(env, 'TANDEM_MAX_COMPANIONS', 4),
       linkSessionTtlSeconds: integer(env, 'TANDEM_LINK_SESSION_TTL_SECONDS', 60),

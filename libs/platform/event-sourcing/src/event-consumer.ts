@@ -24,14 +24,17 @@ export interface EventConsumerOptions<E> {
  * Subscribes to a service topic and hands each event, decoded, to `handle` in log order, each in
  * a span `process <event type>` that continues the event's trace (commands `handle` runs with
  * `causedBy(metadata)` are its children). Events of another payload type on the topic are passed over.
+ * Stopping gives up the rest of the batch in hand, uncommitted: the events after the one being
+ * handled come again to whoever consumes the partition next.
  */
 export function consumeEvents<E>(log: EventLog, options: EventConsumerOptions<E>): Promise<Subscription> {
   return log.subscribe({
     groupId: options.groupId,
     topics: [options.topic],
     fromBeginning: options.fromBeginning ?? true,
-    onBatch: async (batch) => {
+    onBatch: async (batch, stopping) => {
       for (const record of batch.records) {
+        stopping.throwIfAborted();
         const { metadata, payload } = fromRecord(record);
         if (metadata.payloadType !== options.codec.payloadType) continue;
         await inEventSpan(

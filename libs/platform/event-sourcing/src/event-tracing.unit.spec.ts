@@ -41,7 +41,7 @@ function fakeLog(): EventLog & { deliver(batch: RecordBatch): Promise<void> } {
       return { stop: async () => undefined, commit: async () => undefined };
     },
     close: async () => undefined,
-    deliver: (batch) => subscriber!.onBatch(batch),
+    deliver: (batch) => subscriber!.onBatch(batch, new AbortController().signal),
   };
 }
 

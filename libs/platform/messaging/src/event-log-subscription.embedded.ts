@@ -25,6 +25,7 @@ export class EmbeddedSubscription implements Subscription, GroupMember {
   private running = false;
   private loop: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
+  private readonly stopSignal = new AbortController();
   private interruptWait: (() => void) | undefined;
   private cursor = 0;
   /** With manual commits: the next offset to fetch by partition, ahead of the committed one. */
@@ -47,6 +48,7 @@ export class EmbeddedSubscription implements Subscription, GroupMember {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.running = false;
+      this.stopSignal.abort();
       this.interruptWait?.();
       await this.loop;
       this.file.writeOffsets();
@@ -100,13 +102,14 @@ export class EmbeddedSubscription implements Subscription, GroupMember {
     const id = partitionId(batch.topic, batch.partition);
     this.group.busy.add(id);
     try {
-      await this.options.onBatch(batch);
+      await this.options.onBatch(batch, this.stopSignal.signal);
       const last = batch.records[batch.records.length - 1]!;
       if (this.options.manualCommit) this.fetched.set(id, Number(last.offset) + 1);
       else this.file.commitOffset(this.group, batch.topic, batch.partition, Number(last.offset) + 1);
       this.failures.delete(id);
       this.retryAt.delete(id);
     } catch (error) {
+      if (this.stopSignal.signal.aborted) return;
       const failures = (this.failures.get(id) ?? 0) + 1;
       const delayMs = backoffDelay(this.settings.retryBackoff, failures);
       this.failures.set(id, failures);

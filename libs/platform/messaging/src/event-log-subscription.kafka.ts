@@ -16,6 +16,7 @@ export class KafkaSubscription implements Subscription {
   private readonly failures = new Map<string, number>();
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
   private stopping: Promise<void> | undefined;
+  private readonly stopSignal = new AbortController();
   private readonly lag = tandemMeter().createGauge('tandem.consumer.lag', {
     unit: '{record}',
     description:
@@ -38,8 +39,9 @@ export class KafkaSubscription implements Subscription {
     };
     const partitionKey = `${batch.topic}:${batch.partition}`;
     try {
-      await this.withHeartbeats(payload, () => this.options.onBatch(recordBatch));
+      await this.withHeartbeats(payload, () => this.options.onBatch(recordBatch, this.stopSignal.signal));
     } catch (error) {
+      if (this.stopSignal.signal.aborted) return;
       const failures = (this.failures.get(partitionKey) ?? 0) + 1;
       this.failures.set(partitionKey, failures);
       const delayMs = backoffDelay(this.settings.retryBackoff, failures);
@@ -81,9 +83,13 @@ export class KafkaSubscription implements Subscription {
     );
   }
 
-  /** Stops fetching, lets the batch in hand finish and commit, then leaves the group. */
+  /**
+   * Stops fetching, lets the batch in hand finish and commit (or be given up, uncommitted), then
+   * leaves the group.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      this.stopSignal.abort();
       for (const timer of this.resumeTimers) clearTimeout(timer);
       this.resumeTimers.clear();
       try {

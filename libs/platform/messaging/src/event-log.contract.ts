@@ -250,6 +250,32 @@ export function describeEventLogContract(
         await settle();
         expect(again.handled.map(valueOf)).toEqual(['after']);
       });
+
+      it('a batch in hand given up when stop() is called is not committed: the group gets it again', async () => {
+        const topic = await newTopic(1);
+        const groupId = harness.name('group');
+        await log.publish(topic, [aRecord('account-1', 'long'), aRecord('account-1', 'work')]);
+        let started!: () => void;
+        const handlerStarted = new Promise<void>((resolve) => (started = resolve));
+        let gaveUp = false;
+        const subscription = await log.subscribe({
+          groupId,
+          topics: [topic],
+          onBatch: async (_batch, stopping) => {
+            started();
+            await new Promise<void>((resolve) => stopping.addEventListener('abort', () => resolve()));
+            gaveUp = true;
+            stopping.throwIfAborted();
+          },
+        });
+        await handlerStarted;
+
+        await subscription.stop();
+
+        expect(gaveUp).toBe(true);
+        const again = await consume({ groupId, topics: [topic] });
+        await eventually(() => expect(again.handled.map(valueOf)).toEqual(['long', 'work']));
+      });
     });
 
     describe('when a subscriber commits its positions itself', () => {

@@ -47,8 +47,10 @@ export interface SubscribeOptions {
   /**
    * Handles the records of one partition in offset order. When it resolves, the offsets are
    * committed; when it throws, nothing is committed and the batch is delivered again after a backoff.
+   * `stopping` is aborted as `Subscription.stop` is called: a handler with much left to do may give
+   * the batch up by throwing, and it is delivered again to whoever consumes the partition next.
    */
-  readonly onBatch: (batch: RecordBatch) => Promise<void>;
+  readonly onBatch: (batch: RecordBatch, stopping: AbortSignal) => Promise<void>;
   /**
    * When true, a batch that resolves commits nothing: the subscriber keeps its effect in memory and
    * commits, with `Subscription.commit`, the positions whose effect it has stored (a checkpoint).
@@ -73,7 +75,10 @@ export interface CommitPosition extends TopicPartition {
 }
 
 export interface Subscription {
-  /** Stops fetching, waits for the batch in hand to finish and commits its offsets. */
+  /**
+   * Stops fetching and waits for the batch in hand: finished, its offsets are committed; given up
+   * (see `onBatch`'s `stopping`), nothing is.
+   */
   stop(): Promise<void>;
   /** Commits positions, for a subscription with `manualCommit`. */
   commit(positions: readonly CommitPosition[]): Promise<void>;

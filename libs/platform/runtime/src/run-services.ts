@@ -25,7 +25,10 @@ export interface RunningServices {
 /**
  * Runs services in this process behind one gRPC server: one service in distributed mode, all of
  * them in `apps/tandem`. Start-up order: infrastructure, topics, set-up, workers, gRPC, then
- * health SERVING. SIGTERM and SIGINT stop in the reverse order.
+ * health SERVING. SIGTERM and SIGINT stop in the reverse order: health NOT_SERVING, streams ended,
+ * the gRPC server closed, then every worker at once (a consumer gives up the batch in hand,
+ * uncommitted, rather than finish it); what has not stopped after TANDEM_SHUTDOWN_SECONDS is
+ * abandoned and the process exits 1.
  */
 export async function runServices(
   processName: string,
@@ -66,12 +69,19 @@ export async function runServices(
   );
 
   let stopping: Promise<void> | undefined;
+  const stillStopping = new Set<string>();
   const stop = () =>
     (stopping ??= (async () => {
       setServing(health, specs, false);
       await Promise.all(services.map((service) => service.endStreams?.()));
       await app.close();
-      for (const worker of [...workers].reverse()) await worker.stop();
+      await Promise.all(
+        workers.map(async (worker) => {
+          stillStopping.add(worker.name);
+          await worker.stop();
+          stillStopping.delete(worker.name);
+        }),
+      );
       await infrastructure.close();
       await shutdownTelemetry();
       logger.info('tandem stopped');
@@ -80,9 +90,17 @@ export async function runServices(
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       logger.info({ signal }, 'shutting down');
+      const deadline = setTimeout(() => {
+        logger.error(
+          { workers: [...stillStopping], shutdownSeconds: config.shutdownSeconds },
+          'shutdown did not finish in time; exiting with the work in hand given up (it is delivered again)',
+        );
+        process.exit(1);
+      }, config.shutdownSeconds * 1000);
       stop().then(
         () => process.exit(0),
         (error: unknown) => {
+          clearTimeout(deadline);
           logger.error({ err: error }, 'shutdown failed');
           process.exit(1);
         },
