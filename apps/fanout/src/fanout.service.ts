@@ -10,11 +10,11 @@ import {
 } from '@tandem/fanout-domain';
 import type { TopicSpec } from '@tandem/messaging';
 import type { Logger } from '@tandem/observability';
-import { RateLimit } from '@tandem/grpc';
 import {
   consumerWorker,
   type Infrastructure,
   periodicWorker,
+  rateLimitSweeper,
   relayWorker,
   type TandemService,
   type Worker,
@@ -153,7 +153,14 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
     relay.wake(),
   );
   const systemEntries = new SystemEntries(commands.inboxChanges, deviceLists);
-  const { requests, windowSeconds } = config.fanout.sendRateLimit;
+  const { requests: points, windowSeconds } = config.fanout.sendRateLimit;
+  const rateLimits = await infrastructure.rateLimits('fanout');
+  const sendRate = rateLimits.limit({
+    name: 'send',
+    what: 'messages from this device',
+    points,
+    windowSeconds,
+  });
   const reportError = (what: string) => (error: unknown) => logger.error({ err: error }, what);
 
   return {
@@ -173,7 +180,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
         { provide: DeviceListsProjection, useValue: deviceLists },
         {
           provide: SEND_RATE_LIMIT,
-          useValue: new RateLimit('messages from this device', requests, windowSeconds),
+          useValue: sendRate,
         },
         ...deviceAuthProviders(deviceTokens(infrastructure), directory),
       ],
@@ -182,6 +189,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
     endStreams: () => streams.endAll(),
     workers: [
       relayWorker('fanout.relay', relay),
+      rateLimitSweeper('fanout', rateLimits, infrastructure),
       consumerWorker('fanout.linking-events', eventLog, {
         groupId: infrastructure.groupId('fanout', 'linking-events'),
         topic: linkingTopic.name,

@@ -1,12 +1,12 @@
 import { Module } from '@nestjs/common';
 import { DeviceDirectory } from '@tandem/auth';
 import { CommandHandler } from '@tandem/event-sourcing';
-import { RateLimit } from '@tandem/grpc';
 import { deviceListDecider, linkSessionDecider } from '@tandem/linking-domain';
 import {
   consumerWorker,
   type Infrastructure,
   periodicWorker,
+  rateLimitSweeper,
   relayWorker,
   type TandemService,
   deviceAuthProviders,
@@ -51,10 +51,21 @@ export async function linkingService(infrastructure: Infrastructure): Promise<Ta
     maxCompanions: config.linking.maxCompanions,
     linkSessionTtlMs: config.linking.linkSessionTtlSeconds * 1000,
   });
-  const { requests, windowSeconds } = config.linking.rateLimit;
+  const { requests: points, windowSeconds } = config.linking.rateLimit;
+  const rateLimits = await infrastructure.rateLimits('linking');
   const limits: LinkRateLimits = {
-    beginLinkPerAddress: new RateLimit('link sessions from this address', requests, windowSeconds),
-    approveLinkPerAccount: new RateLimit('link approvals for this account', requests, windowSeconds),
+    beginLinkPerAddress: rateLimits.limit({
+      name: 'begin-link',
+      what: 'link sessions from this address',
+      points,
+      windowSeconds,
+    }),
+    approveLinkPerAccount: rateLimits.limit({
+      name: 'approve-link',
+      what: 'link approvals for this account',
+      points,
+      windowSeconds,
+    }),
   };
   const sweepMs = config.linking.sweepIntervalSeconds * 1000;
   const reportSweepError = (error: unknown) => logger.error({ err: error }, 'sweep failed');
@@ -80,6 +91,7 @@ export async function linkingService(infrastructure: Infrastructure): Promise<Ta
     endStreams: () => linking.endWatches(),
     workers: [
       relayWorker('linking.relay', relay),
+      rateLimitSweeper('linking', rateLimits, infrastructure),
       consumerWorker('linking.accounts-events', eventLog, {
         groupId: infrastructure.groupId('linking', 'accounts-events'),
         topic: accountsTopic.name,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Module } from '@nestjs/common';
 import { DeviceDepartures, DeviceDirectory } from '@tandem/auth';
-import { RateLimit } from '@tandem/grpc';
+import { MemoryRateLimit } from '@tandem/grpc';
 import type { TopicSpec } from '@tandem/messaging';
 import {
   batchConsumerWorker,
@@ -147,7 +147,14 @@ export async function presenceService(
         { provide: PresenceSubscriptions, useValue: subscriptions },
         {
           provide: PRESENCE_RATE_LIMIT,
-          useValue: new RateLimit('presence updates from this device', UPDATES_PER_MINUTE, 60),
+          // In memory even in distributed mode: presence runs as one replica (it holds every
+          // device's presence in memory), so one process's count is the whole count.
+          useValue: new MemoryRateLimit({
+            name: 'presence-updates',
+            what: 'presence updates from this device',
+            points: UPDATES_PER_MINUTE,
+            windowSeconds: 60,
+          }),
         },
         { provide: HEARTBEAT_INTERVAL_SECONDS, useValue: Math.max(1, Math.floor(timeoutSeconds / 3)) },
         ...deviceAuthProviders(deviceTokens(infrastructure), directory),

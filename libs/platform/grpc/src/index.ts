@@ -4,6 +4,7 @@ export * from './grpc-server';
 export * from './request-context';
 export * from './timestamps';
 export * from './rate-limit';
+export * from './rate-limit.mongo';
 export * from './rpc-metrics.interceptor';
 export * from './request-decoding';
 export * from './wire-format';

@@ -13,7 +13,8 @@ import {
   type IFileDescriptorProto,
   type IFileDescriptorSet,
 } from 'protobufjs/ext/descriptor';
-import { wireFormatProblem } from './wire-format';
+import { FIELD_METADATA_KEY } from './grpc-errors';
+import { requestBytesProblem } from './wire-format';
 
 /**
  * What a request deserializer hands on in place of bytes that are not a valid request. grpc-js
@@ -21,7 +22,11 @@ import { wireFormatProblem } from './wire-format';
  * `refuseUndecodableRequests`, which answers INVALID_ARGUMENT before any handler sees the call.
  */
 export class UndecodableRequest {
-  constructor(readonly reason: string) {}
+  constructor(
+    readonly reason: string,
+    /** The field whose value is refused, when the bytes are well formed but a value out of range. */
+    readonly field?: string,
+  ) {}
 }
 
 /** protobufjs/ext/descriptor adds `Root.fromDescriptor` at run time; its typings leave it out. */
@@ -59,8 +64,9 @@ function strictDeserializer(method: MethodDefinition<unknown, unknown>): (bytes:
   const deserialize = method.requestDeserialize;
   const what = type ? type.fullName.replace(/^\./, '') : `request of ${method.path}`;
   return (bytes) => {
-    const problem = type && wireFormatProblem(type, bytes);
-    if (problem) return new UndecodableRequest(`not a valid ${what}: ${problem}`);
+    const problem = type && requestBytesProblem(type, bytes);
+    if (problem?.field) return new UndecodableRequest(problem.reason, problem.field);
+    if (problem) return new UndecodableRequest(`not a valid ${what}: ${problem.reason}`);
     try {
       return deserialize(bytes);
     } catch (error) {
@@ -70,8 +76,8 @@ function strictDeserializer(method: MethodDefinition<unknown, unknown>): (bytes:
 }
 
 /**
- * The service with request deserializers that check the bytes first (see `wireFormatProblem`) and
- * hand on an `UndecodableRequest` instead of throwing.
+ * The service with request deserializers that check the bytes first (see `requestBytesProblem`)
+ * and hand on an `UndecodableRequest` instead of throwing.
  */
 export function decodingStrictly<Service extends ServiceDefinition>(service: Service): Service {
   return Object.fromEntries(
@@ -93,7 +99,8 @@ export function decodeRequestsStrictly(definition: PackageDefinition): void {
 
 /**
  * A server interceptor that answers a request its deserializer could not decode with
- * INVALID_ARGUMENT and the reason, on every kind of call, and never passes it to the handler.
+ * INVALID_ARGUMENT and the reason (and the field in the trailing metadata `tandem-field` when a
+ * value is out of range), on every kind of call, and never passes it to the handler.
  */
 export const refuseUndecodableRequests: ServerInterceptor = (_method, call) => {
   let refused = false;
@@ -107,11 +114,9 @@ export const refuseUndecodableRequests: ServerInterceptor = (_method, call) => {
             return;
           }
           refused = true;
-          call.sendStatus({
-            code: status.INVALID_ARGUMENT,
-            details: message.reason,
-            metadata: new Metadata(),
-          });
+          const metadata = new Metadata();
+          if (message.field) metadata.set(FIELD_METADATA_KEY, message.field);
+          call.sendStatus({ code: status.INVALID_ARGUMENT, details: message.reason, metadata });
         },
         onReceiveHalfClose: (passOn) => {
           if (!refused) passOn();

@@ -33,10 +33,28 @@ const wireTypeOfScalar: Readonly<Record<string, number>> = {
 /** Varint kinds that protobufjs reads as 32 bits (enums too): a 6 to 9 byte varint shifts its reading. */
 const varint32 = new Set(['int32', 'uint32', 'sint32', 'bool']);
 
+/**
+ * The 64-bit integer kinds. Tandem decodes them into JavaScript numbers (`longs: Number`), which
+ * hold integers exactly only up to 2^53 - 1 in size, so a value beyond is refused here, never rounded.
+ */
+const integers64 = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
+
+const TWO_TO_63 = 2n ** 63n;
+const TWO_TO_64 = 2n ** 64n;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** What a field, a repeated element or a map key or value holds. */
 type Kind = { readonly scalar: string } | { readonly message: Type } | { readonly enumeration: true };
 
 class Malformed extends Error {}
+
+/** Why a request is refused: its bytes are malformed, or a 64-bit integer field is out of range. */
+export interface RequestBytesProblem {
+  /** e.g. `field 4 (device_name) is 50 bytes long, but only 3 remain`, or `size_bytes must be at most 9007199254740991` */
+  readonly reason: string;
+  /** The field a value out of range is in, as a dotted path of field names (e.g. `open.after_sequence`). */
+  readonly field?: string;
+}
 
 const snakeCase = (name: string) => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 
@@ -72,6 +90,10 @@ function wireTypeOf(kind: Kind): number {
  */
 class WireReader {
   private pos = 0;
+  /** The message fields the reader is inside, outermost first: the path of a field out of range. */
+  private readonly enclosing: Field[] = [];
+  /** The first 64-bit integer out of range, reported once the whole message proved well formed. */
+  outOfRange: RequestBytesProblem | undefined;
 
   constructor(private readonly bytes: Uint8Array) {}
 
@@ -116,7 +138,7 @@ class WireReader {
           const part = number === 1 ? 'key' : 'value';
           throw new Malformed(`${name} has a map ${part} of wire type ${entryWireType}`);
         }
-        this.value(kind, entryEnd, depth + 1, name);
+        this.value(kind, entryEnd, depth + 1, name, field);
       }
       return;
     }
@@ -129,31 +151,37 @@ class WireReader {
         if ((packedEnd - this.pos) % width !== 0) {
           throw new Malformed(`${name} holds packed values that do not fill ${width}-byte units`);
         }
-        this.pos = packedEnd;
-      } else {
-        while (this.pos < packedEnd) this.value(kind, packedEnd, depth, name);
       }
+      while (this.pos < packedEnd) this.value(kind, packedEnd, depth, name, field);
       return;
     }
     if (wireType !== expected) throw new Malformed(`${name} has wire type ${wireType}, not ${expected}`);
-    this.value(kind, end, depth, name);
+    this.value(kind, end, depth, name, field);
   }
 
-  private value(kind: Kind, end: number, depth: number, name: string): void {
+  private value(kind: Kind, end: number, depth: number, name: string, field: Field): void {
     if ('message' in kind) {
       const messageEnd = this.length(end, name);
+      this.enclosing.push(field);
       this.message(kind.message, messageEnd, depth + 1);
+      this.enclosing.pop();
       return;
     }
     const wireType = wireTypeOf(kind);
+    const integer64 = 'scalar' in kind && integers64.has(kind.scalar) ? kind.scalar : undefined;
     if (wireType === VARINT) {
+      const start = this.pos;
       const { size } = this.varint(end, name);
       const read32 = 'enumeration' in kind || ('scalar' in kind && varint32.has(kind.scalar));
       if (read32 && size > 5 && size < 10) throw new Malformed(`${name} has a ${size}-byte varint`);
+      // Seven bytes carry 49 bits: only a longer varint can hold a value out of range.
+      if (integer64 && size > 7) this.checkRange(integer64, start, size, field);
       return;
     }
     if (wireType === I64 || wireType === I32) {
+      const start = this.pos;
       this.skip(wireType === I64 ? 8 : 4, end, name);
+      if (integer64) this.checkRange(integer64, start, 8, field);
       return;
     }
     const valueEnd = this.length(end, name);
@@ -188,6 +216,30 @@ class WireReader {
     }
   }
 
+  /**
+   * Records `field` as out of range (the first one only) when the 64-bit integer of `kind` encoded
+   * in `size` bytes at `start` (a varint, or 8 bytes little-endian for the fixed kinds) is not a
+   * safe JavaScript integer.
+   */
+  private checkRange(kind: string, start: number, size: number, field: Field): void {
+    if (this.outOfRange) return;
+    let value = 0n;
+    if (kind === 'fixed64' || kind === 'sfixed64') {
+      for (let index = 7; index >= 0; index--) value = (value << 8n) | BigInt(this.bytes[start + index]!);
+    } else {
+      for (let index = size - 1; index >= 0; index--) {
+        value = (value << 7n) | BigInt(this.bytes[start + index]! & 0x7f);
+      }
+      value %= TWO_TO_64;
+    }
+    if (kind === 'sint64') value = value % 2n === 0n ? value / 2n : -(value + 1n) / 2n;
+    else if ((kind === 'int64' || kind === 'sfixed64') && value >= TWO_TO_63) value -= TWO_TO_64;
+    if (value >= -MAX_SAFE && value <= MAX_SAFE) return;
+    const path = [...this.enclosing, field].map((each) => snakeCase(each.name)).join('.');
+    const bound = value > 0n ? `at most ${MAX_SAFE}` : `at least -${MAX_SAFE}`;
+    this.outOfRange = { reason: `${path} must be ${bound}`, field: path };
+  }
+
   /** Reads a length and returns where the value it announces ends. */
   private length(end: number, name: string): number {
     const { value, size } = this.varint(end, `the length of ${name}`);
@@ -218,15 +270,28 @@ class WireReader {
 }
 
 /**
- * Why `bytes` are not a well-formed encoding of a `type` message, or undefined when they are (see
- * WireReader for what is refused). `type` must be resolved (`root.resolveAll()`).
+ * Why `bytes` are not a request Tandem can take as a `type` message, or undefined when they are:
+ * malformed (see WireReader for what is refused), or else holding a 64-bit integer that a
+ * JavaScript number cannot hold exactly (beyond ±(2^53 - 1)), which is refused rather than rounded.
+ * `type` must be resolved (`root.resolveAll()`).
  */
-export function wireFormatProblem(type: Type, bytes: Uint8Array): string | undefined {
+export function requestBytesProblem(type: Type, bytes: Uint8Array): RequestBytesProblem | undefined {
+  const reader = new WireReader(bytes);
   try {
-    new WireReader(bytes).message(type, bytes.length, 0);
-    return undefined;
+    reader.message(type, bytes.length, 0);
   } catch (error) {
-    if (error instanceof Malformed) return error.message;
+    if (error instanceof Malformed) return { reason: error.message };
     throw error;
   }
+  return reader.outOfRange;
+}
+
+/**
+ * Why `bytes` are not a well-formed encoding of a `type` message, or undefined when they are (see
+ * WireReader for what is refused); values out of range are not its concern (`requestBytesProblem`).
+ * `type` must be resolved (`root.resolveAll()`).
+ */
+export function wireFormatProblem(type: Type, bytes: Uint8Array): string | undefined {
+  const problem = requestBytesProblem(type, bytes);
+  return problem && !problem.field ? problem.reason : undefined;
 }

@@ -1,11 +1,22 @@
 import { parse, Reader, type Type } from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { wireFormatProblem } from './wire-format';
+import { requestBytesProblem, wireFormatProblem } from './wire-format';
 
 const { root } = parse(`
   syntax = "proto3";
   package sample.v1;
-  message Inner { string text = 1; }
+  message Inner { string text = 1; uint64 version = 2; }
+  message Wide {
+    int64 signed = 1;
+    uint64 unsigned = 2;
+    sint64 zigzag = 3;
+    fixed64 fixed = 4;
+    sfixed64 signed_fixed = 5;
+    repeated uint64 packed = 6;
+    repeated fixed64 packed_fixed = 7;
+    Inner inner = 8;
+    map<string, Inner> by_name = 9;
+  }
   enum Color { COLOR_UNSPECIFIED = 0; COLOR_RED = 1; }
   message Sample {
     string name = 1;
@@ -24,6 +35,7 @@ const { root } = parse(`
 `);
 root.resolveAll();
 const sample = root.lookupType('sample.v1.Sample');
+const wide = root.lookupType('sample.v1.Wide');
 
 const encode = (type: Type, value: object) => type.encode(type.fromObject(value)).finish();
 const bytes = (...values: number[]) => Uint8Array.from(values);
@@ -152,5 +164,62 @@ describe('the wire format of a request', () => {
         expect(() => sample.decode(mutated), Buffer.from(mutated).toString('hex')).not.toThrow();
       }
     }
+  });
+});
+
+describe('a 64-bit integer in a request', () => {
+  const MAX = '9007199254740991';
+  const problem = (value: object) => requestBytesProblem(wide, encode(wide, value));
+  const tooBig = (field: string) => ({ reason: `${field} must be at most ${MAX}`, field });
+  const tooSmall = (field: string) => ({ reason: `${field} must be at least -${MAX}`, field });
+
+  it('is taken up to 2^53 - 1 in size, of every 64-bit kind', () => {
+    expect(
+      problem({
+        signed: MAX,
+        unsigned: MAX,
+        zigzag: `-${MAX}`,
+        fixed: MAX,
+        signedFixed: `-${MAX}`,
+        packed: [0, 1, MAX],
+        packedFixed: [MAX, 2],
+        inner: { version: MAX },
+      }),
+    ).toBeUndefined();
+    expect(problem({ signed: `-${MAX}`, zigzag: MAX, signedFixed: MAX, unsigned: 0 })).toBeUndefined();
+    expect(problem({ signed: -1 })).toBeUndefined();
+  });
+
+  it('is refused beyond, naming the field and the range, whatever its kind', () => {
+    expect(problem({ signed: '9223372036854775807' })).toEqual(tooBig('signed'));
+    expect(problem({ signed: '9007199254740992' })).toEqual(tooBig('signed'));
+    expect(problem({ signed: '-9223372036854775808' })).toEqual(tooSmall('signed'));
+    expect(problem({ unsigned: '18446744073709551615' })).toEqual(tooBig('unsigned'));
+    expect(problem({ zigzag: '-9007199254740992' })).toEqual(tooSmall('zigzag'));
+    expect(problem({ zigzag: '9223372036854775807' })).toEqual(tooBig('zigzag'));
+    expect(problem({ fixed: '18446744073709551615' })).toEqual(tooBig('fixed'));
+    expect(problem({ signedFixed: '-9007199254740992' })).toEqual(tooSmall('signed_fixed'));
+    expect(problem({ packed: [1, '9007199254740992'] })).toEqual(tooBig('packed'));
+    expect(problem({ packedFixed: [1, '9007199254740992'] })).toEqual(tooBig('packed_fixed'));
+  });
+
+  it('is named by its path when it is in a nested message or a map value', () => {
+    expect(problem({ inner: { version: '18446744073709551615' } })).toEqual(tooBig('inner.version'));
+    expect(problem({ byName: { a: { version: '9007199254740992' } } })).toEqual(tooBig('by_name.version'));
+  });
+
+  it('is refused in its unpacked and its 10-byte forms too', () => {
+    const unpacked = Uint8Array.from([0x30, 0x01, 0x30, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]);
+    expect(requestBytesProblem(wide, unpacked)).toEqual(tooBig('packed'));
+    const minusOne = Uint8Array.from([0x08, ...Array<number>(9).fill(0xff), 0x01]);
+    expect(requestBytesProblem(wide, minusOne)).toBeUndefined();
+    const huge = Uint8Array.from([0x10, ...Array<number>(9).fill(0xff), 0x01]);
+    expect(requestBytesProblem(wide, huge)).toEqual(tooBig('unsigned'));
+  });
+
+  it('leaves malformed bytes to be refused as such, and is no wire-format problem itself', () => {
+    const cut = Uint8Array.from([...encode(wide, { unsigned: '18446744073709551615' }), 0x08]);
+    expect(requestBytesProblem(wide, cut)).toEqual({ reason: 'field 1 (signed) is cut short' });
+    expect(wireFormatProblem(wide, encode(wide, { unsigned: '18446744073709551615' }))).toBeUndefined();
   });
 });

@@ -1,6 +1,7 @@
 import type { TandemConfig } from '@tandem/config';
 import { type DocumentStore, EmbeddedDocumentStore, MongoDocumentStore } from '@tandem/documents';
 import { EmbeddedEventStore, type EventStore, MongoEventStore } from '@tandem/event-sourcing';
+import { MemoryRateLimit, MongoRateLimits, type RateLimit, type RateLimitSpec } from '@tandem/grpc';
 import {
   EmbeddedEventLog,
   type ErrorReporter,
@@ -10,6 +11,19 @@ import {
 } from '@tandem/messaging';
 import type { Logger } from '@tandem/observability';
 import { MongoClient } from 'mongodb';
+
+/** A service's rate limits (see `Infrastructure.rateLimits`). */
+export interface RateLimits {
+  limit(spec: RateLimitSpec): RateLimit;
+  /** Removes the counts of windows that have ended: a periodic job (`rateLimitSweeper`). */
+  sweep(): Promise<void>;
+}
+
+/** Rate limits in this process's memory: embedded mode, where one process serves. */
+const memoryRateLimits: RateLimits = {
+  limit: (spec) => new MemoryRateLimit(spec),
+  sweep: async () => undefined,
+};
 
 /**
  * The event log and stores a process runs on: Kafka and MongoDB in distributed mode, the embedded
@@ -24,6 +38,11 @@ export interface Infrastructure {
   eventStore(service: string): Promise<EventStore>;
   /** The service's own read-model store (its own database). */
   documents(service: string): Promise<DocumentStore>;
+  /**
+   * The service's rate limits: in distributed mode kept in its own database, so that all its
+   * replicas count against one budget (see `MongoRateLimits`); in this process's memory otherwise.
+   */
+  rateLimits(service: string): Promise<RateLimits>;
   /** The topic a service publishes its events to: `tandem.<service>.events`. */
   topic(service: string): TopicSpec;
   /** A consumer group name, e.g. `accounts.read-model`. */
@@ -78,7 +97,14 @@ export async function openInfrastructure(config: TandemConfig, logger: Logger): 
     const documents = memoize(
       async (service) => new MongoDocumentStore(database(service), { collectionPrefix: 'read_' }),
     );
-    return { config, logger, eventLog, eventStore, documents, ...names, close: closeAll };
+    const rateLimits = memoize(async (service): Promise<RateLimits> => {
+      const limits = await MongoRateLimits.open(database(service), logger);
+      return {
+        limit: (spec) => limits.limit(spec),
+        sweep: async () => void (await limits.sweep()),
+      };
+    });
+    return { config, logger, eventLog, eventStore, documents, rateLimits, ...names, close: closeAll };
   }
 
   const eventLog = new EmbeddedEventLog({ dataDir: config.dataDir, onError: reportTo(logger) });
@@ -98,5 +124,6 @@ export async function openInfrastructure(config: TandemConfig, logger: Logger): 
     closers.push(() => store.close());
     return store;
   });
-  return { config, logger, eventLog, eventStore, documents, ...names, close: closeAll };
+  const rateLimits = async () => memoryRateLimits;
+  return { config, logger, eventLog, eventStore, documents, rateLimits, ...names, close: closeAll };
 }

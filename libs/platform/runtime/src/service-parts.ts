@@ -9,8 +9,8 @@ import {
 } from '@tandem/auth';
 import { type EventStore, OutboxRelay, toRecord } from '@tandem/event-sourcing';
 import type { TopicSpec } from '@tandem/messaging';
-import type { Infrastructure } from './infrastructure';
-import { RELAY_IDLE_POLL_MS } from './service';
+import type { Infrastructure, RateLimits } from './infrastructure';
+import { periodicWorker, RELAY_IDLE_POLL_MS, type Worker } from './service';
 
 /** A service's outbox relay: the commits of its event store to its topic, failed rounds logged. */
 export function outboxRelay(
@@ -41,3 +41,15 @@ export const deviceAuthProviders = (tokens: DeviceTokens, directory: DeviceDirec
   { provide: DEVICE_AUTHENTICATOR, useValue: new DeviceAuthenticator(tokens, directory) },
   DeviceAuthGuard,
 ];
+
+/** How often a service removes the rate-limit counts of windows that have ended. */
+export const RATE_LIMIT_SWEEP_INTERVAL_MS = 60_000;
+
+/** The periodic job that removes a service's rate-limit counts of windows that have ended. */
+export const rateLimitSweeper = (service: string, limits: RateLimits, { logger }: Infrastructure): Worker =>
+  periodicWorker(
+    `${service}.rate-limit-sweeper`,
+    RATE_LIMIT_SWEEP_INTERVAL_MS,
+    () => limits.sweep(),
+    (error) => logger.error({ err: error }, 'rate limit sweep failed'),
+  );
