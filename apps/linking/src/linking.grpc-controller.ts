@@ -33,11 +33,15 @@ import { Observable } from 'rxjs';
 import { DeviceLinking } from './device-linking';
 import { SignIn, validatePrincipal } from './sign-in';
 
-/** Rate limits of the linking service: begin-link per source address, approve-link per account. */
+/**
+ * Rate limits of the linking service: begin-link per source address, approve-link per account,
+ * sign-in attempts per device.
+ */
 export const LINK_RATE_LIMITS = Symbol('LinkRateLimits');
 export interface LinkRateLimits {
   readonly beginLinkPerAddress: RateLimit;
   readonly approveLinkPerAccount: RateLimit;
+  readonly signInPerDevice: RateLimit;
 }
 
 function requireAccountId(accountId: string): string {
@@ -73,8 +77,10 @@ export class LinkingGrpcController implements LinkingServiceController {
 
   @Public()
   async signIn(request: SignInRequest): Promise<SignInResponse> {
+    const principal = validatePrincipal(request.accountId, request.deviceId);
+    await this.limits.signInPerDevice.consume(`${principal.accountId}:${principal.deviceId}`);
     const { token, expiresAt } = await this.signInFlow.signIn(
-      validatePrincipal(request.accountId, request.deviceId),
+      principal,
       request.challenge,
       request.signature,
     );

@@ -66,6 +66,12 @@ export async function linkingService(infrastructure: Infrastructure): Promise<Ta
       points,
       windowSeconds,
     }),
+    signInPerDevice: rateLimits.limit({
+      name: 'sign-in',
+      what: 'sign-in attempts for this device',
+      points: config.linking.signInRateLimit.requests,
+      windowSeconds: config.linking.signInRateLimit.windowSeconds,
+    }),
   };
   const sweepMs = config.linking.sweepIntervalSeconds * 1000;
   const reportSweepError = (error: unknown) => logger.error({ err: error }, 'sweep failed');

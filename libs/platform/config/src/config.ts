@@ -49,6 +49,8 @@ export interface TandemConfig {
     readonly sweepIntervalSeconds: number;
     /** Link sessions per source address and link approvals per account, per window. */
     readonly rateLimit: { readonly requests: number; readonly windowSeconds: number };
+    /** Sign-in attempts per device, per window. */
+    readonly signInRateLimit: { readonly requests: number; readonly windowSeconds: number };
   };
   readonly fanout: {
     /** Messages one device may send per window. */
@@ -138,6 +140,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TandemConfig {
       rateLimit: {
         requests: integer(env, 'TANDEM_LINK_RATE_LIMIT', 6),
         windowSeconds: integer(env, 'TANDEM_LINK_RATE_WINDOW_SECONDS', 12 * 60),
+      },
+      signInRateLimit: {
+        requests: integer(env, 'TANDEM_SIGN_IN_RATE_LIMIT', 10),
+        windowSeconds: integer(env, 'TANDEM_SIGN_IN_RATE_WINDOW_SECONDS', 60),
       },
     },
     fanout: {
