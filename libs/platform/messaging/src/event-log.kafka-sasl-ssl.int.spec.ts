@@ -1,6 +1,9 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '@tandem/config';
 import { uniqueName } from '@tandem/testing';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { aRecord, valueOf } from './event-log.contract';
 import { KafkaEventLog, type KafkaLogger } from './event-log.kafka';
 import type { IncomingRecord, Subscription } from './event-log.port';
@@ -78,10 +81,35 @@ describe.skipIf(missing.length > 0 && !inCI)('the Kafka event log over SASL_SSL 
     for (const log of opened.splice(0)) await log.close();
   });
 
-  it.each(['scram-sha-512', 'scram-sha-256'])(
+  // The listener takes unsigned OAUTHBEARER tokens (Kafka's unsecured validator, infra/bin/up): the
+  // token file stands for one an identity provider issued and something else keeps fresh.
+  const tokenDir = mkdtempSync(join(tmpdir(), 'tandem-oauthbearer-'));
+  afterAll(() => rmSync(tokenDir, { recursive: true, force: true }));
+  const tokenFile = (lifetimeSeconds = 3600): string => {
+    const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { sub: 'tandem', iat: now - 7200, exp: now + lifetimeSeconds };
+    const path = join(tokenDir, uniqueName('token'));
+    writeFileSync(path, `${encode({ alg: 'none' })}.${encode(claims)}.\n`);
+    return path;
+  };
+
+  it.each([
+    ['SCRAM-SHA-512', () => ({ KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512' })],
+    ['SCRAM-SHA-256', () => ({ KAFKA_SASL_MECHANISM: 'scram-sha-256' })],
+    [
+      'OAUTHBEARER',
+      () => ({
+        KAFKA_SASL_MECHANISM: 'oauthbearer',
+        KAFKA_SASL_USERNAME: undefined,
+        KAFKA_SASL_PASSWORD: undefined,
+        KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: tokenFile(),
+      }),
+    ],
+  ] as const)(
     'produces and consumes with %s, a client certificate and the listener CA',
-    async (mechanism) => {
-      const log = open(tandemEnvironment({ KAFKA_SASL_MECHANISM: mechanism.toUpperCase() }));
+    async (_, settings) => {
+      const log = open(tandemEnvironment(settings()));
       const topic = uniqueName('sasl-ssl');
       await log.ensureTopics([{ name: topic, partitions: 2 }]);
       await log.publish(topic, [
@@ -118,6 +146,22 @@ describe.skipIf(missing.length > 0 && !inCI)('the Kafka event log over SASL_SSL 
     const log = open(tandemEnvironment({ KAFKA_SASL_PASSWORD: `${listener.password}-wrong` }));
     await expect(log.ensureTopics([{ name: uniqueName('refused'), partitions: 1 }])).rejects.toThrow(
       /SASL SCRAM SHA512 authentication failed/,
+    );
+  });
+
+  it('is refused with an expired OAUTHBEARER token', async () => {
+    const log = open(
+      tandemEnvironment({
+        KAFKA_SASL_MECHANISM: 'oauthbearer',
+        KAFKA_SASL_USERNAME: undefined,
+        KAFKA_SASL_PASSWORD: undefined,
+        KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: tokenFile(-60),
+      }),
+    );
+    // The broker answers an invalid token with a challenge kafkajs does not read and closes the
+    // connection: kafkajs reports it as no broker left, while the fresh token above connects.
+    await expect(log.ensureTopics([{ name: uniqueName('expired'), partitions: 1 }])).rejects.toThrow(
+      /No brokers in the broker pool|SASL OAUTHBEARER authentication failed/,
     );
   });
 
