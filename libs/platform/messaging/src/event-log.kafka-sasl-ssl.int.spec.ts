@@ -97,6 +97,7 @@ describe.skipIf(missing.length > 0 && !inCI)('the Kafka event log over SASL_SSL 
   it.each([
     ['SCRAM-SHA-512', () => ({ KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512' })],
     ['SCRAM-SHA-256', () => ({ KAFKA_SASL_MECHANISM: 'scram-sha-256' })],
+    ['PLAIN', () => ({ KAFKA_SASL_MECHANISM: 'plain' })],
     [
       'OAUTHBEARER',
       () => ({
