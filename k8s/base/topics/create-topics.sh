@@ -69,6 +69,8 @@ client_properties() {
     if [ -n "${KAFKA_SSL_CERT_FILE:-}${KAFKA_SSL_KEY_FILE:-}" ]; then
       [ -n "${KAFKA_SSL_CERT_FILE:-}" ] && [ -n "${KAFKA_SSL_KEY_FILE:-}" ] ||
         fail "KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together: set both for a client certificate, or neither"
+      grep -q -e '-----BEGIN PRIVATE KEY-----' -- "$KAFKA_SSL_KEY_FILE" ||
+        fail "KAFKA_SSL_KEY_FILE: the Kafka tools take an unencrypted PKCS#8 key (BEGIN PRIVATE KEY); convert it with openssl pkcs8 -topk8 -nocrypt"
       # A PEM key store is one file: the key, then the certificate.
       cat -- "$KAFKA_SSL_KEY_FILE" "$KAFKA_SSL_CERT_FILE" >"$work/client-keystore.pem" ||
         fail "KAFKA_SSL_CERT_FILE or KAFKA_SSL_KEY_FILE cannot be read"

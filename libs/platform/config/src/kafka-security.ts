@@ -56,6 +56,9 @@ function readPem(name: string, path: string, kind: 'CERTIFICATE' | 'PRIVATE KEY'
   if (!new RegExp(`-----BEGIN [A-Z ]*${kind}-----`).test(text)) {
     throw new ConfigError(`${name}: ${path} holds no PEM ${kind.toLowerCase()}`);
   }
+  if (kind === 'PRIVATE KEY' && /ENCRYPTED/.test(text)) {
+    throw new ConfigError(`${name}: ${path} is encrypted; give the key unencrypted (a mounted Secret)`);
+  }
   return text;
 }
 

@@ -113,6 +113,13 @@ describe('Kafka TLS and SASL settings', () => {
     expect(refusal({ KAFKA_SSL: 'true', KAFKA_SSL_CERT_FILE: certFile, KAFKA_SSL_KEY_FILE: certFile })).toBe(
       `KAFKA_SSL_KEY_FILE: ${certFile} holds no PEM private key`,
     );
+    const encrypted = file(
+      'encrypted.key',
+      '-----BEGIN ENCRYPTED PRIVATE KEY-----\nTUlJ\n-----END ENCRYPTED PRIVATE KEY-----\n',
+    );
+    expect(refusal({ KAFKA_SSL: 'true', KAFKA_SSL_CERT_FILE: certFile, KAFKA_SSL_KEY_FILE: encrypted })).toBe(
+      `KAFKA_SSL_KEY_FILE: ${encrypted} is encrypted; give the key unencrypted (a mounted Secret)`,
+    );
     expect(refusal({ KAFKA_SASL_USERNAME: 'tandem', KAFKA_SASL_PASSWORD: 'x' })).toBe(
       'KAFKA_SASL_USERNAME is set but KAFKA_SASL_MECHANISM is not',
     );
