@@ -208,10 +208,13 @@ def check_references(objects: list[dict]) -> list[str]:
                         ref = value_from[field]
                         refs.append((kind, ref['name'], ref['key'], bool(ref.get('optional'))))
         for volume in spec.get('volumes') or []:
-            if 'configMap' in volume:
-                refs.append(('ConfigMap', volume['configMap']['name'], None, bool(volume['configMap'].get('optional'))))
-            if 'secret' in volume:
-                refs.append(('Secret', volume['secret']['secretName'], None, bool(volume['secret'].get('optional'))))
+            for field, kind, name_field in (('configMap', 'ConfigMap', 'name'), ('secret', 'Secret', 'secretName')):
+                if field in volume:
+                    source = volume[field]
+                    optional = bool(source.get('optional'))
+                    refs.append((kind, source[name_field], None, optional))
+                    # Projected keys (items) must exist, or the pod never starts.
+                    refs.extend((kind, source[name_field], item['key'], optional) for item in source.get('items') or [])
         for kind, name, key, optional in refs:
             keys = data_keys(kind, namespace, name)
             if keys is None and not optional:

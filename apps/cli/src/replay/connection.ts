@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { type KafkaSecurity, loadKafkaSecurity } from '@tandem/config';
 
 /** The services that publish to a topic `<prefix>tandem.<service>.events`. */
 export const SERVICES = ['accounts', 'linking', 'fanout', 'backups', 'presence'] as const;
@@ -24,6 +25,8 @@ export type Connection =
   | {
       readonly mode: 'distributed';
       readonly brokers: readonly string[];
+      /** TLS and SASL, from the environment as the services read it (KAFKA_SSL*, KAFKA_SASL*). */
+      readonly security: KafkaSecurity;
       /** Only the commands that read or write read models need it. */
       readonly mongoUri: string | undefined;
       readonly databasePrefix: string;
@@ -37,7 +40,8 @@ export class UsageError extends Error {
 
 /**
  * --brokers or --data-dir on the command line decide; else KAFKA_BROKERS (Kafka), else
- * TANDEM_DATA_DIR or ./data (the embedded log), as Tandem itself decides.
+ * TANDEM_DATA_DIR or ./data (the embedded log), as Tandem itself decides. Kafka's TLS and SASL
+ * settings come from the environment only, as for the services.
  */
 export function resolveConnection(
   options: ConnectionOptions,
@@ -56,6 +60,7 @@ export function resolveConnection(
     return {
       mode: 'distributed',
       brokers: brokerList,
+      security: loadKafkaSecurity(env),
       mongoUri: options.mongo || env['MONGODB_URI'] || undefined,
       databasePrefix: options.databasePrefix || env['TANDEM_MONGODB_DATABASE_PREFIX'] || 'tandem',
       topicPrefix,

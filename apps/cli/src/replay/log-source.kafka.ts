@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { type IncomingRecord, incomingRecordOf, type RecordBatch } from '@tandem/messaging';
+import { type KafkaSecurity, PLAINTEXT } from '@tandem/config';
+import {
+  type IncomingRecord,
+  incomingRecordOf,
+  kafkaClientSecurity,
+  type RecordBatch,
+} from '@tandem/messaging';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { UsageError } from './connection';
 import type { GroupPositions, LogSource, ReadOptions } from './log-source';
@@ -24,11 +30,13 @@ export class KafkaLogSource implements LogSource {
   constructor(
     brokers: readonly string[],
     private readonly reportError: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+    security: KafkaSecurity = PLAINTEXT,
   ) {
     this.description = `Kafka at ${brokers.join(',')}`;
     this.kafka = new Kafka({
       clientId: 'tandem-cli',
       brokers: [...brokers],
+      ...kafkaClientSecurity(security),
       logLevel: logLevel.ERROR,
       // kafkajs logs to stdout by default; stdout is for events.
       logCreator:

@@ -13,6 +13,7 @@ describe('where the replay commands find the log', () => {
     expect(resolveConnection({}, { KAFKA_BROKERS: 'k1:9092, k2:9092', MONGODB_URI: 'mongodb://m' })).toEqual({
       mode: 'distributed',
       brokers: ['k1:9092', 'k2:9092'],
+      security: { tls: undefined, sasl: undefined },
       mongoUri: 'mongodb://m',
       databasePrefix: 'tandem',
       topicPrefix: '',
@@ -24,6 +25,25 @@ describe('where the replay commands find the log', () => {
       mongoUri: 'mongodb://x',
       databasePrefix: 'p',
     });
+  });
+
+  it("takes Kafka's TLS and SASL settings from the environment, as the services do", () => {
+    const env = {
+      KAFKA_SSL: 'true',
+      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+      KAFKA_SASL_USERNAME: 'tandem',
+      KAFKA_SASL_PASSWORD: 'secret',
+    };
+    expect(resolveConnection({ brokers: 'k:9094' }, env)).toMatchObject({
+      mode: 'distributed',
+      security: {
+        tls: { ca: undefined, clientCertificate: undefined },
+        sasl: { mechanism: 'scram-sha-512', username: 'tandem', password: 'secret' },
+      },
+    });
+    expect(() => resolveConnection({ brokers: 'k:9094' }, { KAFKA_SASL_USERNAME: 'tandem' })).toThrow(
+      'KAFKA_SASL_USERNAME is set but KAFKA_SASL_MECHANISM is not',
+    );
   });
 
   it('uses the embedded log of --data-dir, even when KAFKA_BROKERS is set, else of TANDEM_DATA_DIR', () => {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { accountEventCodec, type AccountRecord, AccountsReadModel } from '@tandem/accounts-app';
 import { DeviceDirectory, deviceListEventCodec } from '@tandem/auth';
+import { PLAINTEXT } from '@tandem/config';
 import { MongoDocumentStore } from '@tandem/documents';
 import { consumeEvents } from '@tandem/event-sourcing';
 import {
@@ -51,6 +52,7 @@ describe('replay and inspection on Kafka and MongoDB', () => {
   const connection: Connection = {
     mode: 'distributed',
     brokers: kafkaBrokers,
+    security: PLAINTEXT,
     mongoUri,
     databasePrefix,
     topicPrefix,

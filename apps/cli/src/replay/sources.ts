@@ -6,6 +6,6 @@ import { KafkaLogSource } from './log-source.kafka';
 /** The event log the connection names, opened for reading. */
 export function openLogSource(connection: Connection, reportError?: (line: string) => void): LogSource {
   return connection.mode === 'distributed'
-    ? new KafkaLogSource(connection.brokers, reportError)
+    ? new KafkaLogSource(connection.brokers, reportError, connection.security)
     : new EmbeddedLogSource(connection.dataDir);
 }

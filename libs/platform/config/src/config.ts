@@ -1,4 +1,6 @@
 import { resolve } from 'node:path';
+import { ConfigError } from './config-error';
+import { type KafkaSecurity, loadKafkaSecurity, PLAINTEXT } from './kafka-security';
 
 /**
  * Tandem's configuration, from the environment. With KAFKA_BROKERS and MONGODB_URI set the
@@ -9,6 +11,8 @@ export interface TandemConfig {
   readonly mode: 'embedded' | 'distributed';
   /** Kafka bootstrap brokers (distributed mode). */
   readonly kafkaBrokers: readonly string[];
+  /** TLS and SASL towards Kafka (distributed mode); PLAINTEXT unless KAFKA_SSL / KAFKA_SASL_* say otherwise. */
+  readonly kafkaSecurity: KafkaSecurity;
   /** MongoDB connection string (distributed mode). */
   readonly mongoUri: string | undefined;
   /** Each service's database is `<prefix>_<service>`. */
@@ -76,10 +80,6 @@ export interface TandemConfig {
   };
 }
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
-
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -117,6 +117,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TandemConfig {
   return {
     mode: mongoUri ? 'distributed' : 'embedded',
     kafkaBrokers: brokers,
+    // Read only where Kafka is used: embedded mode ignores the Kafka settings and their files.
+    kafkaSecurity: brokers.length > 0 ? loadKafkaSecurity(env) : PLAINTEXT,
     mongoUri,
     mongoDatabasePrefix: env['TANDEM_MONGODB_DATABASE_PREFIX'] || 'tandem',
     dataDir: resolve(env['TANDEM_DATA_DIR'] || 'data'),

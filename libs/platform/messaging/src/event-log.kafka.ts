@@ -7,6 +7,8 @@ import {
   Partitioners,
   type Producer,
 } from 'kafkajs';
+import type { KafkaSecurity } from '@tandem/config';
+import { kafkaClientSecurity } from './kafka-client-security';
 import { type ErrorReporter, reportToStderr, type RetryBackoff } from './error-reporting';
 import './kafkajs-idle-poll';
 import type { EventLog, OutgoingRecord, SubscribeOptions, Subscription, TopicSpec } from './event-log.port';
@@ -35,6 +37,8 @@ export interface KafkaLogger {
 
 export interface KafkaEventLogOptions {
   readonly brokers: readonly string[];
+  /** TLS and SASL (loadKafkaSecurity of @tandem/config); PLAINTEXT when unset. */
+  readonly security?: KafkaSecurity;
   /** Defaults to `tandem`. */
   readonly clientId?: string;
   /** kafkajs's own log level; defaults to WARN. */
@@ -70,6 +74,7 @@ export class KafkaEventLog implements EventLog {
     this.kafka = new Kafka({
       clientId: options.clientId ?? 'tandem',
       brokers: [...options.brokers],
+      ...(options.security ? kafkaClientSecurity(options.security) : {}),
       logLevel: options.logLevel ?? logLevel.WARN,
       ...(creator ? { logCreator: creator } : {}),
     });

@@ -83,7 +83,12 @@ export async function openInfrastructure(config: TandemConfig, logger: Logger): 
 
   if (config.mode === 'distributed') {
     const client = await MongoClient.connect(config.mongoUri as string);
-    const eventLog = new KafkaEventLog({ brokers: config.kafkaBrokers, clientId: 'tandem', logger });
+    const eventLog = new KafkaEventLog({
+      brokers: config.kafkaBrokers,
+      security: config.kafkaSecurity,
+      clientId: 'tandem',
+      logger,
+    });
     closers.push(
       () => client.close(),
       () => eventLog.close(),
