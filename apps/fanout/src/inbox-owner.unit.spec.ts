@@ -119,6 +119,46 @@ describe('the inbox owner: inboxes folded in memory, checkpointed in bulk', () =
     expect((await storedHead())?.offset).toBe('1');
   });
 
+  it('keeps the entries of a checkpoint in progress readable until the store has them', async () => {
+    const entries = documents.collection<InboxEntryRecord>('inbox_entries');
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let started!: () => void;
+    const inserting = new Promise<void>((resolve) => (started = resolve));
+    const slowEntries = new Proxy(entries, {
+      get: (target, property) => {
+        if (property === 'insertNew') {
+          return async (records: InboxEntryRecord[]) => {
+            started();
+            await released;
+            return target.insertNew(records);
+          };
+        }
+        const value = Reflect.get(target, property) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const slow = new InboxesProjection(
+      documents.collection('inbox_heads'),
+      slowEntries,
+      new DeviceListsProjection(documents.collection('device_lists')),
+      {},
+      'deferred',
+      PARTITIONS,
+    );
+    slow.assigned([{ topic: TOPIC, partition: 0 }]);
+    await slow.applyBatch({ topic: TOPIC, partition: 0, records: [message('m-1', 0), message('m-2', 1)] });
+
+    const checkpoint = slow.checkpoint();
+    await inserting;
+    const during = await slow.pendingAfter(BOB, 1, 0, 10);
+    release();
+    await checkpoint;
+
+    expect(during.map(({ entry }) => entry.serverMessageId)).toEqual(['m-1', 'm-2']);
+    expect((await slow.pendingAfter(BOB, 1, 0, 10)).map(({ entry }) => entry.sequence)).toEqual([1, 2]);
+  });
+
   it('never stores an entry acked before the checkpoint, and deletes one acked after it', async () => {
     await projection.applyBatch({ topic: TOPIC, partition: 0, records: [message('m-1', 0)] });
     await projection.checkpoint();

@@ -219,6 +219,11 @@ export class InboxesProjection {
   private readonly live = new Map<string, Head>();
   /** Entries appended since the last checkpoint and still pending, by record id. */
   private readonly unstored = new Map<string, UnstoredEntry>();
+  /**
+   * The entries the running checkpoint is inserting: no longer unstored, maybe not in the store
+   * yet, so a stream reading its backlog meanwhile finds them here.
+   */
+  private storing: ReadonlyMap<string, UnstoredEntry> = new Map();
   /** Stored entries that left their inbox since the last checkpoint. */
   private readonly removedStored = new Set<string>();
   /** Acks applied here since they were last taken for the log, by device. */
@@ -310,6 +315,7 @@ export class InboxesProjection {
     });
     const positions = [...this.positions.values()];
     this.unstored.clear();
+    this.storing = new Map(inserts);
     this.removedStored.clear();
     this.dirty.clear();
     try {
@@ -331,6 +337,8 @@ export class InboxesProjection {
       for (const id of deletes) this.removedStored.add(id);
       for (const head of heads) this.dirty.add(head.accountId);
       throw error;
+    } finally {
+      this.storing = new Map();
     }
     if (inserts.length > 0) this.listener.stored?.(storedByDevice(inserts.map(([, unstored]) => unstored)));
     return positions;
@@ -478,7 +486,7 @@ export class InboxesProjection {
     const missing: string[] = [];
     for (const sequence of sequences) {
       const id = entryRecordId(accountId, deviceId, sequence);
-      const unstored = this.unstored.get(id);
+      const unstored = this.unstored.get(id) ?? this.storing.get(id);
       if (unstored) found.push({ entry: unstored.entry, trace: unstored.trace });
       else missing.push(id);
     }
