@@ -78,22 +78,40 @@ export function operationsNotByKey(operations: readonly MongoOperation[]): strin
     .map((operation) => `${operation.name} ${operation.collection} ${JSON.stringify(filtersOf(operation))}`);
 }
 
+/** What the server says of the filters it was sent (FerretDB's `explain`). */
+export interface ServerPlans {
+  /** FerretDB's backend, read from the plans' form; `mongodb` for a server that is not FerretDB. */
+  readonly server: 'mongodb' | 'ferretdb-postgresql' | 'ferretdb-sqlite';
+  /** The filters FerretDB did not hand to its backend (it reads the whole collection for those). */
+  readonly notPushedDown: string[];
+  /** On PostgreSQL: the filters whose plan reads the whole table (a `Seq Scan`). */
+  readonly scanned: string[];
+}
+
 /**
- * The server's own word on whether it answers each filter from its primary key without reading
- * the collection: FerretDB's `explain` says `filterPushdown`. Undefined on a server that is not
- * FerretDB (MongoDB's plans differ; an exact `_id` there is an IDHACK/express lookup anyway).
+ * The server's own word on how it answers each filter, from `explain`. On FerretDB: whether it
+ * pushes the filter down to its backend, and on PostgreSQL whether an index serves it. FerretDB on
+ * SQLite plans every `_id` look-up as a scan of the table, so there `scanned` stays empty: only
+ * PostgreSQL can show flat look-ups. MongoDB answers an exact `_id` from its `_id` index.
  */
-export async function ferretDbPushesDown(
-  db: Db,
-  operations: readonly MongoOperation[],
-): Promise<boolean | undefined> {
+export async function explainFilters(db: Db, operations: readonly MongoOperation[]): Promise<ServerPlans> {
   const build = await db.admin().command({ buildInfo: 1 });
-  if (!build['ferretdbVersion'] && !build['ferretdb']) return undefined;
+  const notPushedDown: string[] = [];
+  const scanned: string[] = [];
+  let server: ServerPlans['server'] = 'mongodb';
+  if (!build['ferretdbVersion']) return { server, notPushedDown, scanned };
+  server = 'ferretdb-sqlite';
   for (const operation of operations) {
     for (const filter of filtersOf(operation)) {
       const explained = await db.command({ explain: { find: operation.collection, filter } });
-      if (explained['filterPushdown'] !== true) return false;
+      const described = `${operation.name} ${operation.collection} ${JSON.stringify(filter)}`;
+      if (explained['filterPushdown'] !== true) notPushedDown.push(described);
+      const plan = JSON.stringify(explained['queryPlanner'] ?? {});
+      if (plan.includes('Node Type')) {
+        server = 'ferretdb-postgresql';
+        if (plan.includes('Seq Scan')) scanned.push(described);
+      }
     }
   }
-  return true;
+  return { server, notPushedDown, scanned };
 }
