@@ -70,8 +70,18 @@ export interface MongoEventStoreOptions {
 
 const DUPLICATE_KEY = 11000;
 const RELAY_CURSOR_ID = 'relay-cursor';
-/** Stream ends remembered per store instance, so an append right after a read or an append reads nothing. */
-const KNOWN_ENDS_LIMIT = 10_000;
+/**
+ * Events this instance keeps of the streams it read or wrote last. Commits never change, so a
+ * stream read again costs one look-up past the end it holds, and an append at that end none.
+ */
+const HELD_EVENTS_LIMIT = 50_000;
+
+/** A stream as far as this instance has read or written it. */
+interface HeldStream {
+  readonly events: readonly StoredEvent[];
+  readonly version: number;
+  readonly committedAt: Date;
+}
 
 interface QueuedAppend {
   readonly commit: Commit;
@@ -93,7 +103,8 @@ interface QueuedAppend {
  * `close()` leaves the `Db`'s client open: it belongs to whoever passed it in.
  */
 export class MongoEventStore implements EventStore {
-  private readonly knownEnds = new Map<string, { version: number; committedAt: Date }>();
+  private readonly held = new Map<string, HeldStream>();
+  private heldEvents = 0;
   private queued: QueuedAppend[] = [];
   private writing: Promise<void> | undefined;
   /** The next outbox number this instance will try; found on the first append. */
@@ -121,16 +132,17 @@ export class MongoEventStore implements EventStore {
   }
 
   async readStream(streamId: string): Promise<StoredEvent[]> {
-    const events: StoredEvent[] = [];
-    let last: CommitDocument | null = null;
-    for (let base = 0; ;) {
+    const known = this.held.get(streamId);
+    const events = [...(known?.events ?? [])];
+    let last: Commit | undefined;
+    for (let base = known?.version ?? 0; ;) {
       const commit = await this.commits.findOne({ _id: commitId(streamId, base) });
       if (!commit) break;
       events.push(...toStoredEvents(commit));
       last = commit;
       base = commit.version;
     }
-    if (last) this.rememberEnd(streamId, last.version, last.committedAt);
+    if (last) this.hold(streamId, { events, version: last.version, committedAt: last.committedAt });
     return events;
   }
 
@@ -213,10 +225,10 @@ export class MongoEventStore implements EventStore {
    */
   private async endCommittedAt(streamId: string, expectedVersion: number): Promise<Date | undefined> {
     if (expectedVersion === 0) return undefined;
-    let known = this.knownEnds.get(streamId);
+    let known = this.held.get(streamId);
     if (known?.version !== expectedVersion) {
       await this.readStream(streamId);
-      known = this.knownEnds.get(streamId);
+      known = this.held.get(streamId);
     }
     if (known?.version !== expectedVersion) throw new ConcurrencyError(streamId, expectedVersion);
     return known.committedAt;
@@ -234,7 +246,15 @@ export class MongoEventStore implements EventStore {
         batch.forEach((append, index) => {
           const { streamId, baseVersion, version, committedAt } = append.commit;
           if (!outcomes[index]) return append.reject(new ConcurrencyError(streamId, baseVersion));
-          this.rememberEnd(streamId, version, committedAt);
+          const known = this.held.get(streamId);
+          if (known?.version === baseVersion)
+            this.hold(streamId, {
+              events: [...known.events, ...toStoredEvents(append.commit)],
+              version,
+              committedAt,
+            });
+          else if (baseVersion === 0)
+            this.hold(streamId, { events: toStoredEvents(append.commit), version, committedAt });
           append.resolve(version);
         });
       } catch (error) {
@@ -345,12 +365,16 @@ export class MongoEventStore implements EventStore {
     return high;
   }
 
-  private rememberEnd(streamId: string, version: number, committedAt: Date): void {
-    this.knownEnds.delete(streamId);
-    this.knownEnds.set(streamId, { version, committedAt });
-    if (this.knownEnds.size > KNOWN_ENDS_LIMIT) {
-      const oldest = this.knownEnds.keys().next().value;
-      if (oldest !== undefined) this.knownEnds.delete(oldest);
+  /** Keeps the stream as the most recently used, dropping the least recently used beyond the limit. */
+  private hold(streamId: string, stream: HeldStream): void {
+    this.heldEvents -= this.held.get(streamId)?.events.length ?? 0;
+    this.held.delete(streamId);
+    this.held.set(streamId, stream);
+    this.heldEvents += stream.events.length;
+    for (const [oldest, dropped] of this.held) {
+      if (this.heldEvents <= HELD_EVENTS_LIMIT || oldest === streamId) break;
+      this.held.delete(oldest);
+      this.heldEvents -= dropped.events.length;
     }
   }
 }
