@@ -100,6 +100,9 @@ interface QueuedAppend {
  * made while a batch is being written wait and go together as the next batch: one outbox entry
  * and one bulk insert of their commits, two writes however many appends.
  *
+ * An append that fails with an error other than ConcurrencyError (a lost connection) may still be
+ * written: once its outbox entry is in, the relay completes it.
+ *
  * `close()` leaves the `Db`'s client open: it belongs to whoever passed it in.
  */
 export class MongoEventStore implements EventStore {
@@ -267,7 +270,7 @@ export class MongoEventStore implements EventStore {
   /** Inserts an outbox entry for these commits under the next free number. */
   private async log(commits: readonly Commit[]): Promise<void> {
     const batchId = randomUUID();
-    let position = this.nextPosition ?? (await this.firstFreePosition());
+    let position = this.nextPosition ?? (await this.firstFreePosition(await this.relayCursor()));
     for (;;) {
       try {
         await this.outbox.insertOne({ _id: String(position), batchId, commits });
@@ -276,7 +279,8 @@ export class MongoEventStore implements EventStore {
         if (!isDuplicateKey(error)) throw error;
         // The driver may have retried an insert that had landed: then the entry there is this one.
         if ((await this.entryAt(position))?.batchId === batchId) break;
-        position += 1;
+        // Another instance took it, and maybe many after it.
+        position = await this.firstFreePosition(position + 1);
       }
     }
     this.nextPosition = position + 1;
@@ -335,19 +339,24 @@ export class MongoEventStore implements EventStore {
 
   private async relayStart(): Promise<number> {
     if (this.relayPosition === undefined) {
-      const cursor = (await this.outbox.findOne({ _id: RELAY_CURSOR_ID })) as RelayCursorDocument | null;
-      this.relayPosition ??= cursor?.position ?? 1;
+      const position = await this.relayCursor();
+      this.relayPosition ??= position;
     }
     return this.relayPosition;
   }
 
-  /**
-   * The first outbox number not taken. Numbers are taken without gaps, so from the relay's position
-   * it doubles the step until a number is free, then halves the gap: O(log n) look-ups by `_id`.
-   */
-  private async firstFreePosition(): Promise<number> {
+  /** The relay's stored position: every entry before it is published. */
+  private async relayCursor(): Promise<number> {
     const cursor = (await this.outbox.findOne({ _id: RELAY_CURSOR_ID })) as RelayCursorDocument | null;
-    const start = cursor?.position ?? 1;
+    return cursor?.position ?? 1;
+  }
+
+  /**
+   * The first outbox number not taken from `start` on (a number known taken, or the relay's
+   * position). Numbers are taken without gaps, so it doubles the step until a number is free, then
+   * halves the gap: O(log n) look-ups by `_id`.
+   */
+  private async firstFreePosition(start: number): Promise<number> {
     const taken = async (position: number): Promise<boolean> => (await this.entryAt(position)) !== null;
     if (!(await taken(start))) return start;
     let low = start;
