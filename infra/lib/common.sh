@@ -17,6 +17,7 @@
 #                          or sqlite
 #   POSTGRES_PORT          that PostgreSQL on 127.0.0.1 (default MONGO_PORT + 1)
 #   FERRETDB_POSTGRESQL_URL  a running PostgreSQL for FerretDB instead of one of its own
+#   FERRETDB_DEBUG_PORT    FerretDB's debug handler (/debug/pprof, /debug/metrics) on 127.0.0.1
 
 INFRA_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 REPO_ROOT=$(cd -- "$INFRA_ROOT/.." && pwd -P)
@@ -39,6 +40,7 @@ case $FERRETDB_BACKEND in
 esac
 [[ -z ${FERRETDB_POSTGRESQL_URL:-} ]] || FERRETDB_BACKEND=postgresql
 POSTGRES_PORT=${POSTGRES_PORT:-$((MONGO_PORT + 1))}
+FERRETDB_DEBUG_PORT=${FERRETDB_DEBUG_PORT:-}
 
 # The Kafka version lives in infra/kafka/pom.xml only.
 KAFKA_VERSION=$(sed -n 's:.*<kafka\.version>\(.*\)</kafka\.version>.*:\1:p' "$INFRA_ROOT/kafka/pom.xml")
@@ -121,7 +123,7 @@ alive() {
 mongo_ping() {
   local reply
   reply=$(
-    exec 3<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null || exit 1
+    exec 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
     # header: length 51, requestID 1, responseTo 0, opCode 2013 (OP_MSG);
     # flagBits 0; section kind 0; BSON {ping: int32 1, $db: "admin"} (30 bytes)
     # shellcheck disable=SC2016  # $db is the BSON field name, not a shell expansion
