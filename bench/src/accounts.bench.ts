@@ -112,11 +112,9 @@ export async function benchAccounts(
   kafkaBrokers: string | undefined,
   mongoUri: string | undefined,
 ): Promise<void> {
-  // FerretDB on SQLite answers a filter on a field other than _id by reading the whole
-  // collection, so the distributed run is kept small enough to finish in minutes.
   const setups = [{ start: embedded, registrations: 2_000, updates: 4_000 }];
   if (kafkaBrokers && mongoUri) {
-    setups.push({ start: () => distributed(kafkaBrokers, mongoUri), registrations: 300, updates: 600 });
+    setups.push({ start: () => distributed(kafkaBrokers, mongoUri), registrations: 1_000, updates: 2_000 });
   }
   for (const { start, registrations, updates } of setups) {
     const setup = await start();

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,8 +40,37 @@ async function appendThroughput(name: string, store: EventStore, count: number):
   );
 }
 
-/** Event store append throughput, embedded and (when MONGODB_URI is set) on MongoDB. */
+/** Appends `events` events to the store: commits of 10 events to new streams, 200 at a time. */
+async function fill(store: EventStore, events: number): Promise<void> {
+  const commits = Math.ceil(events / 10);
+  for (let first = 0; first < commits; first += 200) {
+    await Promise.all(
+      Array.from({ length: Math.min(200, commits - first) }, (_, index) => {
+        const streamId = `filler-${first + index}`;
+        return store.appendToStream(
+          streamId,
+          0,
+          Array.from({ length: 10 }, () => event(streamId)),
+        );
+      }),
+    );
+  }
+  // As the relay would: the outbox is drained, so later rounds read only what is new.
+  for (
+    let page = await store.readUnpublished(2_000);
+    page.length > 0;
+    page = await store.readUnpublished(2_000)
+  )
+    await store.markPublished(page.map((commit) => commit.commitId));
+}
+
+/**
+ * Event store append throughput, embedded and (when MONGODB_URI is set) on MongoDB: on an empty
+ * store, then again once the store holds TANDEM_BENCH_STORED_EVENTS events (default 1,000,000;
+ * 0 skips it), which must not slow appends down.
+ */
 export async function benchEventStores(mongoUri: string | undefined): Promise<void> {
+  const stored = Number(process.env['TANDEM_BENCH_STORED_EVENTS'] ?? 1_000_000);
   const dataDir = mkdtempSync(join(tmpdir(), 'tandem-bench-store-'));
   const embedded = new EmbeddedEventStore({ dataDir, name: 'bench' });
   await appendThroughput('embedded', embedded, 5_000);
@@ -50,7 +80,20 @@ export async function benchEventStores(mongoUri: string | undefined): Promise<vo
   if (!mongoUri) return;
   const client = await MongoClient.connect(mongoUri);
   const db = client.db(`bench_${randomUUID().slice(0, 8)}`);
-  await appendThroughput('MongoDB protocol', await MongoEventStore.open(db), 1_000);
+  const store = await MongoEventStore.open(db);
+  await appendThroughput('MongoDB protocol, empty', store, 2_000);
+  if (stored > 0) {
+    const started = performance.now();
+    await fill(store, stored);
+    console.log(
+      `${`stored ${stored} events (MongoDB protocol)`.padEnd(48)}  in ${((performance.now() - started) / 1000).toFixed(0)} s`,
+    );
+    await appendThroughput(
+      `MongoDB protocol, ${stored} events stored`,
+      await MongoEventStore.open(db),
+      2_000,
+    );
+  }
   await db.dropDatabase();
   await client.close();
 }

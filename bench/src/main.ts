@@ -6,6 +6,14 @@ import { benchPeer } from './peer.bench';
 import { benchPresence } from './presence.bench';
 import { benchReplay } from './replay.bench';
 
+/** The MongoDB-protocol server's backend as infra/bin/up reported it. */
+function ferretDbBackend(): string {
+  const backend = process.env['TANDEM_FERRETDB_BACKEND'];
+  return backend
+    ? `FerretDB on ${backend === 'sqlite' ? 'SQLite' : 'PostgreSQL'}`
+    : 'server not started by infra/bin/up';
+}
+
 /**
  * `npm run bench`: Tandem's performance figures on this machine. Distributed figures need
  * KAFKA_BROKERS and MONGODB_URI (tools/bench/run.sh starts a local Kafka and FerretDB otherwise).
@@ -19,7 +27,7 @@ async function main(): Promise<void> {
   const selected = (name: string) => !only || only.includes(name);
   console.log(
     `node ${process.version}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; ` +
-      `distributed: ${kafkaBrokers && mongoUri ? `Kafka ${kafkaBrokers}, ${mongoUri}` : 'not configured'}`,
+      `distributed: ${kafkaBrokers && mongoUri ? `Kafka ${kafkaBrokers}, ${mongoUri} (${ferretDbBackend()})` : 'not configured'}`,
   );
   if (selected('event-store')) await benchEventStores(mongoUri);
   if (selected('accounts')) await benchAccounts(kafkaBrokers, mongoUri);

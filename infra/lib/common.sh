@@ -15,6 +15,11 @@
 #   INFRA_TIMEOUT          seconds `up` waits for each server to answer (default 90)
 #   INFRA_STOP_TIMEOUT     seconds `down` waits after SIGTERM before SIGKILL (default 30)
 #   KAFKA_HEAP             the broker's -Xmx (default 512m)
+#   FERRETDB_BACKEND       postgresql (default: a PostgreSQL of its own in the state dir)
+#                          or sqlite
+#   POSTGRES_PORT          that PostgreSQL on 127.0.0.1 (default MONGO_PORT + 1)
+#   FERRETDB_POSTGRESQL_URL  a running PostgreSQL for FerretDB instead of one of its own
+#   FERRETDB_DEBUG_PORT    FerretDB's debug handler (/debug/pprof, /debug/metrics) on 127.0.0.1
 
 INFRA_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 REPO_ROOT=$(cd -- "$INFRA_ROOT/.." && pwd -P)
@@ -33,6 +38,14 @@ KAFKA_SASL_SSL_PORT=${KAFKA_SASL_SSL_PORT:-9094}
 KAFKA_SASL_SSL_USERNAME=tandem
 MONGO_PORT=${MONGO_PORT:-27017}
 INFRA_TIMEOUT=${INFRA_TIMEOUT:-90}
+FERRETDB_BACKEND=${FERRETDB_BACKEND:-postgresql}
+case $FERRETDB_BACKEND in
+  postgresql | sqlite) ;;
+  *) printf '[infra] error: FERRETDB_BACKEND must be postgresql or sqlite, not %s\n' "$FERRETDB_BACKEND" >&2 && exit 1 ;;
+esac
+[[ -z ${FERRETDB_POSTGRESQL_URL:-} ]] || FERRETDB_BACKEND=postgresql
+POSTGRES_PORT=${POSTGRES_PORT:-$((MONGO_PORT + 1))}
+FERRETDB_DEBUG_PORT=${FERRETDB_DEBUG_PORT:-}
 
 # The Kafka version lives in infra/kafka/pom.xml only.
 KAFKA_VERSION=$(sed -n 's:.*<kafka\.version>\(.*\)</kafka\.version>.*:\1:p' "$INFRA_ROOT/kafka/pom.xml")
@@ -52,6 +65,19 @@ else
 fi
 
 log() { printf '[infra] %s\n' "$*" >&2; }
+
+# A PostgreSQL of its own runs when the backend is postgresql and no URL names another.
+own_postgres() {
+  [[ $FERRETDB_BACKEND == postgresql && -z ${FERRETDB_POSTGRESQL_URL:-} ]]
+}
+
+# postgres_bin: the newest installed PostgreSQL's bin dir (Debian: /usr/lib/postgresql/<v>/bin).
+postgres_bin() {
+  local dir
+  dir=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
+  [[ -n $dir && -x $dir/postgres && -x $dir/initdb ]] || return 1
+  printf '%s\n' "$dir"
+}
 die() {
   log "error: $*"
   exit 1
@@ -102,7 +128,7 @@ alive() {
 mongo_ping() {
   local reply
   reply=$(
-    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    exec 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
     # header: length 51, requestID 1, responseTo 0, opCode 2013 (OP_MSG);
     # flagBits 0; section kind 0; BSON {ping: int32 1, $db: "admin"} (30 bytes)
     # shellcheck disable=SC2016  # $db is the BSON field name, not a shell expansion

@@ -104,8 +104,10 @@ function describeReadModel(
 
     beforeAll(async () => {
       ({ store, close } = await open());
-      model = new AccountsReadModel(store.collection<AccountRecord>('accounts'));
-      await model.setUp();
+      model = new AccountsReadModel(
+        store.collection<AccountRecord>('accounts'),
+        store.collection('phone_numbers'),
+      );
     });
 
     afterAll(async () => {
@@ -134,10 +136,45 @@ function describeReadModel(
     it('rebuilds the same documents when dropped and replayed from the start', async () => {
       const before = await model.byId(accountId);
       await store.drop();
-      await model.setUp();
       expect(await model.byId(accountId)).toBeNull();
       await applyAll(model, history);
       expect(await model.byId(accountId)).toEqual(before);
+    });
+
+    it('finds a number by the account that claimed it last, and nothing while that one is not registered', async () => {
+      const phoneNumber = '+4915199999999';
+      const claim = (claimant: string, version: number) =>
+        received(
+          { $case: 'phoneNumberClaimed', value: { phoneNumber, accountId: claimant, claimedAt: new Date() } },
+          version,
+          `phone-number:${phoneNumber}`,
+        );
+      const registered = (registrant: string) =>
+        received(
+          {
+            $case: 'accountRegistered',
+            value: {
+              accountId: registrant,
+              phoneNumber,
+              primaryIdentityKey: Buffer.alloc(32),
+              primaryRegistrationId: 1,
+              primaryDeviceName: 'Pixel',
+              registeredAt: new Date(),
+            },
+          },
+          1,
+          registrant,
+        );
+      await applyAll(model, [claim('acc-old', 1), registered('acc-old')]);
+      expect((await model.byPhoneNumber(phoneNumber))?.accountId).toBe('acc-old');
+
+      await model.apply(claim('acc-new', 2));
+      expect(await model.byPhoneNumber(phoneNumber)).toBeNull();
+      await model.apply(registered('acc-new'));
+      expect((await model.byPhoneNumber(phoneNumber))?.accountId).toBe('acc-new');
+
+      await model.apply(claim('acc-old', 1));
+      expect((await model.byPhoneNumber(phoneNumber))?.accountId).toBe('acc-new');
     });
 
     it('forgets a deleted account for lookups', async () => {

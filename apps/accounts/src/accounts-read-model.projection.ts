@@ -17,21 +17,31 @@ export interface AccountRecord extends VersionedDocument {
   readonly deleted: boolean;
 }
 
+/** Which account claimed a phone number last, keyed by the number. */
+export interface PhoneNumberRecord extends VersionedDocument {
+  readonly accountId: string;
+}
+
 /**
  * The accounts read model, built from tandem.accounts.events. One document per account holding
- * the account version it reflects, so a redelivered or replayed event changes nothing and a
- * replay from the start of the topic rebuilds the same documents.
+ * the account version it reflects, and one per phone number naming the account that claimed it
+ * last (versioned by the number's stream), so a redelivered or replayed event changes nothing and
+ * a replay from the start of the topic rebuilds the same documents. Both are read by `_id` only.
  */
 export class AccountsReadModel {
-  constructor(private readonly accounts: DocumentCollection<AccountRecord>) {}
-
-  async setUp(): Promise<void> {
-    await this.accounts.ensureIndex(['phoneNumber']);
-  }
+  constructor(
+    private readonly accounts: DocumentCollection<AccountRecord>,
+    private readonly phoneNumbers: DocumentCollection<PhoneNumberRecord>,
+  ) {}
 
   async apply({ event, metadata }: ReceivedEvent<AccountDomainEvent>): Promise<void> {
     const version = metadata.aggregateVersion;
-    if (event.$case === 'phoneNumberClaimed' || event.$case === 'accountReregistered') return;
+    if (event.$case === 'phoneNumberClaimed') {
+      const { phoneNumber, accountId } = event.value;
+      await this.phoneNumbers.putIfNewer({ _id: phoneNumber, accountId, version });
+      return;
+    }
+    if (event.$case === 'accountReregistered') return;
     if (event.$case === 'accountRegistered') {
       await this.accounts.putIfNewer({
         _id: event.value.accountId,
@@ -77,7 +87,10 @@ export class AccountsReadModel {
     return record && !record.deleted ? record : null;
   }
 
-  byPhoneNumber(phoneNumber: string): Promise<AccountRecord | null> {
-    return this.accounts.findOne({ phoneNumber, deleted: false });
+  /** The registered account that claimed the number last; none when that account is gone. */
+  async byPhoneNumber(phoneNumber: string): Promise<AccountRecord | null> {
+    const claim = await this.phoneNumbers.get(phoneNumber);
+    const record = claim && (await this.byId(claim.accountId));
+    return record?.phoneNumber === phoneNumber ? record : null;
   }
 }

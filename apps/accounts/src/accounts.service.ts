@@ -30,7 +30,10 @@ export async function accountsService(infrastructure: Infrastructure): Promise<T
 
   const relay = outboxRelay(infrastructure, store, topic, accountEventCodec.payloadType);
   const commands = new AccountCommands(store, () => relay.wake());
-  const readModel = new AccountsReadModel(documents.collection('accounts'));
+  const readModel = new AccountsReadModel(
+    documents.collection('accounts'),
+    documents.collection('phone_numbers'),
+  );
   const directory = new DeviceDirectory(documents.collection('devices'));
 
   return {
@@ -50,7 +53,6 @@ export async function accountsService(infrastructure: Infrastructure): Promise<T
       ],
     },
     topics: [topic, linkingTopic],
-    setUp: () => readModel.setUp(),
     workers: [
       relayWorker('accounts.relay', relay),
       consumerWorker('accounts.read-model', eventLog, {

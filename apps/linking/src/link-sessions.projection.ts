@@ -15,6 +15,11 @@ export interface LinkSessionRecord extends VersionedDocument {
 export class LinkSessionsProjection {
   constructor(private readonly sessions: DocumentCollection<LinkSessionRecord>) {}
 
+  /** The index the expiry sweep's query needs on MongoDB; the sweep runs off the request path. */
+  async setUp(): Promise<void> {
+    await this.sessions.ensureIndex(['status']);
+  }
+
   async apply({ event, metadata }: ReceivedEvent<DeviceListDomainEvent>): Promise<void> {
     const version = metadata.aggregateVersion;
     switch (event.$case) {

@@ -94,6 +94,10 @@ export async function linkingService(infrastructure: Infrastructure): Promise<Ta
       ],
     },
     topics: [topic, accountsTopic],
+    setUp: async () => {
+      await sessions.setUp();
+      await directory.setUp();
+    },
     endStreams: () => linking.endWatches(),
     workers: [
       relayWorker('linking.relay', relay),

@@ -78,12 +78,11 @@ function accountsReadModel(): ProjectionSpec {
     name: 'accounts',
     service: 'accounts',
     topics: ['accounts'],
-    collections: ['accounts'],
+    collections: ['accounts', 'phone_numbers'],
     ignoredFields: {},
     liveGroups: [{ service: 'accounts', purpose: 'read-model', topic: 'accounts' }],
     async rebuild(store, replay) {
-      const model = new AccountsReadModel(store.collection('accounts'));
-      await model.setUp();
+      const model = new AccountsReadModel(store.collection('accounts'), store.collection('phone_numbers'));
       await replay('accounts', (batch) =>
         eachEvent(batch.records, accountEventCodec, (received) => model.apply(received)),
       );

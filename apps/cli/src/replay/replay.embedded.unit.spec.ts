@@ -39,7 +39,10 @@ describe('replaying the embedded log of a data folder', () => {
       }),
     ]);
     liveStore = new EmbeddedDocumentStore({ dataDir, name: 'accounts' });
-    const model = new AccountsReadModel(liveStore.collection('accounts'));
+    const model = new AccountsReadModel(
+      liveStore.collection('accounts'),
+      liveStore.collection('phone_numbers'),
+    );
     subscription = await consumeEvents(log, {
       groupId: 'accounts.read-model',
       topic: 'tandem.accounts.events',

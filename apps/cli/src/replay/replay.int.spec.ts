@@ -114,8 +114,10 @@ describe('replay and inspection on Kafka and MongoDB', () => {
     ]);
 
     // The live read models, kept by the services' classes through real consumer groups.
-    const accounts = new AccountsReadModel(liveStore('accounts').collection('accounts'));
-    await accounts.setUp();
+    const accounts = new AccountsReadModel(
+      liveStore('accounts').collection('accounts'),
+      liveStore('accounts').collection('phone_numbers'),
+    );
     const fanout = liveStore('fanout');
     const directory = new DeviceDirectory(fanout.collection('devices'));
     const lists = new DeviceListsProjection(fanout.collection('device_lists'));

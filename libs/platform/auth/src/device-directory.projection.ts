@@ -39,6 +39,11 @@ export const deviceRecordId = (accountId: string, deviceId: number): string => `
 export class DeviceDirectory {
   constructor(private readonly devices: DocumentCollection<DeviceRecord>) {}
 
+  /** The index `linkedPrimaries` needs on MongoDB: the inactivity sweep's query, off the request path. */
+  async setUp(): Promise<void> {
+    await this.devices.ensureIndex(['primary', 'linked']);
+  }
+
   async apply({ event, metadata }: ReceivedEvent<DeviceListDomainEvent>, now = new Date()): Promise<void> {
     const version = metadata.aggregateVersion;
     switch (event.$case) {

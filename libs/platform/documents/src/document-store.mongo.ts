@@ -30,6 +30,10 @@ export interface MongoDocumentStoreOptions {
 
 const DUPLICATE_KEY = 11000;
 
+const versionOf = (doc: StoredDocument): number => (typeof doc['version'] === 'number' ? doc['version'] : 0);
+const isOlder = (doc: StoredDocument, version: number): boolean => versionOf(doc) < version;
+const isNewer = (doc: StoredDocument, than: StoredDocument): boolean => versionOf(doc) > versionOf(than);
+
 /** Read models on MongoDB (or FerretDB). `close()` leaves the `Db`'s client to whoever passed it in. */
 export class MongoDocumentStore implements DocumentStore {
   private readonly prefix: string;
@@ -78,22 +82,40 @@ class MongoDocumentCollection<T extends Document> implements DocumentCollection<
   }
 
   /**
-   * Replaces only a stored document with a lower `version`; when there is none with a lower version
-   * the upsert's insert collides on `_id` (E11000), which means "not newer".
+   * Only exact-`_id` operations, which every MongoDB-protocol server answers from its primary key
+   * (FerretDB on SQLite reads the whole collection for `{_id, version: {$lt}}`): read the stored
+   * version; insert when there is none (a duplicate key means a concurrent writer was first: read
+   * again); replace when it is lower. A newer version that landed between the read and the replace
+   * comes back as the replaced document and is put back, and so is any newer one that landed
+   * meanwhile, so the highest version always ends up stored.
    */
   async putIfNewer(doc: T & VersionedDocument): Promise<boolean> {
-    try {
-      const result = await this.documents.replaceOne({ _id: doc._id, version: { $lt: doc.version } }, doc, {
-        upsert: true,
-      });
-      return result.matchedCount + result.upsertedCount > 0;
-    } catch (error) {
-      if (error instanceof MongoServerError && error.code === DUPLICATE_KEY) {
-        const stored = await this.documents.findOne({ _id: doc._id }, { projection: { version: 1 } });
-        if (stored && !(typeof stored['version'] === 'number' && stored['version'] < doc.version))
-          return false;
+    for (;;) {
+      const stored = await this.documents.findOne({ _id: doc._id }, { projection: { version: 1 } });
+      if (!stored) {
+        try {
+          await this.documents.insertOne(doc as StoredDocument);
+          return true;
+        } catch (error) {
+          if (error instanceof MongoServerError && error.code === DUPLICATE_KEY) continue;
+          throw error;
+        }
       }
-      throw error;
+      if (!isOlder(stored, doc.version)) return false;
+      const replaced = await this.documents.findOneAndReplace({ _id: doc._id }, doc as StoredDocument);
+      if (!replaced) continue;
+      if (isOlder(replaced, doc.version)) return true;
+      await this.putBack(replaced);
+      return false;
+    }
+  }
+
+  /** Puts `newer` back over an older document, and any still newer one it replaces in turn. */
+  private async putBack(newer: StoredDocument): Promise<void> {
+    for (let current = newer; ;) {
+      const replaced = await this.documents.findOneAndReplace({ _id: current._id }, current);
+      if (!replaced || !isNewer(replaced, current)) return;
+      current = replaced;
     }
   }
 
