@@ -67,6 +67,14 @@ export interface TandemConfig {
     /** Backups kept per account and provider; recording a newer one prunes the oldest. */
     readonly retention: number;
   };
+  readonly media: {
+    /** Largest encrypted blob a device may upload, in bytes. */
+    readonly maxBlobBytes: number;
+    /** How long an upload may take to complete before it is removed. */
+    readonly uploadTtlSeconds: number;
+    /** How long an uploaded blob is kept. */
+    readonly retentionSeconds: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -150,6 +158,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TandemConfig {
     },
     backups: {
       retention: integer(env, 'TANDEM_BACKUP_RETENTION', 3),
+    },
+    media: {
+      maxBlobBytes: integer(env, 'TANDEM_MEDIA_MAX_BYTES', 100 * 1024 * 1024),
+      uploadTtlSeconds: integer(env, 'TANDEM_MEDIA_UPLOAD_TTL_SECONDS', 24 * 3600),
+      retentionSeconds: integer(env, 'TANDEM_MEDIA_RETENTION_SECONDS', 30 * 24 * 3600),
     },
   };
 }

@@ -1,0 +1,8 @@
+import { MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
+import type { MediaDomainEvent } from '@tandem/media-domain';
+import { oneofEventCodec } from '@tandem/event-sourcing';
+
+export { deviceListEventCodec } from '@tandem/auth';
+
+/** The media service's own events, on tandem.media.events, keyed by the uploading account's id. */
+export const mediaEventCodec = oneofEventCodec<MediaDomainEvent>('tandem.media.v1.MediaEvent', MediaEvent);

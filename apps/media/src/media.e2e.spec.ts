@@ -1,0 +1,328 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ServiceError, status } from '@grpc/grpc-js';
+import type {
+  GetMediaResponse,
+  GetUploadStatusResponse,
+  StartUploadResponse,
+  UploadResponse,
+} from '@tandem/contracts/grpc/tandem/media/v1/media_service';
+import { DETAILS_METADATA_KEY, FIELD_METADATA_KEY } from '@tandem/grpc';
+import {
+  createTestAccount,
+  downloadMedia,
+  eventually,
+  grpcFailure,
+  GrpcTestClient,
+  type MediaStreamingClient,
+  mediaStreamingClient,
+  type ServiceProcess,
+  services,
+  sendUpload,
+  startServiceProcess,
+  type TestAccount,
+  TestInstallation,
+} from '@tandem/harness';
+import { testInfrastructure, uniqueName } from '@tandem/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const MiB = 1024 * 1024;
+const MAX_BYTES = 24 * MiB;
+const sha256Of = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest();
+
+/** Clients of one running installation, embedded or distributed. */
+interface Installation {
+  readonly accounts: GrpcTestClient;
+  readonly linking: GrpcTestClient;
+  readonly media: GrpcTestClient;
+  readonly streaming: MediaStreamingClient;
+  stop(): Promise<void>;
+}
+
+async function embedded(): Promise<Installation> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tandem-media-e2e-'));
+  const tandem: ServiceProcess = await startServiceProcess('tandem', {
+    TANDEM_DATA_DIR: dataDir,
+    TANDEM_LINK_RATE_LIMIT: '50',
+    TANDEM_MEDIA_MAX_BYTES: String(MAX_BYTES),
+  });
+  const client = (service: (typeof services)[keyof typeof services]) =>
+    new GrpcTestClient(tandem.address, service.protoFile, service.name);
+  const installation = {
+    accounts: client(services.accounts),
+    linking: client(services.linking),
+    media: client(services.media),
+    streaming: mediaStreamingClient(tandem.address),
+  };
+  return {
+    ...installation,
+    async stop() {
+      for (const closable of Object.values(installation)) closable.close();
+      await tandem.stop('SIGTERM');
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function distributed(): Promise<Installation> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tandem-media-e2e-'));
+  const installation = new TestInstallation(uniqueName('e2e_media'), testInfrastructure());
+  const [accounts, linking, media] = await Promise.all([
+    installation.start('accounts'),
+    installation.start('linking', { ...installation.signingKeyEnv, TANDEM_LINK_RATE_LIMIT: '50' }),
+    installation.start('media', { TANDEM_DATA_DIR: dataDir, TANDEM_MEDIA_MAX_BYTES: String(MAX_BYTES) }),
+  ]);
+  return {
+    accounts: installation.client(accounts, services.accounts),
+    linking: installation.client(linking, services.linking),
+    media: installation.client(media, services.media),
+    streaming: installation.connect(media, (address) => mediaStreamingClient(address)),
+    async stop() {
+      await installation.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const modes = [
+  { mode: 'embedded (every service in one process, blobs in the data folder)', open: embedded },
+  { mode: 'distributed (services as processes on Kafka and MongoDB)', open: distributed },
+];
+
+/**
+ * Media end to end: a 20 MiB encrypted blob uploaded by alice's phone, the connection lost halfway
+ * and the upload resumed from the offset the service holds, its digest checked, then downloaded
+ * by all five of alice's devices and by bob's; who may do what; bad input refused with a status.
+ */
+describe.each(modes)('media, $mode', ({ open }) => {
+  let installation: Installation;
+  let alice: TestAccount;
+  let bob: TestAccount;
+  const blob = randomBytes(20 * MiB);
+  const digest = sha256Of(blob);
+
+  beforeAll(async () => {
+    installation = await open();
+    alice = await createTestAccount(installation.accounts, installation.linking, 4);
+    bob = await createTestAccount(installation.accounts, installation.linking, 1);
+  });
+
+  afterAll(async () => {
+    await installation?.stop();
+  });
+
+  /** Calls the media service, retrying while it has not learned of the device yet. */
+  const call = <T>(method: string, request: object, token: string) =>
+    eventually(() => installation.media.call<T>(method, request, token), { retryOn: [status.UNAVAILABLE] });
+
+  const start = (token: string, sizeBytes: number, sha256: Uint8Array) =>
+    call<StartUploadResponse>('StartUpload', { sizeBytes, sha256 }, token);
+
+  const status_ = (mediaId: string, token: string) =>
+    call<GetUploadStatusResponse>('GetUploadStatus', { mediaId }, token);
+
+  /** Sends the rest of `bytes` from where the service says the upload stands, until it answers. */
+  async function resume(
+    mediaId: string,
+    token: string,
+    bytes: Buffer,
+  ): Promise<{ response: UploadResponse; from: number }> {
+    for (let attempt = 0; ; attempt++) {
+      const { committedOffset } = await status_(mediaId, token);
+      const from = Number(committedOffset);
+      try {
+        const response = await sendUpload(installation.streaming, token, mediaId, from, bytes.subarray(from));
+        if (response === 'cancelled') throw new Error('not cancelled');
+        return { response, from };
+      } catch (error) {
+        const code = (error as ServiceError).code;
+        // The interrupted call may still be writing what it had received: ask again.
+        if (attempt > 20 || (code !== status.ABORTED && code !== status.FAILED_PRECONDITION)) throw error;
+        await new Promise((done) => setTimeout(done, 200));
+      }
+    }
+  }
+
+  describe('when the phone uploads 20 MiB and loses its connection halfway', () => {
+    let mediaId: string;
+    let interruptedAt: number;
+
+    it('keeps the bytes that arrived, and the upload completes from there with the digest checked', async () => {
+      const started = await start(alice.primary.token, blob.length, digest);
+      mediaId = started.mediaId;
+      expect(mediaId).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      expect(started.maxChunkBytes).toBe(MiB);
+
+      const cut = await sendUpload(installation.streaming, alice.primary.token, mediaId, 0, blob, {
+        cancelAfterBytes: 10 * MiB,
+      });
+      expect(cut).toBe('cancelled');
+      const held = await status_(mediaId, alice.primary.token);
+      interruptedAt = Number(held.committedOffset);
+      expect(interruptedAt).toBeGreaterThan(0);
+      expect(interruptedAt).toBeLessThanOrEqual(10 * MiB);
+      expect(held.completed).toBe(false);
+      expect(Number(held.sizeBytes)).toBe(blob.length);
+
+      const { response, from } = await resume(mediaId, alice.primary.token, blob);
+      expect(from).toBeGreaterThanOrEqual(interruptedAt);
+      expect(from).toBeLessThanOrEqual(10 * MiB);
+      expect(response.completed).toBe(true);
+      expect(Number(response.committedOffset)).toBe(blob.length);
+      expect(Buffer.from(response.media!.sha256).equals(digest)).toBe(true);
+      expect(Number(response.media!.sizeBytes)).toBe(blob.length);
+
+      const after = await status_(mediaId, alice.devices[3]!.token);
+      expect(after.completed).toBe(true);
+      expect(Number(after.committedOffset)).toBe(blob.length);
+    });
+
+    it('is downloaded whole by each of alice five devices and by bob', async () => {
+      for (const device of [...alice.devices, bob.primary]) {
+        const { bytes, media, offsets } = await eventually(
+          () => downloadMedia(installation.streaming, device.token, { mediaId, offset: 0, length: 0 }),
+          { retryOn: [status.UNAVAILABLE] },
+        );
+        expect(bytes.length).toBe(blob.length);
+        expect(sha256Of(bytes).equals(digest)).toBe(true);
+        expect(Buffer.from(media!.sha256).equals(digest)).toBe(true);
+        expect(offsets[0]).toBe(0);
+        expect(offsets.length).toBe(20);
+      }
+    });
+
+    it('sends a range, clipped at the end, and refuses an offset past the end with OUT_OF_RANGE', async () => {
+      const range = await downloadMedia(installation.streaming, bob.primary.token, {
+        mediaId,
+        offset: 5 * MiB + 7,
+        length: 3 * MiB,
+      });
+      expect(range.bytes.equals(blob.subarray(5 * MiB + 7, 8 * MiB + 7))).toBe(true);
+      expect(range.offsets[0]).toBe(5 * MiB + 7);
+      const tail = await downloadMedia(installation.streaming, bob.primary.token, {
+        mediaId,
+        offset: blob.length - 10,
+        length: 1000,
+      });
+      expect(tail.bytes.equals(blob.subarray(-10))).toBe(true);
+      const past = await grpcFailure(
+        downloadMedia(installation.streaming, bob.primary.token, { mediaId, offset: blob.length, length: 0 }),
+      );
+      expect(past.code).toBe(status.OUT_OF_RANGE);
+    });
+
+    it('describes the blob to any device with GetMedia, and refuses more bytes for it', async () => {
+      const { media } = await call<GetMediaResponse>('GetMedia', { mediaId }, bob.primary.token);
+      expect(Number(media!.sizeBytes)).toBe(blob.length);
+      expect(media!.expiresAt).toBeDefined();
+      const more = await grpcFailure(
+        sendUpload(installation.streaming, alice.primary.token, mediaId, 0, blob.subarray(0, 10)),
+      );
+      expect(more.code).toBe(status.FAILED_PRECONDITION);
+    });
+  });
+
+  describe('who may do what', () => {
+    let mediaId: string;
+    const small = randomBytes(3000);
+
+    beforeAll(async () => {
+      ({ mediaId } = await start(alice.devices[1]!.token, small.length, sha256Of(small)));
+    });
+
+    it('lets another device of the uploading account send the bytes, and no device of another account', async () => {
+      const denied = await grpcFailure(
+        sendUpload(installation.streaming, bob.primary.token, mediaId, 0, small),
+      );
+      expect(denied.code).toBe(status.PERMISSION_DENIED);
+      const asked = await grpcFailure(status_(mediaId, bob.primary.token));
+      expect(asked.code).toBe(status.PERMISSION_DENIED);
+      const response = await sendUpload(installation.streaming, alice.devices[2]!.token, mediaId, 0, small);
+      expect(response).toMatchObject({ completed: true });
+    });
+
+    it('refuses a call without a token with UNAUTHENTICATED, and a download while the upload is not complete', async () => {
+      const anonymous = await grpcFailure(installation.media.call('GetMedia', { mediaId }));
+      expect(anonymous.code).toBe(status.UNAUTHENTICATED);
+      const pending = await start(alice.primary.token, 10, sha256Of(Buffer.alloc(10)));
+      const early = await grpcFailure(
+        downloadMedia(installation.streaming, bob.primary.token, {
+          mediaId: pending.mediaId,
+          offset: 0,
+          length: 0,
+        }),
+      );
+      expect(early.code).toBe(status.NOT_FOUND);
+    });
+  });
+
+  describe('bad input', () => {
+    it('refuses a size above the maximum and a short digest, naming the field', async () => {
+      const big = await grpcFailure(start(alice.primary.token, MAX_BYTES + 1, digest));
+      expect(big.code).toBe(status.INVALID_ARGUMENT);
+      expect(big.details).toBe(
+        `size_bytes: must be at most ${MAX_BYTES} bytes, the largest blob this service keeps`,
+      );
+      expect(big.metadata.get(FIELD_METADATA_KEY)).toEqual(['size_bytes']);
+      const short = await grpcFailure(start(alice.primary.token, 10, Buffer.alloc(16)));
+      expect(short.metadata.get(FIELD_METADATA_KEY)).toEqual(['sha256']);
+    });
+
+    it('discards bytes whose SHA-256 is not the declared one, and the upload starts again at 0', async () => {
+      const bytes = randomBytes(5000);
+      const { mediaId } = await start(alice.primary.token, bytes.length, sha256Of(Buffer.from('other')));
+      const rejected = await grpcFailure(
+        sendUpload(installation.streaming, alice.primary.token, mediaId, 0, bytes),
+      );
+      expect(rejected.code).toBe(status.FAILED_PRECONDITION);
+      expect(rejected.details).toMatch(/SHA-256/);
+      expect(JSON.parse(String(rejected.metadata.get(DETAILS_METADATA_KEY)[0]))).toEqual({
+        committedOffset: 0,
+      });
+      expect(Number((await status_(mediaId, alice.primary.token)).committedOffset)).toBe(0);
+    });
+
+    it('refuses an offset other than the committed one, saying which it is, and bytes past the declared size', async () => {
+      const bytes = randomBytes(4000);
+      const { mediaId } = await start(alice.primary.token, bytes.length, sha256Of(bytes));
+      const first = await sendUpload(
+        installation.streaming,
+        alice.primary.token,
+        mediaId,
+        0,
+        bytes.subarray(0, 1000),
+      );
+      expect(first).toMatchObject({ completed: false });
+      const skipped = await grpcFailure(
+        sendUpload(installation.streaming, alice.primary.token, mediaId, 2000, bytes.subarray(2000)),
+      );
+      expect(skipped.code).toBe(status.FAILED_PRECONDITION);
+      expect(JSON.parse(String(skipped.metadata.get(DETAILS_METADATA_KEY)[0]))).toEqual({
+        committedOffset: 1000,
+      });
+      const tooMuch = await grpcFailure(
+        sendUpload(installation.streaming, alice.primary.token, mediaId, 1000, randomBytes(3001)),
+      );
+      expect(tooMuch.code).toBe(status.INVALID_ARGUMENT);
+      expect(tooMuch.metadata.get(FIELD_METADATA_KEY)).toEqual(['chunk']);
+    });
+
+    it('refuses a malformed media id with INVALID_ARGUMENT and an unknown one with NOT_FOUND', async () => {
+      const malformed = await grpcFailure(
+        call('GetMedia', { mediaId: '../../etc/passwd' }, bob.primary.token),
+      );
+      expect(malformed.code).toBe(status.INVALID_ARGUMENT);
+      expect(malformed.metadata.get(FIELD_METADATA_KEY)).toEqual(['media_id']);
+      const unknown = await grpcFailure(
+        downloadMedia(installation.streaming, bob.primary.token, {
+          mediaId: 'AAAAAAAAAAAAAAAAAAAAAA',
+          offset: 0,
+          length: 0,
+        }),
+      );
+      expect(unknown.code).toBe(status.NOT_FOUND);
+    });
+  });
+});
