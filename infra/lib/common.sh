@@ -10,6 +10,7 @@
 #   KAFKA_PORT             PLAINTEXT listener on 127.0.0.1 (default 9092)
 #   KAFKA_CONTROLLER_PORT  KRaft CONTROLLER listener on 127.0.0.1 (default 9093)
 #   MONGO_PORT             FerretDB (MongoDB wire protocol) on 127.0.0.1 (default 27017)
+#   S3_PORT                S3Proxy (S3 API, filesystem backend) on 127.0.0.1 (default 8333)
 #   INFRA_TIMEOUT          seconds `up` waits for each server to answer (default 90)
 #   INFRA_STOP_TIMEOUT     seconds `down` waits after SIGTERM before SIGKILL (default 30)
 #   KAFKA_HEAP             the broker's -Xmx (default 512m)
@@ -27,6 +28,7 @@ esac
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
 MONGO_PORT=${MONGO_PORT:-27017}
+S3_PORT=${S3_PORT:-8333}
 INFRA_TIMEOUT=${INFRA_TIMEOUT:-90}
 
 # The Kafka version lives in infra/kafka/pom.xml only.
@@ -37,6 +39,13 @@ FERRETDB_HOME=$TANDEM_CACHE/ferretdb-$FERRETDB_VERSION
 # Written last by provision, only after a complete, verified download/build.
 KAFKA_MARKER=$KAFKA_HOME/.provisioned
 FERRETDB_MARKER=$FERRETDB_HOME/.provisioned
+# The S3Proxy version lives in infra/s3proxy/pom.xml only.
+S3PROXY_VERSION=$(sed -n 's:.*<s3proxy\.version>\(.*\)</s3proxy\.version>.*:\1:p' "$INFRA_ROOT/s3proxy/pom.xml")
+S3PROXY_HOME=$TANDEM_CACHE/s3proxy-$S3PROXY_VERSION
+S3PROXY_MARKER=$S3PROXY_HOME/.provisioned
+# The local S3 server's only credentials (it listens on loopback only).
+S3_ACCESS_KEY_ID=tandem-local
+S3_SECRET_ACCESS_KEY=tandem-local-secret
 
 if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then
   JAVA=$JAVA_HOME/bin/java
@@ -63,6 +72,14 @@ ferretdb_cache_key() {
 
 kafka_provisioned() {
   [[ -f $KAFKA_MARKER && "$(cat "$KAFKA_MARKER")" == "$(kafka_cache_key)" ]]
+}
+
+s3proxy_cache_key() {
+  sha256sum <"$INFRA_ROOT/s3proxy/pom.xml" | cut -d' ' -f1
+}
+
+s3proxy_provisioned() {
+  [[ -f $S3PROXY_MARKER && "$(cat "$S3PROXY_MARKER")" == "$(s3proxy_cache_key)" ]]
 }
 
 ferretdb_provisioned() {
@@ -111,4 +128,8 @@ mongo_ping() {
 print_env() {
   printf 'export KAFKA_BROKERS=127.0.0.1:%s\n' "$1"
   printf 'export MONGODB_URI=mongodb://127.0.0.1:%s/?directConnection=true\n' "$2"
+  if [[ -n ${3:-} ]]; then
+    printf 'export S3_ENDPOINT=http://127.0.0.1:%s S3_REGION=us-east-1 S3_ACCESS_KEY_ID=%s S3_SECRET_ACCESS_KEY=%s\n' \
+      "$3" "$S3_ACCESS_KEY_ID" "$S3_SECRET_ACCESS_KEY"
+  fi
 }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ServiceError, status } from '@grpc/grpc-js';
@@ -25,7 +25,7 @@ import {
   type TestAccount,
   TestInstallation,
 } from '@tandem/harness';
-import { testInfrastructure, uniqueName } from '@tandem/testing';
+import { testInfrastructure, testS3, uniqueBucket, uniqueName } from '@tandem/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const MiB = 1024 * 1024;
@@ -38,6 +38,8 @@ interface Installation {
   readonly linking: GrpcTestClient;
   readonly media: GrpcTestClient;
   readonly streaming: MediaStreamingClient;
+  /** Whether the media service keeps files in its data folder (it must not on S3). */
+  blobsInDataFolder(): boolean;
   stop(): Promise<void>;
 }
 
@@ -58,6 +60,7 @@ async function embedded(): Promise<Installation> {
   };
   return {
     ...installation,
+    blobsInDataFolder: () => existsSync(join(dataDir, 'media', 'blobs')),
     async stop() {
       for (const closable of Object.values(installation)) closable.close();
       await tandem.stop('SIGTERM');
@@ -69,16 +72,26 @@ async function embedded(): Promise<Installation> {
 async function distributed(): Promise<Installation> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tandem-media-e2e-'));
   const installation = new TestInstallation(uniqueName('e2e_media'), testInfrastructure());
+  const s3 = testS3();
   const [accounts, linking, media] = await Promise.all([
     installation.start('accounts'),
     installation.start('linking', { ...installation.signingKeyEnv, TANDEM_LINK_RATE_LIMIT: '50' }),
-    installation.start('media', { TANDEM_DATA_DIR: dataDir, TANDEM_MEDIA_MAX_BYTES: String(MAX_BYTES) }),
+    installation.start('media', {
+      TANDEM_DATA_DIR: dataDir,
+      TANDEM_MEDIA_MAX_BYTES: String(MAX_BYTES),
+      S3_ENDPOINT: s3.endpoint,
+      S3_REGION: s3.region,
+      S3_ACCESS_KEY_ID: s3.accessKeyId,
+      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      TANDEM_MEDIA_S3_BUCKET: uniqueBucket('e2e-media'),
+    }),
   ]);
   return {
     accounts: installation.client(accounts, services.accounts),
     linking: installation.client(linking, services.linking),
     media: installation.client(media, services.media),
     streaming: installation.connect(media, (address) => mediaStreamingClient(address)),
+    blobsInDataFolder: () => existsSync(join(dataDir, 'media')),
     async stop() {
       await installation.stop();
       rmSync(dataDir, { recursive: true, force: true });
@@ -87,8 +100,8 @@ async function distributed(): Promise<Installation> {
 }
 
 const modes = [
-  { mode: 'embedded (every service in one process, blobs in the data folder)', open: embedded },
-  { mode: 'distributed (services as processes on Kafka and MongoDB)', open: distributed },
+  { mode: 'embedded (every service in one process, blobs in the data folder)', open: embedded, onS3: false },
+  { mode: 'distributed (services as processes on Kafka, MongoDB and S3)', open: distributed, onS3: true },
 ];
 
 /**
@@ -96,7 +109,7 @@ const modes = [
  * and the upload resumed from the offset the service holds, its digest checked, then downloaded
  * by all five of alice's devices and by bob's; who may do what; bad input refused with a status.
  */
-describe.each(modes)('media, $mode', ({ open }) => {
+describe.each(modes)('media, $mode', ({ open, onS3 }) => {
   let installation: Installation;
   let alice: TestAccount;
   let bob: TestAccount;
@@ -177,6 +190,7 @@ describe.each(modes)('media, $mode', ({ open }) => {
       const after = await status_(mediaId, alice.devices[3]!.token);
       expect(after.completed).toBe(true);
       expect(Number(after.committedOffset)).toBe(blob.length);
+      expect(installation.blobsInDataFolder()).toBe(!onS3);
     });
 
     it('is downloaded whole by each of alice five devices and by bob', async () => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Module } from '@nestjs/common';
 import { DeviceDirectory } from '@tandem/auth';
-import { BLOB_STORE, type BlobStore, FilesystemBlobStore } from '@tandem/blobs';
+import { BLOB_STORE, type BlobStore, FilesystemBlobStore, S3BlobStore } from '@tandem/blobs';
 import {
   consumerWorker,
   deviceAuthProviders,
@@ -19,9 +19,22 @@ import { MediaUploads } from './media-uploads';
 @Module({})
 class MediaModule {}
 
-/** Where the service keeps blobs: a folder in the data folder. */
-export function openBlobStore({ config }: Infrastructure): BlobStore {
-  return new FilesystemBlobStore(join(config.dataDir, 'media'));
+/**
+ * Where the service keeps blobs: the S3-compatible object store the configuration names, else a
+ * folder in the data folder.
+ */
+export function openBlobStore({
+  config,
+}: Infrastructure): BlobStore & { ensureBucket?: () => Promise<void> } {
+  const { s3 } = config.media;
+  if (!s3) return new FilesystemBlobStore(join(config.dataDir, 'media'));
+  return new S3BlobStore({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    bucket: s3.bucket,
+    credentials: s3.credentials,
+    forcePathStyle: s3.forcePathStyle,
+  });
 }
 
 /**
@@ -61,6 +74,7 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
       ],
     },
     topics: [topic, linkingTopic],
+    setUp: async () => blobs.ensureBucket?.(),
     workers: [
       relayWorker('media.relay', relay),
       consumerWorker('media.device-directory', eventLog, {

@@ -74,6 +74,43 @@ export interface TandemConfig {
     readonly uploadTtlSeconds: number;
     /** How long an uploaded blob is kept. */
     readonly retentionSeconds: number;
+    /** The S3-compatible object store blobs are kept in; unset: a folder in the data folder. */
+    readonly s3: S3Config | undefined;
+  };
+}
+
+/** Where an S3-compatible object store is and how to sign in to it. */
+export interface S3Config {
+  /** The S3 API's URL; unset for AWS itself (the region's endpoint). */
+  readonly endpoint: string | undefined;
+  readonly region: string;
+  readonly bucket: string;
+  /** Static keys; unset: the AWS SDK's default chain (environment, web identity, instance role). */
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
+  /** The bucket in the URL's path rather than its host name (most S3-compatible servers). */
+  readonly forcePathStyle: boolean;
+}
+
+/** S3 when S3_ENDPOINT or TANDEM_MEDIA_S3_BUCKET is set. */
+function s3Config(env: NodeJS.ProcessEnv): S3Config | undefined {
+  const endpoint = env['S3_ENDPOINT'] || undefined;
+  const bucket = env['TANDEM_MEDIA_S3_BUCKET'] || undefined;
+  if (!endpoint && !bucket) return undefined;
+  const accessKeyId = env['S3_ACCESS_KEY_ID'] || undefined;
+  const secretAccessKey = env['S3_SECRET_ACCESS_KEY'] || undefined;
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    throw new ConfigError('set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither');
+  }
+  const pathStyle = env['S3_FORCE_PATH_STYLE'];
+  if (pathStyle !== undefined && pathStyle !== '' && pathStyle !== 'true' && pathStyle !== 'false') {
+    throw new ConfigError(`S3_FORCE_PATH_STYLE must be true or false, got "${pathStyle}"`);
+  }
+  return {
+    endpoint,
+    region: env['S3_REGION'] || 'us-east-1',
+    bucket: bucket ?? 'tandem-media',
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined,
+    forcePathStyle: pathStyle ? pathStyle === 'true' : endpoint !== undefined,
   };
 }
 
@@ -163,6 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TandemConfig {
       maxBlobBytes: integer(env, 'TANDEM_MEDIA_MAX_BYTES', 100 * 1024 * 1024),
       uploadTtlSeconds: integer(env, 'TANDEM_MEDIA_UPLOAD_TTL_SECONDS', 24 * 3600),
       retentionSeconds: integer(env, 'TANDEM_MEDIA_RETENTION_SECONDS', 30 * 24 * 3600),
+      s3: s3Config(env),
     },
   };
 }
