@@ -41,10 +41,12 @@ export class MediaCommands {
     return (await this.media.load(mediaId)).state;
   }
 
+  /** `usedBytes`: what the account's uploads and blobs take now. */
   async start(
     by: MediaActor,
     sizeBytes: number,
     sha256: Uint8Array,
+    usedBytes: number,
     context: CommandContext,
   ): Promise<{ mediaId: string; result: Result }> {
     const mediaId = newMediaId();
@@ -57,12 +59,27 @@ export class MediaCommands {
         sizeBytes,
         sha256,
         maxSizeBytes: this.limits.maxBlobBytes,
+        usedBytes,
+        quotaBytes: this.limits.quotaBytes,
         uploadTtlSeconds: this.limits.uploadTtlSeconds,
         now: new Date(),
       },
       context,
     );
     return { mediaId, result };
+  }
+
+  expireUpload(mediaId: string, now: Date, context: CommandContext): Promise<Result> {
+    return this.media.handle(mediaId, { type: 'ExpireUpload', now }, context);
+  }
+
+  expireMedia(mediaId: string, now: Date, context: CommandContext): Promise<Result> {
+    return this.media.handle(mediaId, { type: 'ExpireMedia', now }, context);
+  }
+
+  /** The uploading account was deleted at `now`. */
+  purge(mediaId: string, now: Date, context: CommandContext): Promise<Result> {
+    return this.media.handle(mediaId, { type: 'PurgeMedia', now }, context);
   }
 
   complete(mediaId: string, by: MediaActor, received: BlobDigest, context: CommandContext): Promise<Result> {

@@ -30,6 +30,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const MiB = 1024 * 1024;
 const MAX_BYTES = 24 * MiB;
+const QUOTA_BYTES = 60 * MiB;
 const sha256Of = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest();
 
 /** Clients of one running installation, embedded or distributed. */
@@ -43,12 +44,14 @@ interface Installation {
   stop(): Promise<void>;
 }
 
-async function embedded(): Promise<Installation> {
+async function embedded(extraEnv: Readonly<Record<string, string>> = {}): Promise<Installation> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tandem-media-e2e-'));
   const tandem: ServiceProcess = await startServiceProcess('tandem', {
     TANDEM_DATA_DIR: dataDir,
     TANDEM_LINK_RATE_LIMIT: '50',
     TANDEM_MEDIA_MAX_BYTES: String(MAX_BYTES),
+    TANDEM_MEDIA_QUOTA_BYTES: String(QUOTA_BYTES),
+    ...extraEnv,
   });
   const client = (service: (typeof services)[keyof typeof services]) =>
     new GrpcTestClient(tandem.address, service.protoFile, service.name);
@@ -79,6 +82,7 @@ async function distributed(): Promise<Installation> {
     installation.start('media', {
       TANDEM_DATA_DIR: dataDir,
       TANDEM_MEDIA_MAX_BYTES: String(MAX_BYTES),
+      TANDEM_MEDIA_QUOTA_BYTES: String(QUOTA_BYTES),
       S3_ENDPOINT: s3.endpoint,
       S3_REGION: s3.region,
       S3_ACCESS_KEY_ID: s3.accessKeyId,
@@ -309,18 +313,51 @@ describe.each(modes)('media, $mode', ({ open, onS3 }) => {
         bytes.subarray(0, 1000),
       );
       expect(first).toMatchObject({ completed: false });
+      // The filesystem keeps every byte; S3 only whole parts (8 MiB), so there nothing is committed yet.
+      const committed = Number((first as UploadResponse).committedOffset);
+      expect(committed).toBe(onS3 ? 0 : 1000);
       const skipped = await grpcFailure(
-        sendUpload(installation.streaming, alice.primary.token, mediaId, 2000, bytes.subarray(2000)),
+        sendUpload(
+          installation.streaming,
+          alice.primary.token,
+          mediaId,
+          committed + 1000,
+          bytes.subarray(2000),
+        ),
       );
       expect(skipped.code).toBe(status.FAILED_PRECONDITION);
       expect(JSON.parse(String(skipped.metadata.get(DETAILS_METADATA_KEY)[0]))).toEqual({
-        committedOffset: 1000,
+        committedOffset: committed,
       });
       const tooMuch = await grpcFailure(
-        sendUpload(installation.streaming, alice.primary.token, mediaId, 1000, randomBytes(3001)),
+        sendUpload(
+          installation.streaming,
+          alice.primary.token,
+          mediaId,
+          committed,
+          randomBytes(4001 - committed),
+        ),
       );
       expect(tooMuch.code).toBe(status.INVALID_ARGUMENT);
       expect(tooMuch.metadata.get(FIELD_METADATA_KEY)).toEqual(['chunk']);
+    });
+
+    it('refuses an upload past the account quota with RESOURCE_EXHAUSTED, saying what is used', async () => {
+      const refused = await eventually(
+        async () => {
+          const failure = await grpcFailure(start(bob.primary.token, MAX_BYTES, digest));
+          expect(failure.code).toBe(status.RESOURCE_EXHAUSTED);
+          return failure;
+        },
+        { retryOn: [] },
+      );
+      expect(refused.details).toMatch(
+        new RegExp(`^the account's media take \\d+ of its ${QUOTA_BYTES} bytes`),
+      );
+      const details = JSON.parse(String(refused.metadata.get(DETAILS_METADATA_KEY)[0])) as {
+        usedBytes: number;
+      };
+      expect(details.usedBytes + MAX_BYTES).toBeGreaterThan(QUOTA_BYTES);
     });
 
     it('refuses a malformed media id with INVALID_ARGUMENT and an unknown one with NOT_FOUND', async () => {
@@ -338,5 +375,139 @@ describe.each(modes)('media, $mode', ({ open, onS3 }) => {
       );
       expect(unknown.code).toBe(status.NOT_FOUND);
     });
+  });
+
+  describe('blocks and account deletion', () => {
+    /** A small blob of `account`, uploaded and complete. */
+    async function uploaded(account: TestAccount): Promise<{ mediaId: string; bytes: Buffer }> {
+      const bytes = randomBytes(2000);
+      const { mediaId } = await start(account.primary.token, bytes.length, sha256Of(bytes));
+      const response = await sendUpload(installation.streaming, account.primary.token, mediaId, 0, bytes);
+      expect(response).toMatchObject({ completed: true });
+      return { mediaId, bytes };
+    }
+
+    it("refuses alice's media to an account that blocked her, with PERMISSION_DENIED, while bob still gets it", async () => {
+      const carol = await createTestAccount(installation.accounts, installation.linking);
+      const { mediaId, bytes } = await uploaded(alice);
+      const before = await eventually(
+        () => downloadMedia(installation.streaming, carol.primary.token, { mediaId, offset: 0, length: 0 }),
+        { retryOn: [status.UNAVAILABLE] },
+      );
+      expect(before.bytes.equals(bytes)).toBe(true);
+      await installation.accounts.call(
+        'BlockAccount',
+        { accountId: carol.accountId, blockedAccountId: alice.accountId },
+        carol.primary.token,
+      );
+      const refused = await eventually(
+        async () => {
+          const failure = await grpcFailure(
+            downloadMedia(installation.streaming, carol.primary.token, { mediaId, offset: 0, length: 0 }),
+          );
+          expect(failure.code).toBe(status.PERMISSION_DENIED);
+          return failure;
+        },
+        { retryOn: [] },
+      );
+      expect(refused.details).toMatch(/block/);
+      const stillBob = await downloadMedia(installation.streaming, bob.primary.token, {
+        mediaId,
+        offset: 0,
+        length: 0,
+      });
+      expect(stillBob.bytes.equals(bytes)).toBe(true);
+    });
+
+    it("purges a deleted account's media: downloads then answer NOT_FOUND", async () => {
+      const dave = await createTestAccount(installation.accounts, installation.linking);
+      const { mediaId } = await eventually(() => uploaded(dave), { retryOn: [status.UNAVAILABLE] });
+      const { mediaId: unfinished } = await start(dave.primary.token, 5000, sha256Of(Buffer.alloc(5000)));
+      await eventually(() => call<GetMediaResponse>('GetMedia', { mediaId }, bob.primary.token));
+      await installation.accounts.call('DeleteAccount', { accountId: dave.accountId }, dave.primary.token);
+      await eventually(
+        async () => {
+          const failure = await grpcFailure(
+            downloadMedia(installation.streaming, bob.primary.token, { mediaId, offset: 0, length: 0 }),
+          );
+          expect(failure.code).toBe(status.NOT_FOUND);
+        },
+        { retryOn: [] },
+      );
+      const gone = await grpcFailure(call('GetMedia', { mediaId: unfinished }, bob.primary.token));
+      expect(gone.code).toBe(status.NOT_FOUND);
+    });
+  });
+});
+
+/**
+ * Expiry, embedded, with a two-second upload time limit and a three-second retention swept every
+ * second: an upload not completed in time and a blob past its retention are removed, bytes and
+ * all, and say so with NOT_FOUND.
+ */
+describe('media expiry, embedded', () => {
+  let installation: Installation;
+  let dataDir: string;
+  let alice: TestAccount;
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'tandem-media-expiry-'));
+    installation = await embedded({
+      TANDEM_DATA_DIR: dataDir,
+      TANDEM_MEDIA_UPLOAD_TTL_SECONDS: '2',
+      TANDEM_MEDIA_RETENTION_SECONDS: '3',
+      TANDEM_MEDIA_SWEEP_INTERVAL_SECONDS: '1',
+    });
+    alice = await createTestAccount(installation.accounts, installation.linking);
+  });
+
+  afterAll(async () => {
+    await installation?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('removes an upload not completed in time, and a blob after its retention, with their bytes', async () => {
+    const token = alice.primary.token;
+    const call = <T>(method: string, request: object) =>
+      eventually(() => installation.media.call<T>(method, request, token), { retryOn: [status.UNAVAILABLE] });
+    const bytes = randomBytes(3000);
+    const pending = await call<StartUploadResponse>('StartUpload', {
+      sizeBytes: bytes.length,
+      sha256: sha256Of(bytes),
+    });
+    await sendUpload(installation.streaming, token, pending.mediaId, 0, bytes.subarray(0, 1000));
+    const done = await call<StartUploadResponse>('StartUpload', {
+      sizeBytes: bytes.length,
+      sha256: sha256Of(bytes),
+    });
+    expect(await sendUpload(installation.streaming, token, done.mediaId, 0, bytes)).toMatchObject({
+      completed: true,
+    });
+    expect(existsSync(join(dataDir, 'media', 'uploads', pending.mediaId))).toBe(true);
+    expect(existsSync(join(dataDir, 'media', 'blobs', done.mediaId))).toBe(true);
+
+    await eventually(
+      async () => {
+        const failure = await grpcFailure(call('GetUploadStatus', { mediaId: pending.mediaId }));
+        expect(failure.code).toBe(status.NOT_FOUND);
+      },
+      { retryOn: [], timeoutMs: 20_000 },
+    );
+    await eventually(
+      async () => {
+        const failure = await grpcFailure(
+          downloadMedia(installation.streaming, token, { mediaId: done.mediaId, offset: 0, length: 0 }),
+        );
+        expect(failure.code).toBe(status.NOT_FOUND);
+      },
+      { retryOn: [], timeoutMs: 20_000 },
+    );
+    await eventually(
+      async () => {
+        expect(existsSync(join(dataDir, 'media', 'uploads', pending.mediaId))).toBe(false);
+        expect(existsSync(join(dataDir, 'media', 'blobs', done.mediaId))).toBe(false);
+      },
+      { retryOn: [], timeoutMs: 20_000 },
+    );
   });
 });

@@ -39,6 +39,9 @@ import { from, map, Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { MediaCommands } from './media.commands';
 import { MediaUploads } from './media-uploads';
+import { MediaBlocksProjection } from './media-blocks.projection';
+import { MediaIndexProjection } from './media-index.projection';
+import { permissionDenied } from '@tandem/decider';
 import { uploadStream } from './upload-chunks';
 
 /** Injection token of the process's logger, for the errors Upload answers itself. */
@@ -65,7 +68,18 @@ export class MediaGrpcController implements Omit<MediaServiceController, 'upload
     @Inject(BLOB_STORE) private readonly blobs: BlobStore,
     @Inject(DEVICE_AUTHENTICATOR) private readonly authenticator: DeviceAuthenticator,
     @Inject(MEDIA_LOGGER) private readonly logger: Logger,
+    @Inject(MediaIndexProjection) private readonly index: MediaIndexProjection,
+    @Inject(MediaBlocksProjection) private readonly blocks: MediaBlocksProjection,
   ) {}
+
+  /** A blob the device may download: uploaded, and its account and the uploader's block neither other. */
+  private async downloadable(mediaId: string, accountId: string): Promise<Uploaded> {
+    const media = requireDownloadable(await this.commands.state(mediaId));
+    if (await this.blocks.eitherBlocks(accountId, media.accountId)) {
+      throw permissionDenied("the uploader's account and this one block each other, or one blocks the other");
+    }
+    return media;
+  }
 
   @GrpcMethod('MediaService', 'startUpload')
   async startUpload(request: StartUploadRequest, metadata?: Metadata): Promise<StartUploadResponse> {
@@ -74,6 +88,7 @@ export class MediaGrpcController implements Omit<MediaServiceController, 'upload
       device,
       request.sizeBytes,
       request.sha256,
+      await this.index.usedBytes(device.accountId),
       requestContext(metadata),
     );
     const upload = result.state as Uploading;
@@ -139,9 +154,9 @@ export class MediaGrpcController implements Omit<MediaServiceController, 'upload
 
   @GrpcMethod('MediaService', 'getMedia')
   async getMedia(request: GetMediaRequest, metadata?: Metadata): Promise<GetMediaResponse> {
-    authenticatedDevice(metadata);
+    const device = authenticatedDevice(metadata);
     const mediaId = validateMediaId(request.mediaId);
-    return { media: toMedia(requireDownloadable(await this.commands.state(mediaId))) };
+    return { media: toMedia(await this.downloadable(mediaId, device.accountId)) };
   }
 
   /**
@@ -154,14 +169,14 @@ export class MediaGrpcController implements Omit<MediaServiceController, 'upload
     metadata?: Metadata,
     call?: ServerWritableStream<DownloadRequest, DownloadResponse>,
   ): Observable<DownloadResponse> {
-    authenticatedDevice(metadata);
+    const device = authenticatedDevice(metadata);
     return new Observable<DownloadResponse>((subscriber) => {
       let cancelled = false;
       const cancel = () => (cancelled = true);
       call?.once('cancelled', cancel);
       void (async () => {
         const mediaId = validateMediaId(request.mediaId);
-        const media = requireDownloadable(await this.commands.state(mediaId));
+        const media = await this.downloadable(mediaId, device.accountId);
         const range = byteRange(media.sizeBytes, request.offset, request.length);
         if (range === 'out-of-range') {
           throw new GrpcStatusError(status.OUT_OF_RANGE, `offset: the blob has ${media.sizeBytes} bytes`);

@@ -8,10 +8,16 @@ import {
   deviceTokens,
   type Infrastructure,
   outboxRelay,
+  periodicWorker,
   relayWorker,
   type TandemService,
 } from '@tandem/runtime';
-import { deviceListEventCodec, mediaEventCodec } from './media.codecs';
+import { AccountsEventsConsumer } from './accounts-events.consumer';
+import { BlobJanitor } from './blob-janitor.consumer';
+import { accountEventCodec, deviceListEventCodec, mediaEventCodec } from './media.codecs';
+import { MediaBlocksProjection } from './media-blocks.projection';
+import { MediaExpiry } from './media-expiry';
+import { MediaIndexProjection } from './media-index.projection';
 import { MediaCommands } from './media.commands';
 import { MEDIA_LOGGER, MediaGrpcController } from './media.grpc-controller';
 import { MediaUploads } from './media-uploads';
@@ -48,12 +54,18 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
   const documents = await infrastructure.documents('media');
   const topic = infrastructure.topic('media');
   const linkingTopic = infrastructure.topic('linking');
+  const accountsTopic = infrastructure.topic('accounts');
   const blobs = openBlobStore(infrastructure);
 
   const relay = outboxRelay(infrastructure, store, topic, mediaEventCodec.payloadType);
   const commands = new MediaCommands(store, config.media, () => relay.wake());
   const uploads = new MediaUploads(commands, blobs);
   const directory = new DeviceDirectory(documents.collection('devices'));
+  const index = new MediaIndexProjection(documents.collection('media_index'));
+  const blocks = new MediaBlocksProjection(documents.collection('blocks'));
+  const janitor = new BlobJanitor(blobs);
+  const accountsEvents = new AccountsEventsConsumer(commands, index);
+  const expiry = new MediaExpiry(commands, index);
 
   return {
     name: 'media',
@@ -70,10 +82,12 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
         { provide: MediaUploads, useValue: uploads },
         { provide: BLOB_STORE, useValue: blobs },
         { provide: MEDIA_LOGGER, useValue: infrastructure.logger },
+        { provide: MediaIndexProjection, useValue: index },
+        { provide: MediaBlocksProjection, useValue: blocks },
         ...deviceAuthProviders(deviceTokens(infrastructure), directory),
       ],
     },
-    topics: [topic, linkingTopic],
+    topics: [topic, linkingTopic, accountsTopic],
     setUp: async () => blobs.ensureBucket?.(),
     workers: [
       relayWorker('media.relay', relay),
@@ -83,6 +97,33 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
         codec: deviceListEventCodec,
         handle: (received) => directory.apply(received),
       }),
+      consumerWorker('media.media-index', eventLog, {
+        groupId: infrastructure.groupId('media', 'media-index'),
+        topic: topic.name,
+        codec: mediaEventCodec,
+        handle: (received) => index.apply(received),
+      }),
+      consumerWorker('media.blob-janitor', eventLog, {
+        groupId: infrastructure.groupId('media', 'blob-janitor'),
+        topic: topic.name,
+        codec: mediaEventCodec,
+        handle: (received) => janitor.apply(received),
+      }),
+      consumerWorker('media.accounts-events', eventLog, {
+        groupId: infrastructure.groupId('media', 'accounts-events'),
+        topic: accountsTopic.name,
+        codec: accountEventCodec,
+        handle: async (received) => {
+          await blocks.apply(received);
+          await accountsEvents.apply(received);
+        },
+      }),
+      periodicWorker(
+        'media.expiry',
+        config.media.sweepIntervalSeconds * 1000,
+        () => expiry.sweep().then(() => undefined),
+        (error) => infrastructure.logger.error({ err: error }, 'media expiry sweep failed'),
+      ),
       { name: 'media.blob-store', start: async () => undefined, stop: () => blobs.close() },
     ],
   };

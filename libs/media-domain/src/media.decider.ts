@@ -2,8 +2,9 @@
  * One blob: one aggregate per media id (stream id = media id; events keyed by the uploading
  * account). Invariants:
  * - a media id is started once, by one device, for one account, with a declared size (1 byte to
- *   the configured maximum) and a 32-byte SHA-256; only devices of that account may send its bytes,
- *   ask how far the upload is and complete it;
+ *   the configured maximum) and a 32-byte SHA-256, and only while the account's uploads and blobs
+ *   with it stay within its quota; only devices of that account may send its bytes, ask how far the
+ *   upload is and complete it;
  * - an upload completes only with exactly the declared number of bytes; when their SHA-256 is not
  *   the declared one they are rejected (and discarded by the caller) and the upload starts again;
  *   completing again once complete records nothing;
@@ -16,6 +17,7 @@ import {
   alreadyExists,
   assertNever,
   type Decider,
+  DomainError,
   failedPrecondition,
   notFound,
   permissionDenied,
@@ -69,6 +71,10 @@ export interface StartUpload {
   readonly sha256: Uint8Array;
   /** Largest blob the service keeps (configuration). */
   readonly maxSizeBytes: number;
+  /** Bytes the account's uploads and blobs take now (a lookup). */
+  readonly usedBytes: number;
+  /** Bytes the account's uploads and blobs may take together (configuration). */
+  readonly quotaBytes: number;
   /** How long an upload may take to complete (configuration). */
   readonly uploadTtlSeconds: number;
   readonly now: Date;
@@ -143,6 +149,14 @@ function startUpload(command: StartUpload, state: MediaState): MediaDomainEvent[
   if (state.status !== 'none') throw alreadyExists(`media ${command.mediaId} exists already`);
   const sizeBytes = validateSize(command.sizeBytes, command.maxSizeBytes);
   const sha256 = validateSha256(command.sha256);
+  if (command.usedBytes + sizeBytes > command.quotaBytes) {
+    throw new DomainError(
+      'resource-exhausted',
+      `the account's media take ${command.usedBytes} of its ${command.quotaBytes} bytes; ${sizeBytes} more do not fit`,
+      undefined,
+      { usedBytes: command.usedBytes, quotaBytes: command.quotaBytes },
+    );
+  }
   return [
     {
       $case: 'uploadStarted',

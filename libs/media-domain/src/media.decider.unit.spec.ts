@@ -35,6 +35,8 @@ const start = (overrides: Partial<StartUpload> = {}): StartUpload => ({
   sizeBytes: 1000,
   sha256,
   maxSizeBytes: 100 * 1024 * 1024,
+  usedBytes: 0,
+  quotaBytes: 1024 * 1024 * 1024,
   uploadTtlSeconds: DAY,
   now,
   ...overrides,
@@ -105,6 +107,17 @@ describe('the media decider', () => {
         .given([])
         .when(start({ sha256: Buffer.alloc(31) }))
         .thenThrows('invalid-argument', /^sha256/);
+    });
+
+    it('refuses an upload that does not fit in the account quota, saying how much is used', () => {
+      spec
+        .given([])
+        .when(start({ usedBytes: 1024 * 1024 * 1024 - 999, sizeBytes: 1000 }))
+        .thenThrows('resource-exhausted', /take 1073740825 of its 1073741824 bytes; 1000 more do not fit/);
+      spec
+        .given([])
+        .when(start({ usedBytes: 1024 * 1024 * 1024 - 1000, sizeBytes: 1000 }))
+        .then([started]);
     });
 
     it('refuses a media id that exists', () => {

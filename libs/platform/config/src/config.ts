@@ -74,6 +74,10 @@ export interface TandemConfig {
     readonly uploadTtlSeconds: number;
     /** How long an uploaded blob is kept. */
     readonly retentionSeconds: number;
+    /** Bytes one account's uploads and blobs may take together. */
+    readonly quotaBytes: number;
+    /** How often the sweep that removes expired uploads and blobs runs. */
+    readonly sweepIntervalSeconds: number;
     /** The S3-compatible object store blobs are kept in; unset: a folder in the data folder. */
     readonly s3: S3Config | undefined;
   };
@@ -200,6 +204,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TandemConfig {
       maxBlobBytes: integer(env, 'TANDEM_MEDIA_MAX_BYTES', 100 * 1024 * 1024),
       uploadTtlSeconds: integer(env, 'TANDEM_MEDIA_UPLOAD_TTL_SECONDS', 24 * 3600),
       retentionSeconds: integer(env, 'TANDEM_MEDIA_RETENTION_SECONDS', 30 * 24 * 3600),
+      quotaBytes: integer(env, 'TANDEM_MEDIA_QUOTA_BYTES', 2 * 1024 * 1024 * 1024),
+      sweepIntervalSeconds: integer(env, 'TANDEM_MEDIA_SWEEP_INTERVAL_SECONDS', 3600),
       s3: s3Config(env),
     },
   };
