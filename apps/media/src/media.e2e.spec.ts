@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ServiceError, status } from '@grpc/grpc-js';
 import type {
+  GetDownloadUrlResponse,
   GetMediaResponse,
   GetUploadStatusResponse,
   StartUploadResponse,
@@ -229,6 +230,18 @@ describe.each(modes)('media, $mode', ({ open, onS3 }) => {
         downloadMedia(installation.streaming, bob.primary.token, { mediaId, offset: blob.length, length: 0 }),
       );
       expect(past.code).toBe(status.OUT_OF_RANGE);
+    });
+
+    it('gives a presigned URL on S3 that fetches a range straight from the store, and FAILED_PRECONDITION on files', async () => {
+      if (!onS3) {
+        const refused = await grpcFailure(call('GetDownloadUrl', { mediaId }, bob.primary.token));
+        expect(refused.code).toBe(status.FAILED_PRECONDITION);
+        return;
+      }
+      const { url } = await call<GetDownloadUrlResponse>('GetDownloadUrl', { mediaId }, bob.primary.token);
+      const response = await fetch(url, { headers: { range: `bytes=${MiB}-${MiB + 99}` } });
+      expect(response.status).toBe(206);
+      expect(Buffer.from(await response.arrayBuffer()).equals(blob.subarray(MiB, MiB + 100))).toBe(true);
     });
 
     it('describes the blob to any device with GetMedia, and refuses more bytes for it', async () => {

@@ -14,6 +14,8 @@ import { BLOB_STORE, type BlobStore } from '@tandem/blobs';
 import {
   type DownloadRequest,
   type DownloadResponse,
+  type GetDownloadUrlRequest,
+  type GetDownloadUrlResponse,
   type GetMediaRequest,
   type GetMediaResponse,
   type GetUploadStatusRequest,
@@ -41,7 +43,10 @@ import { MediaCommands } from './media.commands';
 import { MediaUploads } from './media-uploads';
 import { MediaBlocksProjection } from './media-blocks.projection';
 import { MediaIndexProjection } from './media-index.projection';
-import { permissionDenied } from '@tandem/decider';
+import { failedPrecondition, permissionDenied } from '@tandem/decider';
+
+/** How long a presigned download URL works. */
+const DOWNLOAD_URL_SECONDS = 15 * 60;
 import { uploadStream } from './upload-chunks';
 
 /** Injection token of the process's logger, for the errors Upload answers itself. */
@@ -163,6 +168,25 @@ export class MediaGrpcController implements Omit<MediaServiceController, 'upload
    * Chunks are written to the call directly, each after the previous one drained, so a slow
    * client holds at most a chunk or two of the blob in memory; the Observable only ends the call.
    */
+  @GrpcMethod('MediaService', 'getDownloadUrl')
+  async getDownloadUrl(request: GetDownloadUrlRequest, metadata?: Metadata): Promise<GetDownloadUrlResponse> {
+    const device = authenticatedDevice(metadata);
+    const mediaId = validateMediaId(request.mediaId);
+    const media = await this.downloadable(mediaId, device.accountId);
+    const { presigner } = this.blobs;
+    if (!presigner) {
+      throw failedPrecondition(
+        'this installation keeps blobs in its data folder, not an object store: use Download',
+      );
+    }
+    const url = await presigner.downloadUrl(mediaId, DOWNLOAD_URL_SECONDS);
+    return {
+      media: toMedia(media),
+      url,
+      urlExpiresAt: toTimestamp(new Date(Date.now() + DOWNLOAD_URL_SECONDS * 1000)),
+    };
+  }
+
   @GrpcMethod('MediaService', 'download')
   download(
     request: DownloadRequest,
