@@ -4,13 +4,18 @@ import type { MediaDomainEvent } from '@tandem/media-domain';
 
 /**
  * Removes the bytes of uploads and blobs whose removal was recorded (UploadExpired, MediaExpired,
- * MediaPurged), from tandem.media.events: at least once, and removing again does nothing.
+ * MediaPurged, MediaDiscarded), from tandem.media.events: at least once, and removing again does nothing.
  */
 export class BlobJanitor {
   constructor(private readonly blobs: BlobStore) {}
 
   async apply({ event }: ReceivedEvent<MediaDomainEvent>): Promise<void> {
-    if (event.$case === 'uploadExpired' || event.$case === 'mediaExpired' || event.$case === 'mediaPurged') {
+    if (
+      event.$case === 'uploadExpired' ||
+      event.$case === 'mediaExpired' ||
+      event.$case === 'mediaPurged' ||
+      event.$case === 'mediaDiscarded'
+    ) {
       await this.blobs.delete(event.value.mediaId);
     }
   }

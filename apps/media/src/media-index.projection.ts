@@ -25,6 +25,7 @@ export class MediaIndexProjection {
   constructor(private readonly media: DocumentCollection<MediaIndexRecord>) {}
 
   async apply({ event, metadata }: ReceivedEvent<MediaDomainEvent>): Promise<void> {
+    if (!('mediaId' in event.value) || event.$case === 'historyBundlePartReceived') return;
     const known = await this.media.get(event.value.mediaId);
     const next = applied(known, event, metadata.aggregateVersion);
     if (next) await this.media.putIfNewer(next);
@@ -92,6 +93,7 @@ function applied(
     case 'uploadExpired':
     case 'mediaExpired':
     case 'mediaPurged':
+    case 'mediaDiscarded':
       return {
         _id: event.value.mediaId,
         accountId: event.value.accountId,
@@ -101,6 +103,10 @@ function applied(
         expiresAt: known?.expiresAt ?? '',
         version,
       };
+    case 'historyBundleAnnounced':
+    case 'historyBundlePartReceived':
+    case 'historyBundleEnded':
+      return undefined;
     default:
       return assertNever(event);
   }

@@ -77,6 +77,11 @@ export class MediaCommands {
     return this.media.handle(mediaId, { type: 'ExpireMedia', now }, context);
   }
 
+  /** What the blob belonged to ended. */
+  discard(mediaId: string, reason: string, now: Date, context: CommandContext): Promise<Result> {
+    return this.media.handle(mediaId, { type: 'DiscardMedia', reason, now }, context);
+  }
+
   /** The uploading account was deleted at `now`. */
   purge(mediaId: string, now: Date, context: CommandContext): Promise<Result> {
     return this.media.handle(mediaId, { type: 'PurgeMedia', now }, context);

@@ -1,24 +1,39 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ServiceError, status } from '@grpc/grpc-js';
-import type {
-  GetDownloadUrlResponse,
-  GetMediaResponse,
-  GetUploadStatusResponse,
-  StartUploadResponse,
-  UploadResponse,
+import { type HistoryBundleAnnounced, MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
+import { SystemEntryKind } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
+import type { ListDevicesResponse } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+import {
+  type AnnounceHistoryBundleResponse,
+  type GetHistoryBundleResponse,
+  HistoryBundleState,
+  type ReceiveHistoryBundlePartResponse,
+  type GetDownloadUrlResponse,
+  type GetMediaResponse,
+  type GetUploadStatusResponse,
+  type StartUploadResponse,
+  type UploadResponse,
 } from '@tandem/contracts/grpc/tandem/media/v1/media_service';
 import { DETAILS_METADATA_KEY, FIELD_METADATA_KEY } from '@tandem/grpc';
 import {
   createTestAccount,
   downloadMedia,
+  entriesOf,
+  messagesOf,
   eventually,
   grpcFailure,
   GrpcTestClient,
   type MediaStreamingClient,
   mediaStreamingClient,
+  type FanoutStreamingClient,
+  fanoutStreamingClient,
+  linkCompanion,
+  openInboxStream,
+  signDeviceList,
+  testMessage,
   type ServiceProcess,
   services,
   sendUpload,
@@ -40,6 +55,8 @@ interface Installation {
   readonly linking: GrpcTestClient;
   readonly media: GrpcTestClient;
   readonly streaming: MediaStreamingClient;
+  readonly fanout: GrpcTestClient;
+  readonly inboxes: FanoutStreamingClient;
   /** Whether the media service keeps files in its data folder (it must not on S3). */
   blobsInDataFolder(): boolean;
   stop(): Promise<void>;
@@ -61,6 +78,8 @@ async function embedded(extraEnv: Readonly<Record<string, string>> = {}): Promis
     linking: client(services.linking),
     media: client(services.media),
     streaming: mediaStreamingClient(tandem.address),
+    fanout: client(services.fanout),
+    inboxes: fanoutStreamingClient(tandem.address),
   };
   return {
     ...installation,
@@ -77,7 +96,7 @@ async function distributed(): Promise<Installation> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tandem-media-e2e-'));
   const installation = new TestInstallation(uniqueName('e2e_media'), testInfrastructure());
   const s3 = testS3();
-  const [accounts, linking, media] = await Promise.all([
+  const [accounts, linking, media, fanout] = await Promise.all([
     installation.start('accounts'),
     installation.start('linking', { ...installation.signingKeyEnv, TANDEM_LINK_RATE_LIMIT: '50' }),
     installation.start('media', {
@@ -90,12 +109,15 @@ async function distributed(): Promise<Installation> {
       S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
       TANDEM_MEDIA_S3_BUCKET: uniqueBucket('e2e-media'),
     }),
+    installation.start('fanout'),
   ]);
   return {
     accounts: installation.client(accounts, services.accounts),
     linking: installation.client(linking, services.linking),
     media: installation.client(media, services.media),
     streaming: installation.connect(media, (address) => mediaStreamingClient(address)),
+    fanout: installation.client(fanout, services.fanout),
+    inboxes: installation.connect(fanout, (address) => fanoutStreamingClient(address)),
     blobsInDataFolder: () => existsSync(join(dataDir, 'media')),
     async stop() {
       await installation.stop();
@@ -451,6 +473,202 @@ describe.each(modes)('media, $mode', ({ open, onS3 }) => {
       expect(gone.code).toBe(status.NOT_FOUND);
     });
   });
+
+  describe('history on a new device', () => {
+    /** The phone's side: seals the messages with a fresh key and uploads them in two parts. */
+    async function uploadBundle(
+      phone: TestAccount['primary'],
+      history: unknown,
+    ): Promise<{ key: Buffer; mediaIds: string[] }> {
+      const key = randomBytes(32);
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', key, iv);
+      const sealed = Buffer.concat([
+        iv,
+        cipher.update(JSON.stringify(history)),
+        cipher.final(),
+        cipher.getAuthTag(),
+      ]);
+      const halves = [sealed.subarray(0, sealed.length >> 1), sealed.subarray(sealed.length >> 1)];
+      const mediaIds: string[] = [];
+      for (const part of halves) {
+        const { mediaId } = await start(phone.token, part.length, sha256Of(part));
+        expect(await sendUpload(installation.streaming, phone.token, mediaId, 0, part)).toMatchObject({
+          completed: true,
+        });
+        mediaIds.push(mediaId);
+      }
+      return { key, mediaIds };
+    }
+
+    const open = (sealed: Buffer, key: Buffer): unknown => {
+      const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
+      decipher.setAuthTag(sealed.subarray(-16));
+      return JSON.parse(
+        Buffer.concat([decipher.update(sealed.subarray(12, -16)), decipher.final()]).toString(),
+      );
+    };
+
+    let erin: TestAccount;
+    beforeAll(async () => {
+      erin = await createTestAccount(installation.accounts, installation.linking);
+    });
+
+    it('a companion linked after 50 messages gets the bundle the phone uploaded, with progress, and reads it', async () => {
+      const phoneInbox = await openInboxStream(installation.inboxes, erin.primary.token);
+      for (let index = 0; index < 50; index++) {
+        const request = await testMessage(
+          installation.linking,
+          bob.primary,
+          erin.accountId,
+          `history-${index}`,
+        );
+        await eventually(() => installation.fanout.call('Send', request, bob.primary.token), {
+          retryOn: [status.UNAVAILABLE],
+        });
+      }
+      const received = await phoneInbox.until((items) => {
+        const messages = messagesOf(items);
+        return messages.length >= 50 ? messages : undefined;
+      }, 60_000);
+      phoneInbox.cancel();
+      const history = received.map((entry) => ({
+        id: entry.serverMessageId,
+        from: entry.message!.senderAccountId,
+        content: Buffer.from(entry.message!.content).toString('base64'),
+      }));
+
+      const laptop = await linkCompanion(installation.linking, erin.primary, 'New laptop');
+      const laptopInbox = await openInboxStream(installation.inboxes, laptop.token);
+      const { key, mediaIds } = await uploadBundle(erin.primary, history);
+      const announced = await call<AnnounceHistoryBundleResponse>(
+        'AnnounceHistoryBundle',
+        { deviceId: laptop.deviceId, mediaIds },
+        erin.primary.token,
+      );
+      const bundleId = announced.bundle!.bundleId;
+      expect(announced.bundle).toMatchObject({ partsReceived: 0, partsTotal: 2 });
+
+      const entry = await laptopInbox.until(
+        (items) =>
+          entriesOf(items).find(
+            (candidate) =>
+              candidate.system?.kind === SystemEntryKind.SYSTEM_ENTRY_KIND_HISTORY_BUNDLE_ANNOUNCED,
+          ),
+        30_000,
+      );
+      laptopInbox.cancel();
+      const event = MediaEvent.decode(entry.system!.payload).event;
+      expect(event?.$case).toBe('historyBundleAnnounced');
+      const bundle = (event as { value: HistoryBundleAnnounced }).value;
+      expect(bundle.bundleId).toBe(bundleId);
+      expect(bundle.parts.map((part) => part.mediaId)).toEqual(mediaIds);
+
+      const parts: Buffer[] = [];
+      for (const [index, part] of bundle.parts.entries()) {
+        const { bytes } = await downloadMedia(installation.streaming, laptop.token, {
+          mediaId: part.mediaId,
+          offset: 0,
+          length: 0,
+        });
+        expect(sha256Of(bytes).equals(Buffer.from(part.sha256))).toBe(true);
+        parts.push(bytes);
+        const progress = await call<ReceiveHistoryBundlePartResponse>(
+          'ReceiveHistoryBundlePart',
+          { bundleId, mediaId: part.mediaId },
+          laptop.token,
+        );
+        expect(progress.bundle).toMatchObject({ partsReceived: index + 1, partsTotal: 2 });
+      }
+      expect(open(Buffer.concat(parts), key)).toEqual(history);
+      expect(history).toHaveLength(50);
+      const done = await call<GetHistoryBundleResponse>('GetHistoryBundle', { bundleId }, erin.primary.token);
+      expect(done.bundle!.state).toBe(HistoryBundleState.HISTORY_BUNDLE_STATE_RECEIVED);
+      await eventually(
+        async () => {
+          const gone = await grpcFailure(call('GetMedia', { mediaId: mediaIds[0] }, laptop.token));
+          expect(gone.code).toBe(status.NOT_FOUND);
+        },
+        { retryOn: [] },
+      );
+    });
+
+    it('stops a transfer when the companion is unlinked: the bundle ends and its parts are gone', async () => {
+      const tablet = await linkCompanion(installation.linking, erin.primary, 'Tablet');
+      const { mediaIds } = await uploadBundle(erin.primary, [{ id: 'only', content: 'x' }]);
+      const { bundle } = await call<AnnounceHistoryBundleResponse>(
+        'AnnounceHistoryBundle',
+        { deviceId: tablet.deviceId, mediaIds },
+        erin.primary.token,
+      );
+      const bundleId = bundle!.bundleId;
+      await downloadMedia(installation.streaming, tablet.token, {
+        mediaId: mediaIds[0],
+        offset: 0,
+        length: 0,
+      });
+      const halfway = await call<ReceiveHistoryBundlePartResponse>(
+        'ReceiveHistoryBundlePart',
+        { bundleId, mediaId: mediaIds[0] },
+        tablet.token,
+      );
+      expect(halfway.bundle).toMatchObject({ partsReceived: 1, partsTotal: 2 });
+
+      const list = await installation.linking.call<ListDevicesResponse>(
+        'ListDevices',
+        { accountId: erin.accountId },
+        erin.primary.token,
+      );
+      const remaining = list.devices.filter((device) => device.deviceId !== tablet.deviceId);
+      await installation.linking.call(
+        'UnlinkDevice',
+        {
+          accountId: erin.accountId,
+          deviceId: tablet.deviceId,
+          listVersion: list.listVersion + 1,
+          listSignature: signDeviceList(erin.primary.keys, erin.accountId, list.listVersion + 1, remaining),
+        },
+        erin.primary.token,
+      );
+      await eventually(
+        async () => {
+          const { bundle: ended } = await call<GetHistoryBundleResponse>(
+            'GetHistoryBundle',
+            { bundleId },
+            erin.primary.token,
+          );
+          expect(ended!.state).toBe(HistoryBundleState.HISTORY_BUNDLE_STATE_DEVICE_UNLINKED);
+          expect(ended!.partsReceived).toBe(1);
+        },
+        { retryOn: [] },
+      );
+      await eventually(
+        async () => {
+          const gone = await grpcFailure(call('GetMedia', { mediaId: mediaIds[1] }, erin.primary.token));
+          expect(gone.code).toBe(status.NOT_FOUND);
+        },
+        { retryOn: [] },
+      );
+    });
+
+    it('lets only the primary announce, and only to a linked companion', async () => {
+      const bytes = randomBytes(100);
+      const { mediaId } = await start(alice.primary.token, bytes.length, sha256Of(bytes));
+      await sendUpload(installation.streaming, alice.primary.token, mediaId, 0, bytes);
+      const fromCompanion = await grpcFailure(
+        call('AnnounceHistoryBundle', { deviceId: 2, mediaIds: [mediaId] }, alice.devices[1]!.token),
+      );
+      expect(fromCompanion.code).toBe(status.PERMISSION_DENIED);
+      const toNobody = await grpcFailure(
+        call('AnnounceHistoryBundle', { deviceId: 42, mediaIds: [mediaId] }, alice.primary.token),
+      );
+      expect(toNobody.code).toBe(status.FAILED_PRECONDITION);
+      const notOurs = await grpcFailure(
+        call('AnnounceHistoryBundle', { deviceId: 2, mediaIds: [mediaId] }, erin.primary.token),
+      );
+      expect(notOurs.code).toBe(status.FAILED_PRECONDITION);
+    });
+  });
 });
 
 /**
@@ -470,8 +688,9 @@ describe('media expiry, embedded', () => {
       TANDEM_MEDIA_UPLOAD_TTL_SECONDS: '2',
       TANDEM_MEDIA_RETENTION_SECONDS: '3',
       TANDEM_MEDIA_SWEEP_INTERVAL_SECONDS: '1',
+      TANDEM_MEDIA_HISTORY_TTL_SECONDS: '2',
     });
-    alice = await createTestAccount(installation.accounts, installation.linking);
+    alice = await createTestAccount(installation.accounts, installation.linking, 1);
   });
 
   afterAll(async () => {
@@ -519,6 +738,43 @@ describe('media expiry, embedded', () => {
       async () => {
         expect(existsSync(join(dataDir, 'media', 'uploads', pending.mediaId))).toBe(false);
         expect(existsSync(join(dataDir, 'media', 'blobs', done.mediaId))).toBe(false);
+      },
+      { retryOn: [], timeoutMs: 20_000 },
+    );
+  });
+
+  it('ends a history bundle not received in time as expired, and removes its parts', async () => {
+    const token = alice.primary.token;
+    const call = <T>(method: string, request: object, as = token) =>
+      eventually(() => installation.media.call<T>(method, request, as), { retryOn: [status.UNAVAILABLE] });
+    const part = randomBytes(500);
+    const { mediaId } = await call<StartUploadResponse>('StartUpload', {
+      sizeBytes: part.length,
+      sha256: sha256Of(part),
+    });
+    expect(await sendUpload(installation.streaming, token, mediaId, 0, part)).toMatchObject({
+      completed: true,
+    });
+    const { bundle } = await call<AnnounceHistoryBundleResponse>('AnnounceHistoryBundle', {
+      deviceId: alice.devices[1]!.deviceId,
+      mediaIds: [mediaId],
+    });
+    await eventually(
+      async () => {
+        const { bundle: now } = await call<GetHistoryBundleResponse>(
+          'GetHistoryBundle',
+          { bundleId: bundle!.bundleId },
+          alice.devices[1]!.token,
+        );
+        expect(now!.state).toBe(HistoryBundleState.HISTORY_BUNDLE_STATE_EXPIRED);
+      },
+      { retryOn: [], timeoutMs: 20_000 },
+    );
+    await eventually(
+      async () => {
+        const gone = await grpcFailure(call('GetMedia', { mediaId }));
+        expect(gone.code).toBe(status.NOT_FOUND);
+        expect(existsSync(join(dataDir, 'media', 'blobs', mediaId))).toBe(false);
       },
       { retryOn: [], timeoutMs: 20_000 },
     );

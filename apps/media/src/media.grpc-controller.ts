@@ -14,6 +14,14 @@ import { BLOB_STORE, type BlobStore } from '@tandem/blobs';
 import {
   type DownloadRequest,
   type DownloadResponse,
+  type AnnounceHistoryBundleRequest,
+  type AnnounceHistoryBundleResponse,
+  type GetHistoryBundleRequest,
+  type GetHistoryBundleResponse,
+  type HistoryBundle,
+  HistoryBundleState,
+  type ReceiveHistoryBundlePartRequest,
+  type ReceiveHistoryBundlePartResponse,
   type GetDownloadUrlRequest,
   type GetDownloadUrlResponse,
   type GetMediaRequest,
@@ -30,6 +38,9 @@ import {
 import { GrpcStatusError, requestContext, toGrpcError, toTimestamp } from '@tandem/grpc';
 import {
   byteRange,
+  type EndedBundle,
+  type OpenBundle,
+  requireBundleFor,
   mediaLimits,
   requireDownloadable,
   requireOwnMedia,
@@ -41,6 +52,8 @@ import { from, map, Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { MediaCommands } from './media.commands';
 import { MediaUploads } from './media-uploads';
+import { HistoryBundleCommands } from './history-bundles';
+import { HistoryBundleEndReason } from '@tandem/contracts/events/tandem/media/v1/events';
 import { MediaBlocksProjection } from './media-blocks.projection';
 import { MediaIndexProjection } from './media-index.projection';
 import { failedPrecondition, permissionDenied } from '@tandem/decider';
@@ -51,6 +64,33 @@ import { uploadStream } from './upload-chunks';
 
 /** Injection token of the process's logger, for the errors Upload answers itself. */
 export const MEDIA_LOGGER = Symbol('MediaLogger');
+
+const bundleStates: Readonly<Record<number, HistoryBundleState>> = {
+  [HistoryBundleEndReason.HISTORY_BUNDLE_END_REASON_RECEIVED]:
+    HistoryBundleState.HISTORY_BUNDLE_STATE_RECEIVED,
+  [HistoryBundleEndReason.HISTORY_BUNDLE_END_REASON_EXPIRED]: HistoryBundleState.HISTORY_BUNDLE_STATE_EXPIRED,
+  [HistoryBundleEndReason.HISTORY_BUNDLE_END_REASON_DEVICE_UNLINKED]:
+    HistoryBundleState.HISTORY_BUNDLE_STATE_DEVICE_UNLINKED,
+};
+
+const toBundle = (bundle: OpenBundle | EndedBundle): HistoryBundle => ({
+  bundleId: bundle.bundleId,
+  deviceId: bundle.deviceId,
+  parts: bundle.parts.map((part) => ({
+    mediaId: part.mediaId,
+    sizeBytes: part.sizeBytes,
+    sha256: Buffer.from(part.sha256),
+    uploadedAt: undefined,
+    expiresAt: toTimestamp(bundle.expiresAt),
+  })),
+  partsReceived: bundle.received.size,
+  partsTotal: bundle.parts.length,
+  state:
+    bundle.status === 'open'
+      ? HistoryBundleState.HISTORY_BUNDLE_STATE_OPEN
+      : (bundleStates[bundle.reason] ?? HistoryBundleState.HISTORY_BUNDLE_STATE_UNSPECIFIED),
+  expiresAt: toTimestamp(bundle.expiresAt),
+});
 
 const toMedia = (media: Uploaded): Media => ({
   mediaId: media.mediaId,
@@ -75,7 +115,46 @@ export class MediaGrpcController implements Omit<MediaServiceController, 'upload
     @Inject(MEDIA_LOGGER) private readonly logger: Logger,
     @Inject(MediaIndexProjection) private readonly index: MediaIndexProjection,
     @Inject(MediaBlocksProjection) private readonly blocks: MediaBlocksProjection,
+    @Inject(HistoryBundleCommands) private readonly bundles: HistoryBundleCommands,
   ) {}
+
+  @GrpcMethod('MediaService', 'announceHistoryBundle')
+  async announceHistoryBundle(
+    request: AnnounceHistoryBundleRequest,
+    metadata?: Metadata,
+  ): Promise<AnnounceHistoryBundleResponse> {
+    const device = authenticatedDevice(metadata);
+    const mediaIds = request.mediaIds.map((mediaId) => validateMediaId(mediaId, 'media_ids'));
+    const { state } = await this.bundles.announce(
+      device,
+      request.deviceId,
+      mediaIds,
+      requestContext(metadata),
+    );
+    return { bundle: toBundle(requireBundleFor(state, device)) };
+  }
+
+  @GrpcMethod('MediaService', 'getHistoryBundle')
+  async getHistoryBundle(
+    request: GetHistoryBundleRequest,
+    metadata?: Metadata,
+  ): Promise<GetHistoryBundleResponse> {
+    const device = authenticatedDevice(metadata);
+    const bundleId = validateMediaId(request.bundleId, 'bundle_id');
+    return { bundle: toBundle(requireBundleFor(await this.bundles.state(bundleId), device)) };
+  }
+
+  @GrpcMethod('MediaService', 'receiveHistoryBundlePart')
+  async receiveHistoryBundlePart(
+    request: ReceiveHistoryBundlePartRequest,
+    metadata?: Metadata,
+  ): Promise<ReceiveHistoryBundlePartResponse> {
+    const device = authenticatedDevice(metadata);
+    const bundleId = validateMediaId(request.bundleId, 'bundle_id');
+    const mediaId = validateMediaId(request.mediaId);
+    const { state } = await this.bundles.receive(bundleId, device, mediaId, requestContext(metadata));
+    return { bundle: toBundle(requireBundleFor(state, device)) };
+  }
 
   /** A blob the device may download: uploaded, and its account and the uploader's block neither other. */
   private async downloadable(mediaId: string, accountId: string): Promise<Uploaded> {

@@ -18,6 +18,8 @@ import { accountEventCodec, deviceListEventCodec, mediaEventCodec } from './medi
 import { MediaBlocksProjection } from './media-blocks.projection';
 import { MediaExpiry } from './media-expiry';
 import { MediaIndexProjection } from './media-index.projection';
+import { HistoryBundleCommands, HistoryBundleFollower } from './history-bundles';
+import { causedBy } from '@tandem/event-sourcing';
 import { MediaCommands } from './media.commands';
 import { MEDIA_LOGGER, MediaGrpcController } from './media.grpc-controller';
 import { MediaUploads } from './media-uploads';
@@ -65,6 +67,18 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
   const blocks = new MediaBlocksProjection(documents.collection('blocks'));
   const janitor = new BlobJanitor(blobs);
   const accountsEvents = new AccountsEventsConsumer(commands, index);
+  const bundleCommands = new HistoryBundleCommands(
+    store,
+    commands,
+    directory,
+    config.media.historyTtlSeconds,
+    () => relay.wake(),
+  );
+  const bundles = new HistoryBundleFollower(
+    documents.collection('history_bundles'),
+    commands,
+    bundleCommands,
+  );
   const expiry = new MediaExpiry(commands, index);
 
   return {
@@ -84,6 +98,7 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
         { provide: MEDIA_LOGGER, useValue: infrastructure.logger },
         { provide: MediaIndexProjection, useValue: index },
         { provide: MediaBlocksProjection, useValue: blocks },
+        { provide: HistoryBundleCommands, useValue: bundleCommands },
         ...deviceAuthProviders(deviceTokens(infrastructure), directory),
       ],
     },
@@ -95,7 +110,24 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
         groupId: infrastructure.groupId('media', 'device-directory'),
         topic: linkingTopic.name,
         codec: deviceListEventCodec,
-        handle: (received) => directory.apply(received),
+        handle: async (received) => {
+          await directory.apply(received);
+          const { event, metadata } = received;
+          if (event.$case === 'deviceUnlinked') {
+            await bundles.deviceUnlinked(
+              event.value.accountId,
+              event.value.deviceId,
+              metadata.occurredAt,
+              causedBy(metadata),
+            );
+          }
+        },
+      }),
+      consumerWorker('media.history-bundles', eventLog, {
+        groupId: infrastructure.groupId('media', 'history-bundles'),
+        topic: topic.name,
+        codec: mediaEventCodec,
+        handle: (received) => bundles.apply(received),
       }),
       consumerWorker('media.media-index', eventLog, {
         groupId: infrastructure.groupId('media', 'media-index'),
@@ -123,6 +155,13 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
         config.media.sweepIntervalSeconds * 1000,
         () => expiry.sweep().then(() => undefined),
         (error) => infrastructure.logger.error({ err: error }, 'media expiry sweep failed'),
+      ),
+      // History bundles live an hour: swept every minute (or as often as the other media).
+      periodicWorker(
+        'media.history-bundle-expiry',
+        Math.min(config.media.sweepIntervalSeconds, 60) * 1000,
+        () => bundles.sweep(new Date()),
+        (error) => infrastructure.logger.error({ err: error }, 'history bundle expiry sweep failed'),
       ),
       { name: 'media.blob-store', start: async () => undefined, stop: () => blobs.close() },
     ],

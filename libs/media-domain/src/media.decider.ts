@@ -57,7 +57,7 @@ export interface Removed {
   readonly status: 'removed';
   readonly mediaId: string;
   readonly accountId: string;
-  readonly reason: 'upload-expired' | 'expired' | 'purged';
+  readonly reason: 'upload-expired' | 'expired' | 'purged' | 'discarded';
 }
 
 export type MediaState = { readonly status: 'none' } | Uploading | Uploaded | Removed;
@@ -110,7 +110,15 @@ export interface PurgeMedia {
   readonly now: Date;
 }
 
-export type MediaCommand = StartUpload | CompleteUpload | ExpireUpload | ExpireMedia | PurgeMedia;
+/** What the blob belonged to ended (a history bundle); it is removed before its retention. */
+export interface DiscardMedia {
+  readonly type: 'DiscardMedia';
+  readonly reason: string;
+  readonly now: Date;
+}
+
+export type MediaCommand =
+  StartUpload | CompleteUpload | ExpireUpload | ExpireMedia | PurgeMedia | DiscardMedia;
 
 const addSeconds = (time: Date, seconds: number) => new Date(time.getTime() + seconds * 1000);
 
@@ -240,6 +248,19 @@ function decide(command: MediaCommand, state: MediaState): MediaDomainEvent[] {
           value: { accountId: state.accountId, mediaId: state.mediaId, purgedAt: command.now },
         },
       ];
+    case 'DiscardMedia':
+      if (state.status !== 'uploading' && state.status !== 'uploaded') return [];
+      return [
+        {
+          $case: 'mediaDiscarded',
+          value: {
+            accountId: state.accountId,
+            mediaId: state.mediaId,
+            reason: command.reason,
+            discardedAt: command.now,
+          },
+        },
+      ];
     default:
       return assertNever(command);
   }
@@ -285,6 +306,12 @@ function evolve(state: MediaState, event: MediaDomainEvent): MediaState {
       return removed(state, 'expired');
     case 'mediaPurged':
       return removed(state, 'purged');
+    case 'mediaDiscarded':
+      return removed(state, 'discarded');
+    case 'historyBundleAnnounced':
+    case 'historyBundlePartReceived':
+    case 'historyBundleEnded':
+      return state;
     default:
       return assertNever(event);
   }

@@ -78,6 +78,8 @@ export interface TandemConfig {
     readonly quotaBytes: number;
     /** How often the sweep that removes expired uploads and blobs runs. */
     readonly sweepIntervalSeconds: number;
+    /** How long a companion has to receive a history bundle announced to it. */
+    readonly historyTtlSeconds: number;
     /** The S3-compatible object store blobs are kept in; unset: a folder in the data folder. */
     readonly s3: S3Config | undefined;
   };
@@ -206,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TandemConfig {
       retentionSeconds: integer(env, 'TANDEM_MEDIA_RETENTION_SECONDS', 30 * 24 * 3600),
       quotaBytes: integer(env, 'TANDEM_MEDIA_QUOTA_BYTES', 2 * 1024 * 1024 * 1024),
       sweepIntervalSeconds: integer(env, 'TANDEM_MEDIA_SWEEP_INTERVAL_SECONDS', 3600),
+      historyTtlSeconds: integer(env, 'TANDEM_MEDIA_HISTORY_TTL_SECONDS', 3600),
       s3: s3Config(env),
     },
   };
