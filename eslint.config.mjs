@@ -51,6 +51,7 @@ const depConstraints = (testing) => [
   { sourceTag: 'scope:fanout', onlyDependOnLibsWithTags: ['scope:fanout', 'scope:shared'] },
   { sourceTag: 'scope:presence', onlyDependOnLibsWithTags: ['scope:presence', 'scope:shared'] },
   { sourceTag: 'scope:backups', onlyDependOnLibsWithTags: ['scope:backups', 'scope:shared'] },
+  { sourceTag: 'scope:media', onlyDependOnLibsWithTags: ['scope:media', 'scope:shared'] },
   { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
   { sourceTag: 'scope:all', onlyDependOnLibsWithTags: ['*'] },
 ];
@@ -65,6 +66,7 @@ const boundaries = (testing) => [
       '@tandem/fanout-app',
       '@tandem/presence-app',
       '@tandem/backups-app',
+      '@tandem/media-app',
     ],
     depConstraints: depConstraints(testing),
   },

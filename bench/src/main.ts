@@ -2,6 +2,7 @@ import { cpus, totalmem } from 'node:os';
 import { benchAccounts } from './accounts.bench';
 import { benchEventStores } from './event-store.bench';
 import { benchFanout } from './fanout.bench';
+import { benchMedia } from './media.bench';
 import { benchPeer } from './peer.bench';
 import { benchPresence } from './presence.bench';
 import { benchReplay } from './replay.bench';
@@ -18,7 +19,7 @@ function ferretDbBackend(): string {
  * `npm run bench`: Tandem's performance figures on this machine. Distributed figures need
  * KAFKA_BROKERS and MONGODB_URI (tools/bench/run.sh starts a local Kafka and FerretDB otherwise).
  * TANDEM_BENCH_ONLY=<names, comma-separated> runs only some of event-store, accounts, peer,
- * fanout, presence, replay.
+ * fanout, presence, replay, media.
  */
 async function main(): Promise<void> {
   const kafkaBrokers = process.env['KAFKA_BROKERS'] || undefined;
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
   if (selected('fanout')) await benchFanout(kafkaBrokers, mongoUri);
   if (selected('presence')) await benchPresence(kafkaBrokers, mongoUri);
   if (selected('replay')) await benchReplay(kafkaBrokers);
+  if (selected('media')) await benchMedia(kafkaBrokers, mongoUri);
 }
 
 main().catch((error: unknown) => {

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 if [ -z "${KAFKA_BROKERS:-}" ] || [ -z "${MONGODB_URI:-}" ]; then
   trap 'bash infra/bin/down' EXIT
   eval "$(bash infra/bin/up)"
-  export KAFKA_BROKERS MONGODB_URI
+  export KAFKA_BROKERS MONGODB_URI S3_ENDPOINT S3_REGION S3_ACCESS_KEY_ID S3_SECRET_ACCESS_KEY
 fi
 
 npm run build

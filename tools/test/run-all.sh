@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Every check and every test: build, proto lint and breaking check, lint, typecheck, the
 # Kubernetes manifests, then the unit, integration and end-to-end tests, and one closing line
-# with the counts of all three. Integration and end-to-end tests run against KAFKA_BROKERS and
-# MONGODB_URI when set; else, without a Docker engine for testcontainers, this starts a local Kafka
-# and FerretDB (infra/bin/up) for the run and stops them after.
+# with the counts of all three. Integration and end-to-end tests run against KAFKA_BROKERS,
+# MONGODB_URI and S3_ENDPOINT when set; else, without a Docker engine for testcontainers, this
+# starts a local Kafka, FerretDB and S3Proxy (infra/bin/up) for the run and stops them after.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if [ -z "${KAFKA_BROKERS:-}" ] || [ -z "${MONGODB_URI:-}" ]; then
+if [ -z "${KAFKA_BROKERS:-}" ] || [ -z "${MONGODB_URI:-}" ] || [ -z "${S3_ENDPOINT:-}" ]; then
   if ! docker info >/dev/null 2>&1; then
     trap 'bash infra/bin/down' EXIT
     eval "$(bash infra/bin/up)"

@@ -125,7 +125,15 @@ describe('the tandem demo CLI against Tandem in embedded mode', () => {
   });
 
   it('links a laptop: it shows a QR code and its payload, alice approves the payload', async () => {
-    const link = background('link', '--name', 'alice-laptop', '--server', tandem.address);
+    const link = background(
+      'link',
+      '--name',
+      'alice-laptop',
+      '--server',
+      tandem.address,
+      '--history-wait',
+      '0',
+    );
     const [payload] = await link.waitFor(/^tandem:\/\/link\?v=1&s=[^&\s]+&k=[\w-]+$/m);
     expect(link.output()).toMatch(/[▀▄█]{7}/);
 
@@ -187,5 +195,28 @@ describe('the tandem demo CLI against Tandem in embedded mode', () => {
     receive.child.kill('SIGTERM');
 
     expect(await receive.exited).toBe(0);
+  });
+
+  it("links a desk computer after bob wrote alice: alice's phone hands it the messages it received", async () => {
+    const bob = await profile('bob');
+    for (const text of ['first from bob', 'second from bob']) {
+      expect((await cli('send', '--name', 'bob', '--to', alicePhone, text)).code).toBe(0);
+    }
+    const receive = background('receive', '--name', 'alice');
+    await receive.waitFor(/: second from bob$/m);
+    receive.child.kill('SIGINT');
+    expect(await receive.exited).toBe(0);
+
+    const link = background('link', '--name', 'alice-desk', '--server', tandem.address);
+    const [payload] = await link.waitFor(/^tandem:\/\/link\?v=1&s=[^&\s]+&k=[\w-]+$/m);
+    const approved = await cli('approve', '--name', 'alice', payload);
+
+    expect(approved.stderr).toBe('');
+    expect(approved.stdout).toMatch(/^Shared the history: 2 message\(s\), \d+ bytes sealed in 1 part\(s\)/m);
+    expect(await link.exited).toBe(0);
+    expect(link.output()).toContain('History: part 1 of 1 received');
+    expect(link.output()).toContain('History from the phone: 2 message(s)');
+    expect(link.output()).toContain(`from ${bob.accountId}/1: first from bob`);
+    expect(link.output()).toContain(`from ${bob.accountId}/1: second from bob`);
   });
 });

@@ -25,6 +25,13 @@ const positiveInteger = (value: string): number => {
   return number;
 };
 
+const nonNegativeInteger = (value: string): number => {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 0)
+    throw new InvalidArgumentError('must be a whole number, 0 or more');
+  return number;
+};
+
 /** Adds the options every demo command has: whose profile, where it is kept, which server. */
 function demoCommand(parent: Command, name: string, description: string): Command {
   return parent
@@ -66,13 +73,20 @@ demoCommand(demo, 'link', 'link this machine as a companion: shows a QR code and
     positiveInteger,
     3,
   )
-  .action((options: CommonOptions & { deviceName?: string; attempts: number }) =>
-    link(new ProfileStore(options.profiles), options),
+  .option(
+    '--history-wait <seconds>',
+    'once linked, how long to wait for the history the phone shares (0: do not wait)',
+    nonNegativeInteger,
+    10,
+  )
+  .action((options: CommonOptions & { deviceName?: string; attempts: number; historyWait: number }) =>
+    link(new ProfileStore(options.profiles), { ...options, historyWaitSeconds: options.historyWait }),
   );
 
 demoCommand(demo, 'approve', "approve a companion's QR code with the primary")
   .argument('<qr-payload>', "the text under the companion's QR code, tandem://link?v=1&s=...&k=...")
-  .action((payload: string, options: CommonOptions) =>
+  .option('--no-history', 'do not hand the companion the messages this device received')
+  .action((payload: string, options: CommonOptions & { history: boolean }) =>
     approve(new ProfileStore(options.profiles), { ...options, payload }),
   );
 

@@ -1,6 +1,7 @@
 import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
 import { BackupEvent } from '@tandem/contracts/events/tandem/backups/v1/events';
 import { FanoutEvent } from '@tandem/contracts/events/tandem/fanout/v1/events';
+import { MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
 import { oneofEventCodec } from '@tandem/event-sourcing';
 import type { FanoutDomainEvent } from '@tandem/fanout-domain';
 
@@ -22,4 +23,10 @@ export const accountEventCodec = oneofEventCodec<NonNullable<AccountEvent['event
 export const backupEventCodec = oneofEventCodec<NonNullable<BackupEvent['event']>>(
   'tandem.backups.v1.BackupEvent',
   BackupEvent,
+);
+
+/** The media service's events: a history bundle reaches the companion it is for as a system entry. */
+export const mediaEventCodec = oneofEventCodec<NonNullable<MediaEvent['event']>>(
+  'tandem.media.v1.MediaEvent',
+  MediaEvent,
 );

@@ -26,7 +26,13 @@ import { AcceptedSends } from './accepted-sends';
 import { BlocksProjection } from './blocks.projection';
 import { DeviceListsProjection } from './device-lists.projection';
 import { FanoutCommands } from './fanout.commands';
-import { accountEventCodec, backupEventCodec, deviceListEventCodec, fanoutEventCodec } from './fanout.codecs';
+import {
+  accountEventCodec,
+  backupEventCodec,
+  mediaEventCodec,
+  deviceListEventCodec,
+  fanoutEventCodec,
+} from './fanout.codecs';
 import { FanoutGrpcController, SEND_RATE_LIMIT } from './fanout.grpc-controller';
 import { DeliveryReceiptBatcher } from './delivery-receipts';
 import { FanoutLog } from './fanout-log';
@@ -88,6 +94,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
   const linkingTopic = infrastructure.topic('linking');
   const accountsTopic = infrastructure.topic('accounts');
   const backupsTopic = infrastructure.topic('backups');
+  const mediaTopic = infrastructure.topic('media');
 
   const relay = outboxRelay(infrastructure, store, topic, fanoutEventCodec.payloadType);
   const directory = new DeviceDirectory(documents.collection('devices'));
@@ -185,7 +192,14 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
         ...deviceAuthProviders(deviceTokens(infrastructure), directory),
       ],
     },
-    topics: [topic, linkingTopic, accountsTopic, backupsTopic, ...(signals ? [signalsTopic] : [])],
+    topics: [
+      topic,
+      linkingTopic,
+      accountsTopic,
+      backupsTopic,
+      mediaTopic,
+      ...(signals ? [signalsTopic] : []),
+    ],
     endStreams: () => streams.endAll(),
     workers: [
       relayWorker('fanout.relay', relay),
@@ -221,6 +235,12 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
         topic: backupsTopic.name,
         codec: backupEventCodec,
         handle: (received) => systemEntries.apply(backupEventCodec, received),
+      }),
+      consumerWorker('fanout.media-events', eventLog, {
+        groupId: infrastructure.groupId('fanout', 'media-events'),
+        topic: mediaTopic.name,
+        codec: mediaEventCodec,
+        handle: (received) => systemEntries.apply(mediaEventCodec, received),
       }),
       inboxOwnerWorker(eventLog, inboxes, {
         groupId: infrastructure.groupId('fanout', 'inboxes'),

@@ -17,13 +17,17 @@ const kinds: Readonly<Record<string, SystemEntryKind>> = {
   deviceLinked: SystemEntryKind.SYSTEM_ENTRY_KIND_DEVICE_LIST_CHANGED,
   deviceUnlinked: SystemEntryKind.SYSTEM_ENTRY_KIND_DEVICE_LIST_CHANGED,
   backupRecorded: SystemEntryKind.SYSTEM_ENTRY_KIND_BACKUP_RECORDED,
+  historyBundleAnnounced: SystemEntryKind.SYSTEM_ENTRY_KIND_HISTORY_BUNDLE_ANNOUNCED,
 };
+
+/** The event cases that reach only the device they name (`value.deviceId`), not every device. */
+const forOneDevice: ReadonlySet<string> = new Set(['historyBundleAnnounced']);
 
 type SourceEvent = { $case: string; value: { accountId: string; deviceId?: number } };
 
 /**
  * Carries other services' events about an account (profile, settings, blocked accounts, device
- * list changes, recorded backups) into
+ * list changes, recorded backups, and to one companion a history bundle announced for it) into
  * the fanout event store as system entries for every device the account has then (named in the
  * event, so that applying it again gives the same inboxes); an unlinked device's
  * inbox is closed with it. Each is recorded under its source event's id, so a redelivered source
@@ -54,7 +58,9 @@ export class SystemEntries {
           payload: Buffer.from(codec.encode(event)),
         },
         closesDeviceId: event.$case === 'deviceUnlinked' ? (event.value.deviceId ?? 0) : 0,
-        deviceIds: (list?.devices ?? []).map((device) => device.deviceId),
+        deviceIds: (list?.devices ?? [])
+          .map((device) => device.deviceId)
+          .filter((deviceId) => !forOneDevice.has(event.$case) || deviceId === event.value.deviceId),
       },
       causedBy(metadata),
     );

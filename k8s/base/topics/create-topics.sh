@@ -30,6 +30,7 @@ topics=(
   "tandem.linking.events    cleanup.policy=delete,retention.ms=-1"
   "tandem.fanout.events     cleanup.policy=delete,retention.ms=-1"
   "tandem.backups.events    cleanup.policy=delete,retention.ms=-1"
+  "tandem.media.events      cleanup.policy=delete,retention.ms=-1"
   "tandem.presence.events   cleanup.policy=compact,retention.ms=-1"
   "tandem.presence.typing   cleanup.policy=delete,retention.ms=60000"
   "tandem.fanout.signals    cleanup.policy=delete,retention.ms=3600000"

@@ -1,5 +1,6 @@
 import { signDeviceList } from './device-keys';
 import { DeviceSession } from './device-session';
+import { shareHistory } from './history';
 import { parseLinkPayload } from './link-payload';
 import type { ProfileStore } from './profiles';
 import { TandemClient } from './tandem-client';
@@ -9,11 +10,14 @@ export interface ApproveOptions {
   /** The companion's QR payload, `tandem://link?v=1&s=...&k=...`. */
   readonly payload: string;
   readonly server?: string;
+  /** Whether to hand the companion the messages this device received (default: yes). */
+  readonly history?: boolean;
 }
 
 /**
  * The primary approves a scanned QR code: it signs the device list as it will be with the
- * companion added under the next device id, at the next list version, and sends ApproveLink.
+ * companion added under the next device id, at the next list version, and sends ApproveLink. Then
+ * it hands the companion the messages it received, as a history bundle (see `shareHistory`).
  */
 export async function approve(store: ProfileStore, options: ApproveOptions): Promise<void> {
   const { sessionId, identityKey } = parseLinkPayload(options.payload);
@@ -44,6 +48,9 @@ export async function approve(store: ProfileStore, options: ApproveOptions): Pro
     console.log(
       `Approved: the companion is device ${approved.deviceId} of account ${accountId} (device list version ${approved.listVersion}).`,
     );
+    if (options.history !== false) {
+      await shareHistory(session, profile, approved.deviceId, await store.loadHistory(profile.name));
+    }
   } finally {
     client.close();
   }

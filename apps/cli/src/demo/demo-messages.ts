@@ -10,6 +10,20 @@ import type { GetDeviceListResponse } from '@tandem/contracts/grpc/tandem/linkin
 export const demoContent = (text: string): Buffer =>
   Buffer.from(JSON.stringify({ demo: true, text }), 'utf8');
 
+/**
+ * The key of a history bundle, as the demo's primary sends it to its own devices (a real client
+ * sends it end-to-end encrypted to the new companion only).
+ */
+export const demoHistoryKey = (bundleId: string, key: Buffer): Buffer =>
+  Buffer.from(
+    JSON.stringify({
+      demo: true,
+      text: `(the key of history bundle ${bundleId})`,
+      historyKey: { bundleId, key: key.toString('base64') },
+    }),
+    'utf8',
+  );
+
 /** The text of demo content; undefined for anything else (real ciphertext, another client's). */
 export function demoText(content: Uint8Array): string | undefined {
   try {
@@ -33,9 +47,11 @@ export function demoSendRequest(message: {
   readonly ownList: GetDeviceListResponse;
   readonly clientMessageId: string;
   readonly text: string;
+  /** Content other than a text's, e.g. a history key. */
+  readonly content?: Buffer;
 }): SendRequest {
   const { sender, recipientList, ownList, clientMessageId, text } = message;
-  const content = demoContent(text);
+  const content = message.content ?? demoContent(text);
   const envelopesFor = (list: GetDeviceListResponse, skipDeviceId?: number): Envelope[] =>
     list.devices
       .filter((device) => device.deviceId !== skipDeviceId)

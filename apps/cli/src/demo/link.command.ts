@@ -7,6 +7,7 @@ import type {
 import { toString as qrCode } from 'qrcode';
 import { type DeviceKeys, newDeviceKeys, watchProof } from './device-keys';
 import { DeviceSession } from './device-session';
+import { receiveHistory } from './history';
 import type { ProfileStore } from './profiles';
 import { DEFAULT_SERVER, hasStatus, TandemClient } from './tandem-client';
 
@@ -16,12 +17,15 @@ export interface LinkOptions {
   /** How many QR codes to show before giving up: each expires after about a minute. */
   readonly attempts: number;
   readonly server?: string;
+  /** How long to wait, once linked, for the history bundle the primary shares; 0: do not wait. */
+  readonly historyWaitSeconds: number;
 }
 
 /**
  * Links this machine as a companion of an account, the way a desktop app does: it shows a QR code
  * for a link session and waits; the primary scans it (`tandem demo approve`), and the companion
- * signs in with its new device id. An expired code is replaced by a new one.
+ * signs in with its new device id. An expired code is replaced by a new one. Then it waits for the
+ * history the primary shares (a history bundle), downloads it and prints it.
  */
 export async function link(store: ProfileStore, options: LinkOptions): Promise<void> {
   await store.ensureFree(options.name);
@@ -64,7 +68,7 @@ export async function link(store: ProfileStore, options: LinkOptions): Promise<v
         );
         continue;
       }
-      await DeviceSession.signIn(client, { ...approved, keys }, 15_000);
+      const signedIn = await DeviceSession.signIn(client, { ...approved, keys }, 15_000);
       await store.save({
         name: options.name,
         server,
@@ -77,6 +81,19 @@ export async function link(store: ProfileStore, options: LinkOptions): Promise<v
       });
       console.log(`Linked ${options.name}: account ${approved.accountId}, device ${approved.deviceId}.`);
       console.log(`Profile saved to ${store.pathOf(options.name)}.`);
+      if (options.historyWaitSeconds > 0) {
+        console.log(`Waiting up to ${options.historyWaitSeconds} s for the history the phone shares ...`);
+        const history = await receiveHistory(signedIn, options.historyWaitSeconds * 1000);
+        if (!history) {
+          console.log('No history arrived.');
+          return;
+        }
+        const profile = await store.load(options.name);
+        await store.save({ ...profile, lastSequence: Math.max(profile.lastSequence, history.lastSequence) });
+        await store.addHistory(options.name, history.messages);
+        console.log(`History from the phone: ${history.messages.length} message(s)`);
+        for (const message of history.messages) console.log(`  from ${message.from}: ${message.text}`);
+      }
       return;
     }
     throw new Error(`no primary approved the link in ${options.attempts} attempts`);

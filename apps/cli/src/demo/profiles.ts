@@ -79,6 +79,17 @@ export function parseProfile(text: string): Profile {
 }
 
 /** The profiles of one folder, a JSON file each, readable only by their owner (they hold private keys). */
+/** A message a device received, as the demo keeps it for a history bundle. */
+export interface HistoryMessage {
+  readonly id: string;
+  /** `<account>/<device>` of the sender. */
+  readonly from: string;
+  readonly text: string;
+}
+
+/** How many received messages a profile keeps for a new device's history. */
+export const HISTORY_KEPT = 100;
+
 export class ProfileStore {
   readonly directory: string;
 
@@ -137,6 +148,31 @@ export class ProfileStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw error;
     }
+  }
+
+  /** The messages the profile's device received, oldest first (the last HISTORY_KEPT). */
+  async loadHistory(name: string): Promise<HistoryMessage[]> {
+    try {
+      return JSON.parse(await readFile(this.historyPathOf(name), 'utf8')) as HistoryMessage[];
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+  }
+
+  /** Keeps received messages for the history a new device gets; each id once. */
+  async addHistory(name: string, messages: readonly HistoryMessage[]): Promise<void> {
+    const known = await this.loadHistory(name);
+    const ids = new Set(known.map((message) => message.id));
+    const all = [...known, ...messages.filter((message) => !ids.has(message.id))].slice(-HISTORY_KEPT);
+    const path = this.historyPathOf(name);
+    const temporary = `${path}.${process.pid}.tmp`;
+    await writeFile(temporary, JSON.stringify(all), { mode: 0o600 });
+    await rename(temporary, path);
+  }
+
+  private historyPathOf(name: string): string {
+    return join(this.directory, `${checkProfileName(name)}.history`);
   }
 
   /** Every readable profile, for naming the accounts and devices a command prints. */

@@ -3,6 +3,7 @@ import { type ClientDuplexStream, status } from '@grpc/grpc-js';
 import type { ConnectRequest, ConnectResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
 import type { InboxEntry } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
 import { DeviceSession } from './device-session';
+import { historyMessageOf } from './history';
 import { describeEntry, namesFromProfiles } from './inbox-entries';
 import type { Profile, ProfileStore } from './profiles';
 import { describeFailure, hasStatus, TandemClient } from './tandem-client';
@@ -19,7 +20,8 @@ const RECONNECT_AFTER_MS = 2_000;
  * Reads the device's inbox as a client does, on its one connection (FanoutService/Connect), until
  * Ctrl-C: the entries after the last sequence it processed, a caught-up marker, then live entries.
  * Each entry is printed and acked cumulatively on the connection (acking a message sends its
- * sender a delivery receipt), and the profile keeps the last sequence acked.
+ * sender a delivery receipt), and the profile keeps the last sequence acked and the messages (the
+ * history `approve` shares with a new companion).
  */
 export async function receive(store: ProfileStore, options: ReceiveOptions): Promise<void> {
   let profile: Profile = await store.load(options.name);
@@ -42,6 +44,8 @@ export async function receive(store: ProfileStore, options: ReceiveOptions): Pro
     connection: ClientDuplexStream<ConnectRequest, ConnectResponse>,
   ) => {
     console.log(describeEntry(entry, profile, namesFromProfiles(await store.loadAll())));
+    const kept = historyMessageOf(entry);
+    if (kept) await store.addHistory(profile.name, [kept]);
     connection.write({ ack: { throughSequence: entry.sequence } });
     profile = { ...profile, lastSequence: Math.max(profile.lastSequence, entry.sequence) };
     await store.save(profile);

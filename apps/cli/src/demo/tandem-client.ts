@@ -4,6 +4,7 @@ import {
   type Client,
   type ClientDuplexStream,
   type ClientReadableStream,
+  type ClientWritableStream,
   credentials,
   loadPackageDefinition,
   Metadata,
@@ -15,6 +16,7 @@ import { loadSync } from '@grpc/proto-loader';
 import type { AccountsServiceClient } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
 import type { FanoutServiceClient } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
 import type { LinkingServiceClient } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+import type { MediaServiceClient } from '@tandem/contracts/grpc/tandem/media/v1/media_service';
 import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
 import type { Observable } from 'rxjs';
 
@@ -38,6 +40,10 @@ const SERVICES = {
   fanout: {
     file: 'tandem/fanout/v1/fanout_service.proto',
     path: ['tandem', 'fanout', 'v1', 'FanoutService'],
+  },
+  media: {
+    file: 'tandem/media/v1/media_service.proto',
+    path: ['tandem', 'media', 'v1', 'MediaService'],
   },
 } as const;
 
@@ -86,6 +92,15 @@ export class ServiceClient<Rpcs> {
     return this.method(method).call(this.client, request, metadataWith(token));
   }
 
+  /** Opens a client stream (Upload): requests are written to it, the one response comes to `callback`. */
+  clientStream<Request, Response>(
+    method: keyof Rpcs & string,
+    token: string | undefined,
+    callback: (error: ServiceError | null, response?: Response) => void,
+  ): ClientWritableStream<Request> {
+    return this.method(method).call(this.client, metadataWith(token), callback);
+  }
+
   /** Opens a bidirectional stream (Connect): requests are written to it, responses read from it. */
   duplex<Request, Response>(
     method: keyof Rpcs & string,
@@ -107,11 +122,12 @@ function metadataWith(token: string | undefined): Metadata {
   return metadata;
 }
 
-/** Tandem's three services at one address, loaded from proto/ the way any gRPC client does. */
+/** Tandem's services at one address, loaded from proto/ the way any gRPC client does. */
 export class TandemClient {
   readonly accounts: ServiceClient<AccountsServiceClient>;
   readonly linking: ServiceClient<LinkingServiceClient>;
   readonly fanout: ServiceClient<FanoutServiceClient>;
+  readonly media: ServiceClient<MediaServiceClient>;
   private readonly clients: Client[];
 
   constructor(readonly address: string) {
@@ -131,10 +147,12 @@ export class TandemClient {
       connect(SERVICES.accounts.path),
       connect(SERVICES.linking.path),
       connect(SERVICES.fanout.path),
+      connect(SERVICES.media.path),
     ];
     this.accounts = new ServiceClient(this.clients[0]!);
     this.linking = new ServiceClient(this.clients[1]!);
     this.fanout = new ServiceClient(this.clients[2]!);
+    this.media = new ServiceClient(this.clients[3]!);
   }
 
   close(): void {

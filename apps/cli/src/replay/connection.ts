@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { type KafkaSecurity, loadKafkaSecurity } from '@tandem/config';
 
 /** The services that publish to a topic `<prefix>tandem.<service>.events`. */
-export const SERVICES = ['accounts', 'linking', 'fanout', 'backups', 'presence'] as const;
+export const SERVICES = ['accounts', 'linking', 'fanout', 'backups', 'presence', 'media'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 export const isService = (name: string): name is ServiceName =>

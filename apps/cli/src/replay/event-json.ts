@@ -4,6 +4,7 @@ import { EventEnvelope } from '@tandem/contracts/events/tandem/eventing/v1/envel
 import { FanoutEvent } from '@tandem/contracts/events/tandem/fanout/v1/events';
 import { InboxSignal } from '@tandem/contracts/events/tandem/fanout/v1/signals';
 import { DeviceListEvent } from '@tandem/contracts/events/tandem/linking/v1/events';
+import { MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
 import {
   PresenceEvent,
   RestoreMarker,
@@ -28,6 +29,7 @@ export const PAYLOAD_MESSAGES: ReadonlyMap<string, JsonMessage> = new Map<string
   ['tandem.linking.v1.DeviceListEvent', DeviceListEvent],
   ['tandem.fanout.v1.FanoutEvent', FanoutEvent],
   ['tandem.backups.v1.BackupEvent', BackupEvent],
+  ['tandem.media.v1.MediaEvent', MediaEvent],
   ['tandem.presence.v1.PresenceEvent', PresenceEvent],
   ['tandem.presence.v1.TypingEvent', TypingEvent],
   ['tandem.presence.v1.RestoreMarker', RestoreMarker],

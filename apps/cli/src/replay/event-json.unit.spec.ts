@@ -5,6 +5,7 @@ import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events
 import { InboxSignal } from '@tandem/contracts/events/tandem/fanout/v1/signals';
 import { SystemEntryKind } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
 import { fanoutEventCodec } from '@tandem/fanout-app';
+import { mediaEventCodec } from '@tandem/media-app';
 import type { IncomingRecord, OutgoingRecord } from '@tandem/messaging';
 import { describe, expect, it } from 'vitest';
 import { type EventFilter, matches, mayMatch } from './event-filter';
@@ -142,7 +143,13 @@ describe('a record as a JSON line', () => {
   });
 
   it("knows the payload type of every service's codec", () => {
-    for (const codec of [accountEventCodec, deviceListEventCodec, fanoutEventCodec, backupEventCodec]) {
+    for (const codec of [
+      accountEventCodec,
+      deviceListEventCodec,
+      fanoutEventCodec,
+      backupEventCodec,
+      mediaEventCodec,
+    ]) {
       expect(PAYLOAD_MESSAGES.has(codec.payloadType), codec.payloadType).toBe(true);
     }
   });

@@ -69,6 +69,7 @@ const DEVICE_DIRECTORY_GROUPS: Readonly<Partial<Record<ServiceName, string>>> = 
   accounts: 'device-directory',
   linking: 'device-directory',
   backups: 'device-directory',
+  media: 'device-directory',
   fanout: 'linking-events',
   presence: 'linking-events',
 };

@@ -102,7 +102,7 @@ export function registerReplayCommands(program: Command): void {
         )
         .argument(
           '<topic|service>',
-          'a topic, or a service (accounts, linking, fanout, backups, presence) for its topic',
+          'a topic, or a service (accounts, linking, fanout, backups, presence, media) for its topic',
         )
         .option(
           '--offset <n | p:n,...>',

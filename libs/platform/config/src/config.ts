@@ -78,6 +78,57 @@ export interface TandemConfig {
     /** Backups kept per account and provider; recording a newer one prunes the oldest. */
     readonly retention: number;
   };
+  readonly media: {
+    /** Largest encrypted blob a device may upload, in bytes. */
+    readonly maxBlobBytes: number;
+    /** How long an upload may take to complete before it is removed. */
+    readonly uploadTtlSeconds: number;
+    /** How long an uploaded blob is kept. */
+    readonly retentionSeconds: number;
+    /** Bytes one account's uploads and blobs may take together. */
+    readonly quotaBytes: number;
+    /** How often the sweep that removes expired uploads and blobs runs. */
+    readonly sweepIntervalSeconds: number;
+    /** How long a companion has to receive a history bundle announced to it. */
+    readonly historyTtlSeconds: number;
+    /** The S3-compatible object store blobs are kept in; unset: a folder in the data folder. */
+    readonly s3: S3Config | undefined;
+  };
+}
+
+/** Where an S3-compatible object store is and how to sign in to it. */
+export interface S3Config {
+  /** The S3 API's URL; unset for AWS itself (the region's endpoint). */
+  readonly endpoint: string | undefined;
+  readonly region: string;
+  readonly bucket: string;
+  /** Static keys; unset: the AWS SDK's default chain (environment, web identity, instance role). */
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
+  /** The bucket in the URL's path rather than its host name (most S3-compatible servers). */
+  readonly forcePathStyle: boolean;
+}
+
+/** S3 when S3_ENDPOINT or TANDEM_MEDIA_S3_BUCKET is set. */
+function s3Config(env: NodeJS.ProcessEnv): S3Config | undefined {
+  const endpoint = env['S3_ENDPOINT'] || undefined;
+  const bucket = env['TANDEM_MEDIA_S3_BUCKET'] || undefined;
+  if (!endpoint && !bucket) return undefined;
+  const accessKeyId = env['S3_ACCESS_KEY_ID'] || undefined;
+  const secretAccessKey = env['S3_SECRET_ACCESS_KEY'] || undefined;
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    throw new ConfigError('set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither');
+  }
+  const pathStyle = env['S3_FORCE_PATH_STYLE'];
+  if (pathStyle !== undefined && pathStyle !== '' && pathStyle !== 'true' && pathStyle !== 'false') {
+    throw new ConfigError(`S3_FORCE_PATH_STYLE must be true or false, got "${pathStyle}"`);
+  }
+  return {
+    endpoint,
+    region: env['S3_REGION'] || 'us-east-1',
+    bucket: bucket ?? 'tandem-media',
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined,
+    forcePathStyle: pathStyle ? pathStyle === 'true' : endpoint !== undefined,
+  };
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
@@ -164,6 +215,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TandemConfig {
     },
     backups: {
       retention: integer(env, 'TANDEM_BACKUP_RETENTION', 3),
+    },
+    media: {
+      maxBlobBytes: integer(env, 'TANDEM_MEDIA_MAX_BYTES', 100 * 1024 * 1024),
+      uploadTtlSeconds: integer(env, 'TANDEM_MEDIA_UPLOAD_TTL_SECONDS', 24 * 3600),
+      retentionSeconds: integer(env, 'TANDEM_MEDIA_RETENTION_SECONDS', 30 * 24 * 3600),
+      quotaBytes: integer(env, 'TANDEM_MEDIA_QUOTA_BYTES', 2 * 1024 * 1024 * 1024),
+      sweepIntervalSeconds: integer(env, 'TANDEM_MEDIA_SWEEP_INTERVAL_SECONDS', 3600),
+      historyTtlSeconds: integer(env, 'TANDEM_MEDIA_HISTORY_TTL_SECONDS', 3600),
+      s3: s3Config(env),
     },
   };
 }

@@ -26,6 +26,7 @@ export const services = {
     name: 'tandem.presence.v1.PresenceService',
   },
   backups: { protoFile: 'tandem/backups/v1/backups_service.proto', name: 'tandem.backups.v1.BackupsService' },
+  media: { protoFile: 'tandem/media/v1/media_service.proto', name: 'tandem.media.v1.MediaService' },
 } as const;
 
 /** A Tandem gRPC service as `services` names it. */

@@ -11,3 +11,4 @@ export * from './fuzz-inputs';
 export * from './request-fuzzing';
 export * from './rpc-discovery';
 export * from './delaying-proxy';
+export * from './media-transfer';

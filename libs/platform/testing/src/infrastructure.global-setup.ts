@@ -8,6 +8,13 @@ import { execFileSync } from 'node:child_process';
  * It never lets those tests skip.
  */
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | void> {
+  // The S3-compatible server (infra/bin/up starts S3Proxy): the tests that need it fail without it.
+  project.provide('s3', {
+    endpoint: process.env['S3_ENDPOINT'] ?? '',
+    region: process.env['S3_REGION'] ?? 'us-east-1',
+    accessKeyId: process.env['S3_ACCESS_KEY_ID'] ?? '',
+    secretAccessKey: process.env['S3_SECRET_ACCESS_KEY'] ?? '',
+  });
   const brokers = process.env['KAFKA_BROKERS'];
   const mongoUri = process.env['MONGODB_URI'];
   if (brokers && mongoUri) {
@@ -52,5 +59,6 @@ declare module 'vitest' {
   export interface ProvidedContext {
     kafkaBrokers: string;
     mongoUri: string;
+    s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
   }
 }

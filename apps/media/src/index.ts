@@ -1,0 +1,2 @@
+export { mediaService } from './media.service';
+export { mediaEventCodec } from './media.codecs';

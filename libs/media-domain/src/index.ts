@@ -1,0 +1,3 @@
+export * from './media';
+export * from './media.decider';
+export * from './history-bundle.decider';

@@ -1,0 +1,94 @@
+/**
+ * The blob store port: encrypted blobs and their resumable uploads, by key. The filesystem adapter
+ * keeps them in the data folder (embedded mode, or one instance with a volume); the S3 adapter in
+ * an S3-compatible object store (distributed mode). Keys are media ids, checked by the caller; the
+ * store never sees a key or plaintext, only ciphertext.
+ */
+
+export interface BlobDigest {
+  readonly sizeBytes: number;
+  /** SHA-256 of the bytes, 32 bytes. */
+  readonly sha256: Uint8Array;
+}
+
+export interface BlobRange {
+  readonly offset: number;
+  /** At least 1; the range lies within the blob. */
+  readonly length: number;
+}
+
+/** Thrown by `append` when the upload holds another number of bytes than the offset given. */
+export class UploadOffsetError extends Error {
+  constructor(
+    readonly key: string,
+    readonly committedOffset: number,
+    offset: number,
+  ) {
+    super(`upload ${key} holds ${committedOffset} bytes, not ${offset}`);
+    this.name = 'UploadOffsetError';
+  }
+}
+
+export interface BlobStore {
+  /**
+   * Bytes of the upload `key` the store holds for good (0 when none): where the next `append`
+   * starts. Once the upload is complete, the blob's size.
+   */
+  committedBytes(key: string, sizeBytes: number): Promise<number>;
+  /**
+   * Appends the chunks to the upload `key` of a blob of `sizeBytes`, which must hold exactly
+   * `offset` bytes (else UploadOffsetError). Resolves with the committed bytes after it, also when
+   * `chunks` ends early (a lost connection): what was committed stays. A store may commit in parts
+   * (S3 multipart parts of several MiB); bytes after the last committed part are then not kept, and
+   * the client sends them again from the committed offset.
+   */
+  append(key: string, sizeBytes: number, offset: number, chunks: AsyncIterable<Uint8Array>): Promise<number>;
+  /**
+   * Makes the complete upload `key` the blob `key` and returns its size and SHA-256, computed from
+   * the stored bytes. Doing it again returns the same.
+   */
+  complete(key: string, sizeBytes: number): Promise<BlobDigest>;
+  /** The bytes of a range of the blob `key`, in order, in chunks of at most `chunkBytes`. */
+  read(key: string, range: BlobRange, chunkBytes: number): AsyncIterable<Uint8Array>;
+  /** Removes the blob and any upload of `key`; removing what is not there does nothing. */
+  delete(key: string): Promise<void>;
+  /** Presigned URLs, where the store has them (S3); undefined otherwise. */
+  readonly presigner?: BlobPresigner;
+  close(): Promise<void>;
+}
+
+/** URLs that let a client move a blob's bytes to or from the store directly, for a while. */
+export interface BlobPresigner {
+  /** A URL to GET the blob `key` (a Range header selects bytes). */
+  downloadUrl(key: string, expiresInSeconds: number): Promise<string>;
+}
+
+/** Keys the stores accept: what a media id is, and nothing that walks a path. */
+export const BLOB_KEY = /^[A-Za-z0-9_-]{1,128}$/;
+
+export function requireBlobKey(key: string): string {
+  if (!BLOB_KEY.test(key)) throw new Error(`not a blob key: ${JSON.stringify(key)}`);
+  return key;
+}
+
+/**
+ * The chunks of an upload until they end or their source fails (the client's connection broke):
+ * a failing source ends the upload's bytes there rather than failing the append, whose committed
+ * bytes are the answer either way. Failures of the store itself still throw.
+ */
+export async function* untilBroken(chunks: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<Uint8Array>;
+    try {
+      next = await iterator.next();
+    } catch {
+      return;
+    }
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+/** Injection token of a service's BlobStore. */
+export const BLOB_STORE = Symbol('BlobStore');
