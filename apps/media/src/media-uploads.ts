@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { type BlobStore, UploadOffsetError } from '@tandem/blobs';
+import { type BlobStore, type PresignedUploadParts, UploadOffsetError } from '@tandem/blobs';
 import { type DomainError, failedPrecondition, invalidArgument, isDomainError } from '@tandem/decider';
 import type { CommandContext } from '@tandem/event-sourcing';
 import { GrpcStatusError } from '@tandem/grpc';
@@ -89,6 +89,54 @@ export class MediaUploads {
       if (refusal) throw refusal;
       if (committed < upload.sizeBytes) return { mediaId, committedOffset: committed, media: undefined };
       return await this.complete(mediaId, by, upload.sizeBytes, context);
+    } finally {
+      this.running.delete(mediaId);
+    }
+  }
+
+  /**
+   * Presigned URLs for the parts of a started upload the store does not hold yet, for a device of
+   * the uploading account; FAILED_PRECONDITION where the store has no URLs (the data folder).
+   */
+  async uploadUrls(
+    by: MediaActor,
+    mediaId: string,
+    expiresInSeconds: number,
+  ): Promise<PresignedUploadParts & { readonly sizeBytes: number }> {
+    const upload = requireOwnUpload(await this.commands.state(mediaId), by);
+    const { presigner } = this.blobs;
+    if (!presigner) {
+      throw failedPrecondition(
+        'this installation keeps blobs in its data folder, not an object store: send the bytes with Upload',
+      );
+    }
+    const parts = await presigner.uploadPartUrls(mediaId, upload.sizeBytes, expiresInSeconds);
+    return { ...parts, sizeBytes: upload.sizeBytes };
+  }
+
+  /**
+   * Completes an upload whose bytes were PUT to presigned URLs: once the store holds them all,
+   * checks their SHA-256 and records the outcome as Upload does. A completed upload of the
+   * account answers again.
+   */
+  async completeStored(by: MediaActor, mediaId: string, context: CommandContext): Promise<Uploaded> {
+    const state = await this.commands.state(mediaId);
+    if (state.status === 'uploaded' && state.accountId === by.accountId) return state;
+    const upload = requireOwnUpload(state, by);
+    if (this.running.has(mediaId)) {
+      throw new GrpcStatusError(status.ABORTED, 'an Upload of this media is running; retry shortly');
+    }
+    this.running.add(mediaId);
+    try {
+      const committed = await this.blobs.committedBytes(mediaId, upload.sizeBytes);
+      if (committed !== upload.sizeBytes) {
+        throw failedPrecondition(
+          `the store holds ${committed} of the ${upload.sizeBytes} bytes in whole parts; ask GetUploadUrls for the missing parts`,
+          { committedOffset: committed },
+        );
+      }
+      const { media } = await this.complete(mediaId, by, upload.sizeBytes, context);
+      return media as Uploaded;
     } finally {
       this.running.delete(mediaId);
     }

@@ -13,7 +13,9 @@ import {
   type ReceiveHistoryBundlePartResponse,
   type GetDownloadUrlResponse,
   type GetMediaResponse,
+  type CompleteUploadResponse,
   type GetUploadStatusResponse,
+  type GetUploadUrlsResponse,
   type StartUploadResponse,
   type UploadResponse,
 } from '@tandem/contracts/grpc/tandem/media/v1/media_service';
@@ -309,6 +311,133 @@ describe.each(modes)('media, $mode', ({ open, onS3 }) => {
       );
       expect(early.code).toBe(status.NOT_FOUND);
     });
+  });
+
+  describe('presigned upload URLs', () => {
+    /** PUTs a part's bytes to its presigned URL, straight into the object store. */
+    async function put(part: GetUploadUrlsResponse['parts'][number], bytes: Buffer): Promise<void> {
+      const offset = Number(part.offset);
+      const response = await fetch(part.url, {
+        method: 'PUT',
+        body: bytes.subarray(offset, offset + Number(part.length)),
+      });
+      expect(response.status).toBe(200);
+    }
+
+    it('answers FAILED_PRECONDITION where the blobs are in the data folder, and CompleteUpload while bytes are missing', async () => {
+      const bytes = randomBytes(1000);
+      const { mediaId } = await start(alice.primary.token, bytes.length, sha256Of(bytes));
+      const missing = await grpcFailure(call('CompleteUpload', { mediaId }, alice.primary.token));
+      expect(missing.code).toBe(status.FAILED_PRECONDITION);
+      expect(JSON.parse(String(missing.metadata.get(DETAILS_METADATA_KEY)[0]))).toEqual({
+        committedOffset: 0,
+      });
+      if (onS3) return;
+      const refused = await grpcFailure(call('GetUploadUrls', { mediaId }, alice.primary.token));
+      expect(refused.code).toBe(status.FAILED_PRECONDITION);
+      expect(refused.details).toMatch(/data folder/);
+    });
+
+    it.runIf(onS3)(
+      'lets the uploading account PUT the parts straight to S3, resume with the missing ones, and complete with the digest checked',
+      async () => {
+        const bytes = randomBytes(9 * MiB + 77);
+        const digest = sha256Of(bytes);
+        const { mediaId } = await start(alice.devices[1]!.token, bytes.length, digest);
+
+        const denied = await grpcFailure(call('GetUploadUrls', { mediaId }, bob.primary.token));
+        expect(denied.code).toBe(status.PERMISSION_DENIED);
+
+        const first = await call<GetUploadUrlsResponse>(
+          'GetUploadUrls',
+          { mediaId },
+          alice.devices[1]!.token,
+        );
+        expect(Number(first.sizeBytes)).toBe(bytes.length);
+        expect(Number(first.partBytes)).toBe(8 * MiB);
+        expect(
+          first.parts.map(({ partNumber, offset, length }) => [partNumber, Number(offset), Number(length)]),
+        ).toEqual([
+          [1, 0, 8 * MiB],
+          [2, 8 * MiB, MiB + 77],
+        ]);
+        expect(first.urlsExpireAt).toBeDefined();
+        // The URLs lead to the object store, not the service.
+        expect(new URL(first.parts[0]!.url).port).toBe(new URL(testS3().endpoint).port);
+
+        // The first part arrives, then the connection is lost: asking again answers the second only.
+        await put(first.parts[0]!, bytes);
+        const again = await call<GetUploadUrlsResponse>(
+          'GetUploadUrls',
+          { mediaId },
+          alice.devices[2]!.token,
+        );
+        expect(again.parts.map((part) => part.partNumber)).toEqual([2]);
+        const early = await grpcFailure(call('CompleteUpload', { mediaId }, alice.devices[1]!.token));
+        expect(early.code).toBe(status.FAILED_PRECONDITION);
+        expect(early.details).toMatch(/GetUploadUrls/);
+        expect(JSON.parse(String(early.metadata.get(DETAILS_METADATA_KEY)[0]))).toEqual({
+          committedOffset: 8 * MiB,
+        });
+        await put(again.parts[0]!, bytes);
+
+        const notTheirs = await grpcFailure(call('CompleteUpload', { mediaId }, bob.primary.token));
+        expect(notTheirs.code).toBe(status.PERMISSION_DENIED);
+        const { media } = await call<CompleteUploadResponse>(
+          'CompleteUpload',
+          { mediaId },
+          alice.devices[1]!.token,
+        );
+        expect(Number(media!.sizeBytes)).toBe(bytes.length);
+        expect(Buffer.from(media!.sha256).equals(digest)).toBe(true);
+        expect(media!.uploadedAt).toBeDefined();
+        const repeated = await call<CompleteUploadResponse>(
+          'CompleteUpload',
+          { mediaId },
+          alice.primary.token,
+        );
+        expect(Buffer.from(repeated.media!.sha256).equals(digest)).toBe(true);
+
+        const downloaded = await downloadMedia(installation.streaming, bob.primary.token, {
+          mediaId,
+          offset: 0,
+          length: 0,
+        });
+        expect(downloaded.bytes.equals(bytes)).toBe(true);
+        const held = await status_(mediaId, alice.primary.token);
+        expect(held.completed).toBe(true);
+        const complete = await grpcFailure(call('GetUploadUrls', { mediaId }, alice.primary.token));
+        expect(complete.code).toBe(status.FAILED_PRECONDITION);
+      },
+    );
+
+    it.runIf(onS3)(
+      'refuses bytes PUT there whose SHA-256 is not the declared one: they are discarded and nothing is recorded',
+      async () => {
+        const bytes = randomBytes(3000);
+        const { mediaId } = await start(alice.primary.token, bytes.length, sha256Of(Buffer.from('other')));
+        const { parts } = await call<GetUploadUrlsResponse>(
+          'GetUploadUrls',
+          { mediaId },
+          alice.primary.token,
+        );
+        expect(parts.length).toBe(1);
+        await put(parts[0]!, bytes);
+        const rejected = await grpcFailure(call('CompleteUpload', { mediaId }, alice.primary.token));
+        expect(rejected.code).toBe(status.FAILED_PRECONDITION);
+        expect(rejected.details).toMatch(/SHA-256/);
+        expect(JSON.parse(String(rejected.metadata.get(DETAILS_METADATA_KEY)[0]))).toEqual({
+          committedOffset: 0,
+        });
+        const after = await status_(mediaId, alice.primary.token);
+        expect(after.completed).toBe(false);
+        expect(Number(after.committedOffset)).toBe(0);
+        const absent = await grpcFailure(call('GetMedia', { mediaId }, bob.primary.token));
+        expect(absent.code).toBe(status.NOT_FOUND);
+        const fresh = await call<GetUploadUrlsResponse>('GetUploadUrls', { mediaId }, alice.primary.token);
+        expect(fresh.parts.map((part) => part.partNumber)).toEqual([1]);
+      },
+    );
   });
 
   describe('bad input', () => {

@@ -26,6 +26,10 @@ import {
   type GetDownloadUrlResponse,
   type GetMediaRequest,
   type GetMediaResponse,
+  type CompleteUploadRequest,
+  type CompleteUploadResponse,
+  type GetUploadUrlsRequest,
+  type GetUploadUrlsResponse,
   type GetUploadStatusRequest,
   type GetUploadStatusResponse,
   type Media,
@@ -58,8 +62,9 @@ import { MediaBlocksProjection } from './media-blocks.projection';
 import { MediaIndexProjection } from './media-index.projection';
 import { failedPrecondition, permissionDenied } from '@tandem/decider';
 
-/** How long a presigned download URL works. */
+/** How long a presigned download or upload URL works. */
 const DOWNLOAD_URL_SECONDS = 15 * 60;
+const UPLOAD_URL_SECONDS = 15 * 60;
 import { uploadStream } from './upload-chunks';
 
 /** Injection token of the process's logger, for the errors Upload answers itself. */
@@ -234,6 +239,32 @@ export class MediaGrpcController implements Omit<MediaServiceController, 'upload
       completed,
       uploadExpiresAt: completed ? undefined : toTimestamp(media.uploadExpiresAt),
     };
+  }
+
+  @GrpcMethod('MediaService', 'getUploadUrls')
+  async getUploadUrls(request: GetUploadUrlsRequest, metadata?: Metadata): Promise<GetUploadUrlsResponse> {
+    const device = authenticatedDevice(metadata);
+    const mediaId = validateMediaId(request.mediaId);
+    const madeAt = Date.now();
+    const { sizeBytes, partBytes, parts } = await this.uploads.uploadUrls(
+      device,
+      mediaId,
+      UPLOAD_URL_SECONDS,
+    );
+    return {
+      mediaId,
+      sizeBytes,
+      partBytes,
+      parts: parts.map(({ partNumber, offset, length, url }) => ({ partNumber, offset, length, url })),
+      urlsExpireAt: toTimestamp(new Date(madeAt + UPLOAD_URL_SECONDS * 1000)),
+    };
+  }
+
+  @GrpcMethod('MediaService', 'completeUpload')
+  async completeUpload(request: CompleteUploadRequest, metadata?: Metadata): Promise<CompleteUploadResponse> {
+    const device = authenticatedDevice(metadata);
+    const mediaId = validateMediaId(request.mediaId);
+    return { media: toMedia(await this.uploads.completeStored(device, mediaId, requestContext(metadata))) };
   }
 
   @GrpcMethod('MediaService', 'getMedia')

@@ -61,6 +61,27 @@ export interface BlobStore {
 export interface BlobPresigner {
   /** A URL to GET the blob `key` (a Range header selects bytes). */
   downloadUrl(key: string, expiresInSeconds: number): Promise<string>;
+  /**
+   * URLs to PUT the parts of the upload `key` of a blob of `sizeBytes` that the store does not
+   * hold yet (starting the upload when there is none); `append` and `complete` treat the parts
+   * PUT there as their own. No parts once the blob is complete.
+   */
+  uploadPartUrls(key: string, sizeBytes: number, expiresInSeconds: number): Promise<PresignedUploadParts>;
+}
+
+/** The parts of an upload still to PUT, each at its own presigned URL. */
+export interface PresignedUploadParts {
+  /** Size of every part but the last, which holds the rest. */
+  readonly partBytes: number;
+  readonly parts: readonly PresignedPart[];
+}
+
+export interface PresignedPart {
+  /** From 1. */
+  readonly partNumber: number;
+  readonly offset: number;
+  readonly length: number;
+  readonly url: string;
 }
 
 /** Keys the stores accept: what a media id is, and nothing that walks a path. */

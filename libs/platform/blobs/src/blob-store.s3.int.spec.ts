@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { testS3, uniqueBucket } from '@tandem/testing';
 import { describe, expect, it } from 'vitest';
 import { describeBlobStoreContract } from './blob-store.contract';
@@ -43,5 +44,37 @@ describe('the S3 blob store, beyond the port', () => {
     expect(Buffer.from(await response.arrayBuffer()).equals(bytes.subarray(0, 10))).toBe(true);
     await first.close();
     await second.close();
+  });
+
+  it('gives presigned URLs for the parts it does not hold, and completes what was PUT there', async () => {
+    const MiB = 1024 * 1024;
+    const store = await open(uniqueBucket('blobs'));
+    const bytes = Buffer.alloc(12 * MiB + 3, 9);
+    bytes.write('first', 0);
+    bytes.write('last', bytes.length - 4);
+    const put = async (url: string, body: Buffer) => {
+      const response = await fetch(url, { method: 'PUT', body });
+      expect(response.status).toBe(200);
+    };
+    const first = await store.presigner.uploadPartUrls('direct', bytes.length, 60);
+    expect(first.partBytes).toBe(5 * MiB);
+    expect(first.parts.map(({ partNumber, offset, length }) => ({ partNumber, offset, length }))).toEqual([
+      { partNumber: 1, offset: 0, length: 5 * MiB },
+      { partNumber: 2, offset: 5 * MiB, length: 5 * MiB },
+      { partNumber: 3, offset: 10 * MiB, length: 2 * MiB + 3 },
+    ]);
+    // Parts 1 and 3 arrive, part 2 is cut off: asking again answers part 2 only.
+    await put(first.parts[0]!.url, bytes.subarray(0, 5 * MiB));
+    await put(first.parts[2]!.url, bytes.subarray(10 * MiB));
+    const again = await store.presigner.uploadPartUrls('direct', bytes.length, 60);
+    expect(again.parts.map((part) => part.partNumber)).toEqual([2]);
+    expect(await store.committedBytes('direct', bytes.length)).toBe(5 * MiB);
+    await put(again.parts[0]!.url, bytes.subarray(5 * MiB, 10 * MiB));
+    expect(await store.committedBytes('direct', bytes.length)).toBe(bytes.length);
+    const digest = await store.complete('direct', bytes.length);
+    expect(digest.sizeBytes).toBe(bytes.length);
+    expect(Buffer.from(digest.sha256).equals(createHash('sha256').update(bytes).digest())).toBe(true);
+    expect((await store.presigner.uploadPartUrls('direct', bytes.length, 60)).parts).toEqual([]);
+    await store.close();
   });
 });

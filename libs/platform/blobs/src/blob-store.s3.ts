@@ -22,6 +22,7 @@ import {
   type BlobPresigner,
   type BlobRange,
   type BlobStore,
+  type PresignedUploadParts,
   requireBlobKey,
   UploadOffsetError,
   untilBroken,
@@ -88,6 +89,7 @@ export class S3BlobStore implements BlobStore {
             expiresIn,
           },
         ),
+      uploadPartUrls: (key, sizeBytes, expiresIn) => this.uploadPartUrls(key, sizeBytes, expiresIn),
     };
   }
 
@@ -131,6 +133,18 @@ export class S3BlobStore implements BlobStore {
   private async openUpload(key: string): Promise<OpenUpload | undefined> {
     const uploadId = await this.uploadIdOf(key);
     if (!uploadId) return undefined;
+    const parts = await this.partsOf(key, uploadId);
+    const contiguous: Part[] = [];
+    for (const part of parts) {
+      if (part.PartNumber !== contiguous.length + 1) break;
+      contiguous.push(part);
+    }
+    const committed = contiguous.reduce((sum, part) => sum + (part.Size ?? 0), 0);
+    return { uploadId, parts: contiguous, committed };
+  }
+
+  /** Every part S3 holds of the multipart upload, gaps and all, by part number. */
+  private async partsOf(key: string, uploadId: string): Promise<Part[]> {
     const parts: Part[] = [];
     let marker: string | undefined;
     for (;;) {
@@ -146,14 +160,50 @@ export class S3BlobStore implements BlobStore {
       if (!page.IsTruncated) break;
       marker = page.NextPartNumberMarker;
     }
-    parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-    const contiguous: Part[] = [];
-    for (const part of parts) {
-      if (part.PartNumber !== contiguous.length + 1) break;
-      contiguous.push(part);
+    return parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+  }
+
+  private async createUpload(key: string): Promise<OpenUpload> {
+    const created = await this.client.send(
+      new CreateMultipartUploadCommand({ Bucket: this.options.bucket, Key: this.blobKey(key) }),
+    );
+    const uploadId = created.UploadId as string;
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.options.bucket, Key: this.uploadKey(key), Body: uploadId }),
+    );
+    return { uploadId, parts: [], committed: 0 };
+  }
+
+  /**
+   * Presigned UploadPart URLs for the parts of `partBytes` (the last one the rest) that S3 does
+   * not hold with their size yet: the same parts `append` sends, so either way of uploading
+   * continues the other's.
+   */
+  private async uploadPartUrls(
+    key: string,
+    sizeBytes: number,
+    expiresIn: number,
+  ): Promise<PresignedUploadParts> {
+    if ((await this.blobSize(key)) !== undefined) return { partBytes: this.partBytes, parts: [] };
+    const uploadId = (await this.uploadIdOf(key)) ?? (await this.createUpload(key)).uploadId;
+    const held = new Map((await this.partsOf(key, uploadId)).map((part) => [part.PartNumber, part.Size]));
+    const parts = [];
+    for (let partNumber = 1, offset = 0; offset < sizeBytes; partNumber++, offset += this.partBytes) {
+      const length = Math.min(this.partBytes, sizeBytes - offset);
+      if (held.get(partNumber) === length) continue;
+      const url = await getSignedUrl(
+        this.client,
+        new UploadPartCommand({
+          Bucket: this.options.bucket,
+          Key: this.blobKey(key),
+          UploadId: uploadId,
+          PartNumber: partNumber,
+        }),
+        { expiresIn },
+      );
+      parts.push({ partNumber, offset, length, url });
     }
-    const committed = contiguous.reduce((sum, part) => sum + (part.Size ?? 0), 0);
-    return { uploadId, parts: contiguous, committed };
+    return { partBytes: this.partBytes, parts };
   }
 
   async committedBytes(key: string, _sizeBytes?: number): Promise<number> {
@@ -170,16 +220,7 @@ export class S3BlobStore implements BlobStore {
     let upload = done === undefined ? await this.openUpload(key) : undefined;
     const committedBefore = done ?? upload?.committed ?? 0;
     if (committedBefore !== offset) throw new UploadOffsetError(key, committedBefore, offset);
-    if (!upload) {
-      const created = await this.client.send(
-        new CreateMultipartUploadCommand({ Bucket: this.options.bucket, Key: this.blobKey(key) }),
-      );
-      const uploadId = created.UploadId as string;
-      await this.client.send(
-        new PutObjectCommand({ Bucket: this.options.bucket, Key: this.uploadKey(key), Body: uploadId }),
-      );
-      upload = { uploadId, parts: [], committed: 0 };
-    }
+    upload ??= await this.createUpload(key);
     let committed = upload.committed;
     let partNumber = upload.parts.length + 1;
     let pending: Buffer[] = [];
