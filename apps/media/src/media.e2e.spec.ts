@@ -365,6 +365,12 @@ describe.each(modes)('media, $mode', ({ open, onS3 }) => {
         // The URLs lead to the object store, not the service.
         expect(new URL(first.parts[0]!.url).port).toBe(new URL(testS3().endpoint).port);
 
+        // The store takes a part's exact length only: nothing past the declared size lands.
+        const tooLong = await fetch(first.parts[1]!.url, {
+          method: 'PUT',
+          body: Buffer.concat([bytes.subarray(8 * MiB), Buffer.from('more')]),
+        });
+        expect(tooLong.status).toBe(403);
         // The first part arrives, then the connection is lost: asking again answers the second only.
         await put(first.parts[0]!, bytes);
         const again = await call<GetUploadUrlsResponse>(

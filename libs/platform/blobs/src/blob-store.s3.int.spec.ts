@@ -63,6 +63,9 @@ describe('the S3 blob store, beyond the port', () => {
       { partNumber: 2, offset: 5 * MiB, length: 5 * MiB },
       { partNumber: 3, offset: 10 * MiB, length: 2 * MiB + 3 },
     ]);
+    // A body of another size than the part's is refused: the URL signs its length.
+    const tooLong = await fetch(first.parts[2]!.url, { method: 'PUT', body: bytes.subarray(10 * MiB - 1) });
+    expect(tooLong.status).toBe(403);
     // Parts 1 and 3 arrive, part 2 is cut off: asking again answers part 2 only.
     await put(first.parts[0]!.url, bytes.subarray(0, 5 * MiB));
     await put(first.parts[2]!.url, bytes.subarray(10 * MiB));

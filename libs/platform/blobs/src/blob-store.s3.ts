@@ -177,7 +177,8 @@ export class S3BlobStore implements BlobStore {
   /**
    * Presigned UploadPart URLs for the parts of `partBytes` (the last one the rest) that S3 does
    * not hold with their size yet: the same parts `append` sends, so either way of uploading
-   * continues the other's.
+   * continues the other's. Each URL signs the part's Content-Length, so S3 refuses a body of
+   * another size (403) and no bytes past the declared size reach the store.
    */
   private async uploadPartUrls(
     key: string,
@@ -198,6 +199,8 @@ export class S3BlobStore implements BlobStore {
           Key: this.blobKey(key),
           UploadId: uploadId,
           PartNumber: partNumber,
+          // Signed: the URL takes exactly the part's bytes, none past the declared size.
+          ContentLength: length,
         }),
         { expiresIn },
       );
