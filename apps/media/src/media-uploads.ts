@@ -124,7 +124,10 @@ export class MediaUploads {
     if (state.status === 'uploaded' && state.accountId === by.accountId) return state;
     const upload = requireOwnUpload(state, by);
     if (this.running.has(mediaId)) {
-      throw new GrpcStatusError(status.ABORTED, 'an Upload of this media is running; retry shortly');
+      throw new GrpcStatusError(
+        status.ABORTED,
+        'an Upload or CompleteUpload of this media is running; retry shortly',
+      );
     }
     this.running.add(mediaId);
     try {
