@@ -6,6 +6,11 @@ import { type ServiceError, status } from '@grpc/grpc-js';
 import { type HistoryBundleAnnounced, MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
 import { SystemEntryKind } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
 import type { ListDevicesResponse } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+import { BackupProvider } from '@tandem/contracts/grpc/tandem/backups/v1/backup';
+import type {
+  RecordBackupRequest,
+  RecordBackupResponse,
+} from '@tandem/contracts/grpc/tandem/backups/v1/backups_service';
 import {
   type AnnounceHistoryBundleResponse,
   type GetHistoryBundleResponse,
@@ -17,7 +22,7 @@ import {
   type StartUploadResponse,
   type UploadResponse,
 } from '@tandem/contracts/grpc/tandem/media/v1/media_service';
-import { DETAILS_METADATA_KEY, FIELD_METADATA_KEY } from '@tandem/grpc';
+import { DETAILS_METADATA_KEY, FIELD_METADATA_KEY, toTimestamp } from '@tandem/grpc';
 import {
   createTestAccount,
   downloadMedia,
@@ -52,6 +57,7 @@ const sha256Of = (bytes: Uint8Array) => createHash('sha256').update(bytes).diges
 /** Clients of one running installation, embedded or distributed. */
 interface Installation {
   readonly accounts: GrpcTestClient;
+  readonly backups: GrpcTestClient;
   readonly linking: GrpcTestClient;
   readonly media: GrpcTestClient;
   readonly streaming: MediaStreamingClient;
@@ -75,6 +81,7 @@ async function embedded(extraEnv: Readonly<Record<string, string>> = {}): Promis
     new GrpcTestClient(tandem.address, service.protoFile, service.name);
   const installation = {
     accounts: client(services.accounts),
+    backups: client(services.backups),
     linking: client(services.linking),
     media: client(services.media),
     streaming: mediaStreamingClient(tandem.address),
@@ -92,12 +99,13 @@ async function embedded(extraEnv: Readonly<Record<string, string>> = {}): Promis
   };
 }
 
-async function distributed(): Promise<Installation> {
+async function distributed(extraEnv: Readonly<Record<string, string>> = {}): Promise<Installation> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tandem-media-e2e-'));
   const installation = new TestInstallation(uniqueName('e2e_media'), testInfrastructure());
   const s3 = testS3();
-  const [accounts, linking, media, fanout] = await Promise.all([
+  const [accounts, backups, linking, media, fanout] = await Promise.all([
     installation.start('accounts'),
+    installation.start('backups', extraEnv),
     installation.start('linking', { ...installation.signingKeyEnv, TANDEM_LINK_RATE_LIMIT: '50' }),
     installation.start('media', {
       TANDEM_DATA_DIR: dataDir,
@@ -108,11 +116,13 @@ async function distributed(): Promise<Installation> {
       S3_ACCESS_KEY_ID: s3.accessKeyId,
       S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
       TANDEM_MEDIA_S3_BUCKET: uniqueBucket('e2e-media'),
+      ...extraEnv,
     }),
     installation.start('fanout'),
   ]);
   return {
     accounts: installation.client(accounts, services.accounts),
+    backups: installation.client(backups, services.backups),
     linking: installation.client(linking, services.linking),
     media: installation.client(media, services.media),
     streaming: installation.connect(media, (address) => mediaStreamingClient(address)),
@@ -775,6 +785,110 @@ describe('media expiry, embedded', () => {
         const gone = await grpcFailure(call('GetMedia', { mediaId }));
         expect(gone.code).toBe(status.NOT_FOUND);
         expect(existsSync(join(dataDir, 'media', 'blobs', mediaId))).toBe(false);
+      },
+      { retryOn: [], timeoutMs: 20_000 },
+    );
+  });
+});
+
+/** Short retention for the media and one backup kept per provider, so a newer backup prunes. */
+const shortRetention = {
+  TANDEM_MEDIA_UPLOAD_TTL_SECONDS: '2',
+  TANDEM_MEDIA_RETENTION_SECONDS: '3',
+  TANDEM_MEDIA_SWEEP_INTERVAL_SECONDS: '1',
+  TANDEM_BACKUP_RETENTION: '1',
+};
+
+/**
+ * Blobs kept by backups: with a retention of 3 seconds, a blob a backup references outlives its
+ * retention while an unreferenced one expires; once a newer backup prunes the referencing one, the
+ * blob expires too.
+ */
+describe.each(modes)('media kept by backups, $mode', ({ open }) => {
+  let installation: Installation;
+  let alice: TestAccount;
+
+  beforeAll(async () => {
+    installation = await open(shortRetention);
+    alice = await createTestAccount(installation.accounts, installation.linking, 1);
+  });
+
+  afterAll(async () => {
+    await installation?.stop();
+  });
+
+  it('keeps a referenced blob past its retention until the backup is pruned, and expires the others', async () => {
+    const token = alice.primary.token;
+    const call = <T>(method: string, request: object) =>
+      eventually(() => installation.media.call<T>(method, request, token), { retryOn: [status.UNAVAILABLE] });
+    const upload = async (bytes: Buffer) => {
+      const { mediaId } = await call<StartUploadResponse>('StartUpload', {
+        sizeBytes: bytes.length,
+        sha256: sha256Of(bytes),
+      });
+      return mediaId;
+    };
+    const record = (backupId: string, createdAt: Date, mediaIds: string[]) => {
+      const request: RecordBackupRequest = {
+        accountId: alice.accountId,
+        backupId,
+        provider: BackupProvider.BACKUP_PROVIDER_GOOGLE_DRIVE,
+        providerName: '',
+        sizeBytes: 4096,
+        sha256: sha256Of(Buffer.from(backupId)),
+        endToEndEncrypted: false,
+        keyReference: '',
+        messageCount: 10,
+        mediaCount: mediaIds.length,
+        createdAt: toTimestamp(createdAt),
+        mediaIds,
+      };
+      return eventually(
+        () => installation.backups.call<RecordBackupResponse>('RecordBackup', request, token),
+        {
+          retryOn: [status.UNAVAILABLE],
+        },
+      );
+    };
+    const kept = randomBytes(2000);
+    const loose = randomBytes(2000);
+    const keptId = await upload(kept);
+    // The backup names the media before its bytes are even sent: retention starts at completion.
+    expect(await record('backup-1', new Date(Date.now() - 60_000), [keptId])).toMatchObject({
+      recorded: true,
+    });
+    expect(await sendUpload(installation.streaming, token, keptId, 0, kept)).toMatchObject({
+      completed: true,
+    });
+    const looseId = await upload(loose);
+    expect(await sendUpload(installation.streaming, token, looseId, 0, loose)).toMatchObject({
+      completed: true,
+    });
+
+    await eventually(
+      async () => {
+        const failure = await grpcFailure(call('GetMedia', { mediaId: looseId }));
+        expect(failure.code).toBe(status.NOT_FOUND);
+      },
+      { retryOn: [], timeoutMs: 20_000 },
+    );
+    // Past its retention and several sweeps later, the referenced blob is still there, bytes and all.
+    await new Promise((done) => setTimeout(done, 3000));
+    const media = await call<GetMediaResponse>('GetMedia', { mediaId: keptId });
+    expect(Number(media.media!.expiresAt!.seconds) * 1000).toBeLessThan(Date.now());
+    const downloaded = await downloadMedia(installation.streaming, token, {
+      mediaId: keptId,
+      offset: 0,
+      length: 0,
+    });
+    expect(downloaded.bytes.equals(kept)).toBe(true);
+
+    const newer = await record('backup-2', new Date(), []);
+    expect(newer.prunedBackupIds).toEqual(['backup-1']);
+    await eventually(
+      async () => {
+        const failure = await grpcFailure(call('GetMedia', { mediaId: keptId }));
+        expect(failure.code).toBe(status.NOT_FOUND);
       },
       { retryOn: [], timeoutMs: 20_000 },
     );

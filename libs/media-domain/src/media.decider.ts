@@ -10,7 +10,9 @@
  *   completing again once complete records nothing;
  * - only a completed blob is downloadable, until its expiry (uploaded at + retention);
  * - an upload not completed by its expiry (started at + upload TTL) is removed, once;
- * - a blob past its expiry is removed, once; an account's deletion removes its blob or upload,
+ * - a blob past its expiry is removed, once, unless a kept backup references it (then it is
+ *   removed at the first sweep after the last such backup is released); an account's deletion
+ *   removes its blob or upload,
  *   once; a removed media id is never downloadable or started again.
  */
 import {
@@ -98,9 +100,14 @@ export interface ExpireUpload {
   readonly now: Date;
 }
 
-/** The retention sweep found the blob; it is removed when its time has come. */
+/**
+ * The retention sweep found the blob; it is removed when its time has come and no kept backup
+ * references it.
+ */
 export interface ExpireMedia {
   readonly type: 'ExpireMedia';
+  /** Whether a kept backup references the media (a lookup). */
+  readonly referencedByBackup: boolean;
   readonly now: Date;
 }
 
@@ -229,6 +236,7 @@ function decide(command: MediaCommand, state: MediaState): MediaDomainEvent[] {
       ];
     case 'ExpireMedia':
       if (state.status !== 'uploaded' || command.now < state.expiresAt) return [];
+      if (command.referencedByBackup) return [];
       return [
         {
           $case: 'mediaExpired',

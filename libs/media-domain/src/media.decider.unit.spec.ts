@@ -207,19 +207,41 @@ describe('the media decider', () => {
       };
       spec
         .given([started, uploaded])
-        .when({ type: 'ExpireMedia', now: later(MONTH) })
+        .when({ type: 'ExpireMedia', referencedByBackup: false, now: later(MONTH) })
         .thenNothingHappens();
       spec
         .given([started, uploaded])
-        .when({ type: 'ExpireMedia', now: later(60 + MONTH) })
+        .when({ type: 'ExpireMedia', referencedByBackup: false, now: later(60 + MONTH) })
         .then([expired]);
       spec
         .given([started, uploaded, expired])
-        .when({ type: 'ExpireMedia', now: later(60 + MONTH) })
+        .when({ type: 'ExpireMedia', referencedByBackup: false, now: later(60 + MONTH) })
         .thenNothingHappens();
       expect(refusal(() => requireDownloadable(fold(mediaDecider, [started, uploaded, expired]))).kind).toBe(
         'not-found',
       );
+    });
+
+    it('keeps a blob past its retention while a backup references it, and removes it once released', () => {
+      const expired: MediaDomainEvent = {
+        $case: 'mediaExpired',
+        value: { accountId: 'account-1', mediaId, sizeBytes: 1000, expiredAt: later(2 * MONTH) },
+      };
+      spec
+        .given([started, uploaded])
+        .when({ type: 'ExpireMedia', referencedByBackup: true, now: later(2 * MONTH) })
+        .thenNothingHappens();
+      spec
+        .given([started, uploaded])
+        .when({ type: 'ExpireMedia', referencedByBackup: false, now: later(2 * MONTH) })
+        .then([expired]);
+    });
+
+    it('does not remove a referenced blob before its retention ends', () => {
+      spec
+        .given([started, uploaded])
+        .when({ type: 'ExpireMedia', referencedByBackup: true, now: later(MONTH) })
+        .thenNothingHappens();
     });
   });
 
