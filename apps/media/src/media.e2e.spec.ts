@@ -1,8 +1,9 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ServiceError, status } from '@grpc/grpc-js';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { type HistoryBundleAnnounced, MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
 import { SystemEntryKind } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
 import type { ListDevicesResponse } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
@@ -53,6 +54,9 @@ const MiB = 1024 * 1024;
 const MAX_BYTES = 24 * MiB;
 const QUOTA_BYTES = 60 * MiB;
 const sha256Of = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest();
+/** Where the embedded blob store keeps the blob of these bytes: by their SHA-256. */
+const contentPath = (dataDir: string, bytes: Uint8Array) =>
+  join(dataDir, 'media', 'blobs', 'sha256', sha256Of(bytes).toString('hex'));
 
 /** Clients of one running installation, embedded or distributed. */
 interface Installation {
@@ -65,6 +69,8 @@ interface Installation {
   readonly inboxes: FanoutStreamingClient;
   /** Whether the media service keeps files in its data folder (it must not on S3). */
   blobsInDataFolder(): boolean;
+  /** The stored blobs, as names below `blobs/`: `sha256/<hex>` for content-addressed ones. */
+  storedBlobs(): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -91,6 +97,13 @@ async function embedded(extraEnv: Readonly<Record<string, string>> = {}): Promis
   return {
     ...installation,
     blobsInDataFolder: () => existsSync(join(dataDir, 'media', 'blobs')),
+    storedBlobs: async () => {
+      const blobs = join(dataDir, 'media', 'blobs');
+      if (!existsSync(blobs)) return [];
+      return readdirSync(blobs, { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile())
+        .map((entry) => join(entry.parentPath, entry.name).slice(blobs.length + 1));
+    },
     async stop() {
       for (const closable of Object.values(installation)) closable.close();
       await tandem.stop('SIGTERM');
@@ -103,6 +116,7 @@ async function distributed(extraEnv: Readonly<Record<string, string>> = {}): Pro
   const dataDir = mkdtempSync(join(tmpdir(), 'tandem-media-e2e-'));
   const installation = new TestInstallation(uniqueName('e2e_media'), testInfrastructure());
   const s3 = testS3();
+  const bucket = uniqueBucket('e2e-media');
   const [accounts, backups, linking, media, fanout] = await Promise.all([
     installation.start('accounts'),
     installation.start('backups', extraEnv),
@@ -115,7 +129,7 @@ async function distributed(extraEnv: Readonly<Record<string, string>> = {}): Pro
       S3_REGION: s3.region,
       S3_ACCESS_KEY_ID: s3.accessKeyId,
       S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      TANDEM_MEDIA_S3_BUCKET: uniqueBucket('e2e-media'),
+      TANDEM_MEDIA_S3_BUCKET: bucket,
       ...extraEnv,
     }),
     installation.start('fanout'),
@@ -129,6 +143,28 @@ async function distributed(extraEnv: Readonly<Record<string, string>> = {}): Pro
     fanout: installation.client(fanout, services.fanout),
     inboxes: installation.connect(fanout, (address) => fanoutStreamingClient(address)),
     blobsInDataFolder: () => existsSync(join(dataDir, 'media')),
+    storedBlobs: async () => {
+      const client = new S3Client({
+        endpoint: s3.endpoint,
+        region: s3.region,
+        credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+        forcePathStyle: true,
+      });
+      try {
+        const names: string[] = [];
+        let token: string | undefined;
+        do {
+          const page = await client.send(
+            new ListObjectsV2Command({ Bucket: bucket, Prefix: 'blobs/', ContinuationToken: token }),
+          );
+          names.push(...(page.Contents ?? []).map((object) => object.Key!.slice('blobs/'.length)));
+          token = page.NextContinuationToken;
+        } while (token);
+        return names;
+      } finally {
+        client.destroy();
+      }
+    },
     async stop() {
       await installation.stop();
       rmSync(dataDir, { recursive: true, force: true });
@@ -726,7 +762,7 @@ describe('media expiry, embedded', () => {
       completed: true,
     });
     expect(existsSync(join(dataDir, 'media', 'uploads', pending.mediaId))).toBe(true);
-    expect(existsSync(join(dataDir, 'media', 'blobs', done.mediaId))).toBe(true);
+    expect(existsSync(contentPath(dataDir, bytes))).toBe(true);
 
     await eventually(
       async () => {
@@ -747,7 +783,7 @@ describe('media expiry, embedded', () => {
     await eventually(
       async () => {
         expect(existsSync(join(dataDir, 'media', 'uploads', pending.mediaId))).toBe(false);
-        expect(existsSync(join(dataDir, 'media', 'blobs', done.mediaId))).toBe(false);
+        expect(existsSync(contentPath(dataDir, bytes))).toBe(false);
       },
       { retryOn: [], timeoutMs: 20_000 },
     );
@@ -784,7 +820,7 @@ describe('media expiry, embedded', () => {
       async () => {
         const gone = await grpcFailure(call('GetMedia', { mediaId }));
         expect(gone.code).toBe(status.NOT_FOUND);
-        expect(existsSync(join(dataDir, 'media', 'blobs', mediaId))).toBe(false);
+        expect(existsSync(contentPath(dataDir, part))).toBe(false);
       },
       { retryOn: [], timeoutMs: 20_000 },
     );
@@ -817,39 +853,60 @@ describe.each(modes)('media kept by backups, $mode', ({ open }) => {
     await installation?.stop();
   });
 
+  const call = <T>(method: string, request: object) =>
+    eventually(() => installation.media.call<T>(method, request, alice.primary.token), {
+      retryOn: [status.UNAVAILABLE],
+    });
+
+  const upload = async (bytes: Buffer) => {
+    const { mediaId } = await call<StartUploadResponse>('StartUpload', {
+      sizeBytes: bytes.length,
+      sha256: sha256Of(bytes),
+    });
+    return mediaId;
+  };
+
+  const send = async (mediaId: string, bytes: Buffer) =>
+    expect(await sendUpload(installation.streaming, alice.primary.token, mediaId, 0, bytes)).toMatchObject({
+      completed: true,
+    });
+
+  const gone = (mediaId: string) =>
+    eventually(
+      async () => {
+        const failure = await grpcFailure(call('GetMedia', { mediaId }));
+        expect(failure.code).toBe(status.NOT_FOUND);
+      },
+      { retryOn: [], timeoutMs: 20_000 },
+    );
+
+  const download = async (mediaId: string) =>
+    (await downloadMedia(installation.streaming, alice.primary.token, { mediaId, offset: 0, length: 0 }))
+      .bytes;
+
+  /** Records a Google Drive backup of alice's; with a retention of 1 it prunes the one before. */
+  const record = (backupId: string, createdAt: Date, mediaIds: string[]) => {
+    const request: RecordBackupRequest = {
+      accountId: alice.accountId,
+      backupId,
+      provider: BackupProvider.BACKUP_PROVIDER_GOOGLE_DRIVE,
+      providerName: '',
+      sizeBytes: 4096,
+      sha256: sha256Of(Buffer.from(backupId)),
+      endToEndEncrypted: false,
+      keyReference: '',
+      messageCount: 10,
+      mediaCount: mediaIds.length,
+      createdAt: toTimestamp(createdAt),
+      mediaIds,
+    };
+    return eventually(
+      () => installation.backups.call<RecordBackupResponse>('RecordBackup', request, alice.primary.token),
+      { retryOn: [status.UNAVAILABLE] },
+    );
+  };
+
   it('keeps a referenced blob past its retention until the backup is pruned, and expires the others', async () => {
-    const token = alice.primary.token;
-    const call = <T>(method: string, request: object) =>
-      eventually(() => installation.media.call<T>(method, request, token), { retryOn: [status.UNAVAILABLE] });
-    const upload = async (bytes: Buffer) => {
-      const { mediaId } = await call<StartUploadResponse>('StartUpload', {
-        sizeBytes: bytes.length,
-        sha256: sha256Of(bytes),
-      });
-      return mediaId;
-    };
-    const record = (backupId: string, createdAt: Date, mediaIds: string[]) => {
-      const request: RecordBackupRequest = {
-        accountId: alice.accountId,
-        backupId,
-        provider: BackupProvider.BACKUP_PROVIDER_GOOGLE_DRIVE,
-        providerName: '',
-        sizeBytes: 4096,
-        sha256: sha256Of(Buffer.from(backupId)),
-        endToEndEncrypted: false,
-        keyReference: '',
-        messageCount: 10,
-        mediaCount: mediaIds.length,
-        createdAt: toTimestamp(createdAt),
-        mediaIds,
-      };
-      return eventually(
-        () => installation.backups.call<RecordBackupResponse>('RecordBackup', request, token),
-        {
-          retryOn: [status.UNAVAILABLE],
-        },
-      );
-    };
     const kept = randomBytes(2000);
     const loose = randomBytes(2000);
     const keptId = await upload(kept);
@@ -857,40 +914,45 @@ describe.each(modes)('media kept by backups, $mode', ({ open }) => {
     expect(await record('backup-1', new Date(Date.now() - 60_000), [keptId])).toMatchObject({
       recorded: true,
     });
-    expect(await sendUpload(installation.streaming, token, keptId, 0, kept)).toMatchObject({
-      completed: true,
-    });
+    await send(keptId, kept);
     const looseId = await upload(loose);
-    expect(await sendUpload(installation.streaming, token, looseId, 0, loose)).toMatchObject({
-      completed: true,
-    });
+    await send(looseId, loose);
 
-    await eventually(
-      async () => {
-        const failure = await grpcFailure(call('GetMedia', { mediaId: looseId }));
-        expect(failure.code).toBe(status.NOT_FOUND);
-      },
-      { retryOn: [], timeoutMs: 20_000 },
-    );
+    await gone(looseId);
     // Past its retention and several sweeps later, the referenced blob is still there, bytes and all.
     await new Promise((done) => setTimeout(done, 3000));
     const media = await call<GetMediaResponse>('GetMedia', { mediaId: keptId });
     expect(Number(media.media!.expiresAt!.seconds) * 1000).toBeLessThan(Date.now());
-    const downloaded = await downloadMedia(installation.streaming, token, {
-      mediaId: keptId,
-      offset: 0,
-      length: 0,
-    });
-    expect(downloaded.bytes.equals(kept)).toBe(true);
+    expect((await download(keptId)).equals(kept)).toBe(true);
 
     const newer = await record('backup-2', new Date(), []);
     expect(newer.prunedBackupIds).toEqual(['backup-1']);
-    await eventually(
-      async () => {
-        const failure = await grpcFailure(call('GetMedia', { mediaId: keptId }));
-        expect(failure.code).toBe(status.NOT_FOUND);
-      },
-      { retryOn: [], timeoutMs: 20_000 },
-    );
+    await gone(keptId);
+  });
+
+  it('stores the same ciphertext uploaded twice once, and keeps it while one of its media ids remains', async () => {
+    const photo = randomBytes(5000);
+    const content = `sha256/${sha256Of(photo).toString('hex')}`;
+    const sent = await upload(photo);
+    const forwarded = await upload(photo);
+    expect(forwarded).not.toBe(sent);
+    expect(await record('backup-3', new Date(), [forwarded])).toMatchObject({ recorded: true });
+    await send(sent, photo);
+    await send(forwarded, photo);
+    const stored = await installation.storedBlobs();
+    expect(stored.filter((name) => name === content)).toHaveLength(1);
+    expect(stored.filter((name) => name.includes(sent) || name.includes(forwarded))).toEqual([]);
+
+    await gone(sent);
+    await new Promise((done) => setTimeout(done, 2000));
+    expect((await download(forwarded)).equals(photo)).toBe(true);
+    expect(await installation.storedBlobs()).toContain(content);
+
+    await record('backup-4', new Date(), []);
+    await gone(forwarded);
+    await eventually(async () => expect(await installation.storedBlobs()).not.toContain(content), {
+      retryOn: [],
+      timeoutMs: 20_000,
+    });
   });
 });

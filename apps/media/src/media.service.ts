@@ -67,7 +67,7 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
   const directory = new DeviceDirectory(documents.collection('devices'));
   const index = new MediaIndexProjection(documents.collection('media_index'));
   const blocks = new MediaBlocksProjection(documents.collection('blocks'));
-  const janitor = new BlobJanitor(blobs);
+  const janitor = new BlobJanitor(blobs, commands, index);
   const accountsEvents = new AccountsEventsConsumer(commands, index);
   const bundleCommands = new HistoryBundleCommands(
     store,
@@ -109,6 +109,7 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
     setUp: async () => {
       await blobs.ensureBucket?.();
       await references.ensureIndexes();
+      await index.ensureIndexes();
     },
     workers: [
       relayWorker('media.relay', relay),
