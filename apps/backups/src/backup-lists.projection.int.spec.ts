@@ -55,6 +55,7 @@ const recorded = (
       createdAt,
       recordedAt: now,
       byDeviceId: 1,
+      mediaIds: [],
     },
   }) satisfies BackupDomainEvent;
 

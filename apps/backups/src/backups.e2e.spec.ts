@@ -53,6 +53,7 @@ function backupRequest(
     messageCount: 18_204,
     mediaCount: 977,
     createdAt: toTimestamp(createdAt),
+    mediaIds: [],
     ...overrides,
   };
 }
@@ -233,6 +234,8 @@ describe('backup metadata, services as processes on Kafka and MongoDB', () => {
       [{ keyReference: '' }, 'key_reference'],
       [{ messageCount: -1 }, 'message_count'],
       [{ mediaCount: -1 }, 'media_count'],
+      [{ mediaIds: ['AAAAAAAAAAAAAAAAAAAAAA', 'not a media id'] }, 'media_ids'],
+      [{ mediaIds: ['AAAAAAAAAAAAAAAAAAAAAA', 'AAAAAAAAAAAAAAAAAAAAAA'] }, 'media_ids'],
       [{ createdAt: undefined }, 'created_at'],
       [{ createdAt: toTimestamp(new Date(Date.now() + 3_600_000)) }, 'created_at'],
     ];

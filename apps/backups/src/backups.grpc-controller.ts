@@ -125,6 +125,7 @@ export class BackupsGrpcController implements BackupsServiceController {
         messageCount: request.messageCount,
         mediaCount: request.mediaCount,
         createdAt: fromTimestamp(request.createdAt),
+        mediaIds: request.mediaIds ?? [],
       },
       requestContext(metadata),
     );

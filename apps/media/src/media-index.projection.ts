@@ -12,6 +12,8 @@ export interface MediaIndexRecord extends VersionedDocument {
   readonly uploadExpiresAt: string;
   /** ISO 8601: when the blob is removed; empty until uploaded. */
   readonly expiresAt: string;
+  /** The declared SHA-256 of the ciphertext, hex: the content its bytes are stored under. */
+  readonly sha256: string;
 }
 
 /**
@@ -44,6 +46,15 @@ export class MediaIndexProjection {
     return (await this.media.find({ accountId })).filter((record) => record.status !== 'removed');
   }
 
+  /** Media ids of this content (a hex SHA-256), removed ones included. */
+  async withContent(sha256: string): Promise<MediaIndexRecord[]> {
+    return this.media.find({ sha256 });
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await this.media.ensureIndex(['sha256']);
+  }
+
   /** Uploads past their upload expiry and blobs past their expiry at `now`. */
   async due(now: Date): Promise<{ uploads: MediaIndexRecord[]; blobs: MediaIndexRecord[] }> {
     const [uploading, uploaded] = await Promise.all([
@@ -73,6 +84,7 @@ function applied(
         sizeBytes: value.sizeBytes,
         uploadExpiresAt: (value.uploadExpiresAt ?? new Date(0)).toISOString(),
         expiresAt: '',
+        sha256: Buffer.from(value.sha256).toString('hex'),
         version,
       };
     }
@@ -85,6 +97,7 @@ function applied(
         sizeBytes: value.sizeBytes,
         uploadExpiresAt: known?.uploadExpiresAt ?? '',
         expiresAt: (value.expiresAt ?? new Date(0)).toISOString(),
+        sha256: Buffer.from(value.sha256).toString('hex'),
         version,
       };
     }
@@ -101,6 +114,7 @@ function applied(
         sizeBytes: known?.sizeBytes ?? 0,
         uploadExpiresAt: known?.uploadExpiresAt ?? '',
         expiresAt: known?.expiresAt ?? '',
+        sha256: known?.sha256 ?? '',
         version,
       };
     case 'historyBundleAnnounced':

@@ -86,4 +86,13 @@ describe('the media index', () => {
     const [record] = await index.ofAccount('account-1');
     expect(record).toMatchObject({ status: 'uploaded', version: 2, expiresAt: '2026-12-31T10:01:00.000Z' });
   });
+
+  it('finds the media ids of a content by its SHA-256, removed ones too', async () => {
+    await index.apply({ event: started, metadata: metadata(1) });
+    await index.apply({ event: uploaded, metadata: metadata(2) });
+    await index.apply({ event: expired, metadata: metadata(3) });
+    const records = await index.withContent('00'.repeat(32));
+    expect(records.map((record) => [record._id, record.status])).toEqual([['media-1', 'removed']]);
+    expect(await index.withContent('11'.repeat(32))).toEqual([]);
+  });
 });

@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { type BlobStore, type PresignedUploadParts, UploadOffsetError } from '@tandem/blobs';
+import { type BlobStore, contentKey, type PresignedUploadParts, UploadOffsetError } from '@tandem/blobs';
 import { type DomainError, failedPrecondition, invalidArgument, isDomainError } from '@tandem/decider';
 import type { CommandContext } from '@tandem/event-sourcing';
 import { GrpcStatusError } from '@tandem/grpc';
@@ -25,7 +25,8 @@ export interface UploadOutcome {
  * The Upload RPC's work: checks the header against the upload and the bytes the store holds,
  * appends the chunks (one Upload of a media id at a time in this process), and once all bytes are
  * there has the store compute their SHA-256 and the decider accept or reject them. Rejected bytes
- * are discarded, so the upload starts again from 0.
+ * are discarded, so the upload starts again from 0; accepted ones are moved to their content key
+ * (or discarded when the same ciphertext is stored there already).
  */
 export class MediaUploads {
   private readonly running = new Set<string>();
@@ -161,6 +162,8 @@ export class MediaUploads {
       );
     }
     if (state.status !== 'uploaded') throw new Error(`media ${mediaId} is ${state.status} after completing`);
+    // Stored by content: the same ciphertext uploaded before is kept once, this copy discarded.
+    await this.blobs.move(mediaId, contentKey(state.sha256));
     return { mediaId, committedOffset: sizeBytes, media: state };
   }
 }

@@ -1,4 +1,5 @@
 import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
+import { BackupEvent } from '@tandem/contracts/events/tandem/backups/v1/events';
 import { MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
 import type { MediaDomainEvent } from '@tandem/media-domain';
 import { oneofEventCodec } from '@tandem/event-sourcing';
@@ -13,3 +14,9 @@ export const accountEventCodec = oneofEventCodec<NonNullable<AccountEvent['event
 
 /** The media service's own events, on tandem.media.events, keyed by the uploading account's id. */
 export const mediaEventCodec = oneofEventCodec<MediaDomainEvent>('tandem.media.v1.MediaEvent', MediaEvent);
+
+/** The backups service's events: the media kept backups reference. */
+export const backupEventCodec = oneofEventCodec<NonNullable<BackupEvent['event']>>(
+  'tandem.backups.v1.BackupEvent',
+  BackupEvent,
+);

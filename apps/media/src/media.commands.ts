@@ -73,8 +73,14 @@ export class MediaCommands {
     return this.media.handle(mediaId, { type: 'ExpireUpload', now }, context);
   }
 
-  expireMedia(mediaId: string, now: Date, context: CommandContext): Promise<Result> {
-    return this.media.handle(mediaId, { type: 'ExpireMedia', now }, context);
+  /** `referencedByBackup`: whether a kept backup references the media now. */
+  expireMedia(
+    mediaId: string,
+    now: Date,
+    referencedByBackup: boolean,
+    context: CommandContext,
+  ): Promise<Result> {
+    return this.media.handle(mediaId, { type: 'ExpireMedia', referencedByBackup, now }, context);
   }
 
   /** What the blob belonged to ended. */

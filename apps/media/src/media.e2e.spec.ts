@@ -1,11 +1,17 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ServiceError, status } from '@grpc/grpc-js';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { type HistoryBundleAnnounced, MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
 import { SystemEntryKind } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
 import type { ListDevicesResponse } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+import { BackupProvider } from '@tandem/contracts/grpc/tandem/backups/v1/backup';
+import type {
+  RecordBackupRequest,
+  RecordBackupResponse,
+} from '@tandem/contracts/grpc/tandem/backups/v1/backups_service';
 import {
   type AnnounceHistoryBundleResponse,
   type GetHistoryBundleResponse,
@@ -19,7 +25,7 @@ import {
   type StartUploadResponse,
   type UploadResponse,
 } from '@tandem/contracts/grpc/tandem/media/v1/media_service';
-import { DETAILS_METADATA_KEY, FIELD_METADATA_KEY } from '@tandem/grpc';
+import { DETAILS_METADATA_KEY, FIELD_METADATA_KEY, toTimestamp } from '@tandem/grpc';
 import {
   createTestAccount,
   downloadMedia,
@@ -50,10 +56,14 @@ const MiB = 1024 * 1024;
 const MAX_BYTES = 24 * MiB;
 const QUOTA_BYTES = 60 * MiB;
 const sha256Of = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest();
+/** Where the embedded blob store keeps the blob of these bytes: by their SHA-256. */
+const contentPath = (dataDir: string, bytes: Uint8Array) =>
+  join(dataDir, 'media', 'blobs', 'sha256', sha256Of(bytes).toString('hex'));
 
 /** Clients of one running installation, embedded or distributed. */
 interface Installation {
   readonly accounts: GrpcTestClient;
+  readonly backups: GrpcTestClient;
   readonly linking: GrpcTestClient;
   readonly media: GrpcTestClient;
   readonly streaming: MediaStreamingClient;
@@ -61,6 +71,8 @@ interface Installation {
   readonly inboxes: FanoutStreamingClient;
   /** Whether the media service keeps files in its data folder (it must not on S3). */
   blobsInDataFolder(): boolean;
+  /** The stored blobs, as names below `blobs/`: `sha256/<hex>` for content-addressed ones. */
+  storedBlobs(): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -77,6 +89,7 @@ async function embedded(extraEnv: Readonly<Record<string, string>> = {}): Promis
     new GrpcTestClient(tandem.address, service.protoFile, service.name);
   const installation = {
     accounts: client(services.accounts),
+    backups: client(services.backups),
     linking: client(services.linking),
     media: client(services.media),
     streaming: mediaStreamingClient(tandem.address),
@@ -86,6 +99,13 @@ async function embedded(extraEnv: Readonly<Record<string, string>> = {}): Promis
   return {
     ...installation,
     blobsInDataFolder: () => existsSync(join(dataDir, 'media', 'blobs')),
+    storedBlobs: async () => {
+      const blobs = join(dataDir, 'media', 'blobs');
+      if (!existsSync(blobs)) return [];
+      return readdirSync(blobs, { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile())
+        .map((entry) => join(entry.parentPath, entry.name).slice(blobs.length + 1));
+    },
     async stop() {
       for (const closable of Object.values(installation)) closable.close();
       await tandem.stop('SIGTERM');
@@ -94,12 +114,14 @@ async function embedded(extraEnv: Readonly<Record<string, string>> = {}): Promis
   };
 }
 
-async function distributed(): Promise<Installation> {
+async function distributed(extraEnv: Readonly<Record<string, string>> = {}): Promise<Installation> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tandem-media-e2e-'));
   const installation = new TestInstallation(uniqueName('e2e_media'), testInfrastructure());
   const s3 = testS3();
-  const [accounts, linking, media, fanout] = await Promise.all([
+  const bucket = uniqueBucket('e2e-media');
+  const [accounts, backups, linking, media, fanout] = await Promise.all([
     installation.start('accounts'),
+    installation.start('backups', extraEnv),
     installation.start('linking', { ...installation.signingKeyEnv, TANDEM_LINK_RATE_LIMIT: '50' }),
     installation.start('media', {
       TANDEM_DATA_DIR: dataDir,
@@ -109,18 +131,42 @@ async function distributed(): Promise<Installation> {
       S3_REGION: s3.region,
       S3_ACCESS_KEY_ID: s3.accessKeyId,
       S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      TANDEM_MEDIA_S3_BUCKET: uniqueBucket('e2e-media'),
+      TANDEM_MEDIA_S3_BUCKET: bucket,
+      ...extraEnv,
     }),
     installation.start('fanout'),
   ]);
   return {
     accounts: installation.client(accounts, services.accounts),
+    backups: installation.client(backups, services.backups),
     linking: installation.client(linking, services.linking),
     media: installation.client(media, services.media),
     streaming: installation.connect(media, (address) => mediaStreamingClient(address)),
     fanout: installation.client(fanout, services.fanout),
     inboxes: installation.connect(fanout, (address) => fanoutStreamingClient(address)),
     blobsInDataFolder: () => existsSync(join(dataDir, 'media')),
+    storedBlobs: async () => {
+      const client = new S3Client({
+        endpoint: s3.endpoint,
+        region: s3.region,
+        credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+        forcePathStyle: true,
+      });
+      try {
+        const names: string[] = [];
+        let token: string | undefined;
+        do {
+          const page = await client.send(
+            new ListObjectsV2Command({ Bucket: bucket, Prefix: 'blobs/', ContinuationToken: token }),
+          );
+          names.push(...(page.Contents ?? []).map((object) => object.Key!.slice('blobs/'.length)));
+          token = page.NextContinuationToken;
+        } while (token);
+        return names;
+      } finally {
+        client.destroy();
+      }
+    },
     async stop() {
       await installation.stop();
       rmSync(dataDir, { recursive: true, force: true });
@@ -851,7 +897,7 @@ describe('media expiry, embedded', () => {
       completed: true,
     });
     expect(existsSync(join(dataDir, 'media', 'uploads', pending.mediaId))).toBe(true);
-    expect(existsSync(join(dataDir, 'media', 'blobs', done.mediaId))).toBe(true);
+    expect(existsSync(contentPath(dataDir, bytes))).toBe(true);
 
     await eventually(
       async () => {
@@ -872,7 +918,7 @@ describe('media expiry, embedded', () => {
     await eventually(
       async () => {
         expect(existsSync(join(dataDir, 'media', 'uploads', pending.mediaId))).toBe(false);
-        expect(existsSync(join(dataDir, 'media', 'blobs', done.mediaId))).toBe(false);
+        expect(existsSync(contentPath(dataDir, bytes))).toBe(false);
       },
       { retryOn: [], timeoutMs: 20_000 },
     );
@@ -909,9 +955,139 @@ describe('media expiry, embedded', () => {
       async () => {
         const gone = await grpcFailure(call('GetMedia', { mediaId }));
         expect(gone.code).toBe(status.NOT_FOUND);
-        expect(existsSync(join(dataDir, 'media', 'blobs', mediaId))).toBe(false);
+        expect(existsSync(contentPath(dataDir, part))).toBe(false);
       },
       { retryOn: [], timeoutMs: 20_000 },
     );
+  });
+});
+
+/** Short retention for the media and one backup kept per provider, so a newer backup prunes. */
+const shortRetention = {
+  TANDEM_MEDIA_UPLOAD_TTL_SECONDS: '2',
+  TANDEM_MEDIA_RETENTION_SECONDS: '3',
+  TANDEM_MEDIA_SWEEP_INTERVAL_SECONDS: '1',
+  TANDEM_BACKUP_RETENTION: '1',
+};
+
+/**
+ * Blobs kept by backups: with a retention of 3 seconds, a blob a backup references outlives its
+ * retention while an unreferenced one expires; once a newer backup prunes the referencing one, the
+ * blob expires too.
+ */
+describe.each(modes)('media kept by backups, $mode', ({ open }) => {
+  let installation: Installation;
+  let alice: TestAccount;
+
+  beforeAll(async () => {
+    installation = await open(shortRetention);
+    alice = await createTestAccount(installation.accounts, installation.linking, 1);
+  });
+
+  afterAll(async () => {
+    await installation?.stop();
+  });
+
+  const call = <T>(method: string, request: object) =>
+    eventually(() => installation.media.call<T>(method, request, alice.primary.token), {
+      retryOn: [status.UNAVAILABLE],
+    });
+
+  const upload = async (bytes: Buffer) => {
+    const { mediaId } = await call<StartUploadResponse>('StartUpload', {
+      sizeBytes: bytes.length,
+      sha256: sha256Of(bytes),
+    });
+    return mediaId;
+  };
+
+  const send = async (mediaId: string, bytes: Buffer) =>
+    expect(await sendUpload(installation.streaming, alice.primary.token, mediaId, 0, bytes)).toMatchObject({
+      completed: true,
+    });
+
+  const gone = (mediaId: string) =>
+    eventually(
+      async () => {
+        const failure = await grpcFailure(call('GetMedia', { mediaId }));
+        expect(failure.code).toBe(status.NOT_FOUND);
+      },
+      { retryOn: [], timeoutMs: 20_000 },
+    );
+
+  const download = async (mediaId: string) =>
+    (await downloadMedia(installation.streaming, alice.primary.token, { mediaId, offset: 0, length: 0 }))
+      .bytes;
+
+  /** Records a Google Drive backup of alice's; with a retention of 1 it prunes the one before. */
+  const record = (backupId: string, createdAt: Date, mediaIds: string[]) => {
+    const request: RecordBackupRequest = {
+      accountId: alice.accountId,
+      backupId,
+      provider: BackupProvider.BACKUP_PROVIDER_GOOGLE_DRIVE,
+      providerName: '',
+      sizeBytes: 4096,
+      sha256: sha256Of(Buffer.from(backupId)),
+      endToEndEncrypted: false,
+      keyReference: '',
+      messageCount: 10,
+      mediaCount: mediaIds.length,
+      createdAt: toTimestamp(createdAt),
+      mediaIds,
+    };
+    return eventually(
+      () => installation.backups.call<RecordBackupResponse>('RecordBackup', request, alice.primary.token),
+      { retryOn: [status.UNAVAILABLE] },
+    );
+  };
+
+  it('keeps a referenced blob past its retention until the backup is pruned, and expires the others', async () => {
+    const kept = randomBytes(2000);
+    const loose = randomBytes(2000);
+    const keptId = await upload(kept);
+    // The backup names the media before its bytes are even sent: retention starts at completion.
+    expect(await record('backup-1', new Date(Date.now() - 60_000), [keptId])).toMatchObject({
+      recorded: true,
+    });
+    await send(keptId, kept);
+    const looseId = await upload(loose);
+    await send(looseId, loose);
+
+    await gone(looseId);
+    // Past its retention and several sweeps later, the referenced blob is still there, bytes and all.
+    await new Promise((done) => setTimeout(done, 3000));
+    const media = await call<GetMediaResponse>('GetMedia', { mediaId: keptId });
+    expect(Number(media.media!.expiresAt!.seconds) * 1000).toBeLessThan(Date.now());
+    expect((await download(keptId)).equals(kept)).toBe(true);
+
+    const newer = await record('backup-2', new Date(), []);
+    expect(newer.prunedBackupIds).toEqual(['backup-1']);
+    await gone(keptId);
+  });
+
+  it('stores the same ciphertext uploaded twice once, and keeps it while one of its media ids remains', async () => {
+    const photo = randomBytes(5000);
+    const content = `sha256/${sha256Of(photo).toString('hex')}`;
+    const sent = await upload(photo);
+    const forwarded = await upload(photo);
+    expect(forwarded).not.toBe(sent);
+    expect(await record('backup-3', new Date(), [forwarded])).toMatchObject({ recorded: true });
+    await send(sent, photo);
+    await send(forwarded, photo);
+    const stored = await installation.storedBlobs();
+    expect(stored.filter((name) => name === content)).toHaveLength(1);
+    expect(stored.filter((name) => name.includes(sent) || name.includes(forwarded))).toEqual([]);
+
+    await gone(sent);
+    await new Promise((done) => setTimeout(done, 2000));
+    expect((await download(forwarded)).equals(photo)).toBe(true);
+    expect(await installation.storedBlobs()).toContain(content);
+
+    await record('backup-4', new Date(), []);
+    await gone(forwarded);
+    await eventually(async () => expect(await installation.storedBlobs()).not.toContain(content), {
+      retryOn: [],
+      timeoutMs: 20_000,
+    });
   });
 });

@@ -55,6 +55,7 @@ import {
 import { from, map, Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { MediaCommands } from './media.commands';
+import { storedBlobKey } from './stored-blob';
 import { MediaUploads } from './media-uploads';
 import { HistoryBundleCommands } from './history-bundles';
 import { HistoryBundleEndReason } from '@tandem/contracts/events/tandem/media/v1/events';
@@ -289,7 +290,7 @@ export class MediaGrpcController implements Omit<MediaServiceController, 'upload
         'this installation keeps blobs in its data folder, not an object store: use Download',
       );
     }
-    const url = await presigner.downloadUrl(mediaId, DOWNLOAD_URL_SECONDS);
+    const url = await presigner.downloadUrl(await storedBlobKey(this.blobs, media), DOWNLOAD_URL_SECONDS);
     return {
       media: toMedia(media),
       url,
@@ -316,7 +317,8 @@ export class MediaGrpcController implements Omit<MediaServiceController, 'upload
           throw new GrpcStatusError(status.OUT_OF_RANGE, `offset: the blob has ${media.sizeBytes} bytes`);
         }
         let offset = range.offset;
-        for await (const chunk of this.blobs.read(mediaId, range, mediaLimits.downloadChunkBytes)) {
+        const key = await storedBlobKey(this.blobs, media);
+        for await (const chunk of this.blobs.read(key, range, mediaLimits.downloadChunkBytes)) {
           if (cancelled) break;
           const response: DownloadResponse = {
             media: offset === range.offset ? toMedia(media) : undefined,

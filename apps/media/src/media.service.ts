@@ -14,7 +14,8 @@ import {
 } from '@tandem/runtime';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { BlobJanitor } from './blob-janitor.consumer';
-import { accountEventCodec, deviceListEventCodec, mediaEventCodec } from './media.codecs';
+import { BackupReferencesProjection } from './backup-references.projection';
+import { accountEventCodec, backupEventCodec, deviceListEventCodec, mediaEventCodec } from './media.codecs';
 import { MediaBlocksProjection } from './media-blocks.projection';
 import { MediaExpiry } from './media-expiry';
 import { MediaIndexProjection } from './media-index.projection';
@@ -47,8 +48,8 @@ export function openBlobStore({
 
 /**
  * The media service: each blob's aggregate (event store and relay to tandem.media.events), the
- * blob store its bytes live in, and the device directory it authenticates devices with
- * (tandem.linking.events).
+ * blob store its bytes live in, the device directory it authenticates devices with
+ * (tandem.linking.events), and the media kept backups reference (tandem.backups.events).
  */
 export async function mediaService(infrastructure: Infrastructure): Promise<TandemService> {
   const { eventLog, config } = infrastructure;
@@ -57,6 +58,7 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
   const topic = infrastructure.topic('media');
   const linkingTopic = infrastructure.topic('linking');
   const accountsTopic = infrastructure.topic('accounts');
+  const backupsTopic = infrastructure.topic('backups');
   const blobs = openBlobStore(infrastructure);
 
   const relay = outboxRelay(infrastructure, store, topic, mediaEventCodec.payloadType);
@@ -65,7 +67,7 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
   const directory = new DeviceDirectory(documents.collection('devices'));
   const index = new MediaIndexProjection(documents.collection('media_index'));
   const blocks = new MediaBlocksProjection(documents.collection('blocks'));
-  const janitor = new BlobJanitor(blobs);
+  const janitor = new BlobJanitor(blobs, commands, index);
   const accountsEvents = new AccountsEventsConsumer(commands, index);
   const bundleCommands = new HistoryBundleCommands(
     store,
@@ -79,7 +81,8 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
     commands,
     bundleCommands,
   );
-  const expiry = new MediaExpiry(commands, index);
+  const references = new BackupReferencesProjection(documents.collection('backup_references'));
+  const expiry = new MediaExpiry(commands, index, references);
 
   return {
     name: 'media',
@@ -102,8 +105,12 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
         ...deviceAuthProviders(deviceTokens(infrastructure), directory),
       ],
     },
-    topics: [topic, linkingTopic, accountsTopic],
-    setUp: async () => blobs.ensureBucket?.(),
+    topics: [topic, linkingTopic, accountsTopic, backupsTopic],
+    setUp: async () => {
+      await blobs.ensureBucket?.();
+      await references.ensureIndexes();
+      await index.ensureIndexes();
+    },
     workers: [
       relayWorker('media.relay', relay),
       consumerWorker('media.device-directory', eventLog, {
@@ -149,6 +156,12 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
           await blocks.apply(received);
           await accountsEvents.apply(received);
         },
+      }),
+      consumerWorker('media.backup-references', eventLog, {
+        groupId: infrastructure.groupId('media', 'backup-references'),
+        topic: backupsTopic.name,
+        codec: backupEventCodec,
+        handle: (received) => references.apply(received),
       }),
       periodicWorker(
         'media.expiry',

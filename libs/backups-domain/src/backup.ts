@@ -12,6 +12,8 @@ export const backupLimits = {
   sha256Bytes: 32,
   /** How far ahead of the server's clock a backup's created_at may be. */
   clockSkewMs: 5 * 60 * 1000,
+  /** Media ids one backup may reference. */
+  mediaIds: 10_000,
 } as const;
 
 /** What the primary says about a completed backup, as it sends it. */
@@ -29,6 +31,8 @@ export interface BackupContents {
   readonly mediaCount: number;
   /** Undefined when the request had none; an invalid Date when it had a malformed one. */
   readonly createdAt: Date | undefined;
+  /** The media service's media ids the backup references, whose blobs are kept while it is. */
+  readonly mediaIds: readonly string[];
 }
 
 /** A backup as the account's backup list holds it. */
@@ -45,6 +49,24 @@ export const knownProviders: readonly BackupProvider[] = [
 ];
 
 const BACKUP_ID = /^[A-Za-z0-9._-]{1,128}$/;
+/** A media id of the media service: 128 random bits as base64url without padding. */
+const MEDIA_ID = /^[A-Za-z0-9_-]{22}$/;
+
+/** The media ids a backup references: media ids, at most `backupLimits.mediaIds`, no repeats. */
+export function validateMediaIds(mediaIds: readonly string[]): readonly string[] {
+  if (mediaIds.length > backupLimits.mediaIds) {
+    throw invalidArgument('media_ids', `must be at most ${backupLimits.mediaIds} media ids`);
+  }
+  const seen = new Set<string>();
+  for (const [index, mediaId] of mediaIds.entries()) {
+    if (!MEDIA_ID.test(mediaId)) {
+      throw invalidArgument('media_ids', `[${index}] is not a media id (22 characters of base64url)`);
+    }
+    if (seen.has(mediaId)) throw invalidArgument('media_ids', `[${index}] repeats ${mediaId}`);
+    seen.add(mediaId);
+  }
+  return mediaIds;
+}
 
 export function validateBackupId(backupId: string): string {
   if (!BACKUP_ID.test(backupId)) {
@@ -98,6 +120,7 @@ export function validateBackup(backup: BackupContents, now: Date): BackupContent
   }
   validateCount('message_count', backup.messageCount, 0);
   validateCount('media_count', backup.mediaCount, 0);
+  validateMediaIds(backup.mediaIds);
   const { createdAt } = backup;
   if (createdAt === undefined) throw invalidArgument('created_at', 'is required');
   if (Number.isNaN(createdAt.getTime()) || createdAt.getTime() <= 0) {
@@ -121,7 +144,9 @@ export function sameContents(a: BackupContents, b: BackupContents): boolean {
     a.keyReference === b.keyReference &&
     a.messageCount === b.messageCount &&
     a.mediaCount === b.mediaCount &&
-    a.createdAt?.getTime() === b.createdAt?.getTime()
+    a.createdAt?.getTime() === b.createdAt?.getTime() &&
+    a.mediaIds.length === b.mediaIds.length &&
+    a.mediaIds.every((mediaId, index) => mediaId === b.mediaIds[index])
   );
 }
 

@@ -5,7 +5,9 @@
  * - a backup holds metadata only: a known provider (OTHER with its name), an id of 1 to 128
  *   characters of [A-Za-z0-9._-], a size of at least one byte, the archive's 32-byte SHA-256, a key
  *   reference (never a key) exactly when end-to-end encrypted, counts of at least 0 and a creation
- *   time at most 5 minutes ahead of the server's clock; a refused backup records nothing;
+ *   time at most 5 minutes ahead of the server's clock, and at most 10000 distinct media ids it
+ *   references (the media service keeps their blobs while the backup is kept); a refused backup
+ *   records nothing;
  * - a backup id is recorded once per account, for good: recording it again with the same contents
  *   records nothing, with other contents is refused, also after it was deleted or pruned;
  * - the account keeps the newest `retention` backups of each provider ("newest first": creation
@@ -127,6 +129,7 @@ function recordBackup(command: RecordBackup, state: BackupsState): BackupDomainE
         createdAt: recorded.createdAt,
         recordedAt: recorded.recordedAt,
         byDeviceId: recorded.recordedByDeviceId,
+        mediaIds: [...recorded.mediaIds],
       },
     },
     ...pruned.map((old): BackupDomainEvent => ({
@@ -206,6 +209,7 @@ function evolve(state: BackupsState, event: BackupDomainEvent): BackupsState {
         createdAt: value.createdAt ?? new Date(0),
         recordedAt: value.recordedAt ?? new Date(0),
         recordedByDeviceId: value.byDeviceId,
+        mediaIds: value.mediaIds,
       };
       return { ...state, kept: new Map(state.kept).set(backup.backupId, backup) };
     }

@@ -22,6 +22,9 @@ const { BACKUP_PROVIDER_GOOGLE_DRIVE: DRIVE, BACKUP_PROVIDER_ICLOUD: ICLOUD } = 
 
 const hoursAgo = (hours: number) => new Date(now.getTime() - hours * 3_600_000);
 
+const mediaA = 'AAAAAAAAAAAAAAAAAAAAAA';
+const mediaB = 'BBBBBBBBBBBBBBBBBBBBB-';
+
 function contents(
   backupId: string,
   createdAt: Date,
@@ -38,6 +41,7 @@ function contents(
     messageCount: 1200,
     mediaCount: 35,
     createdAt,
+    mediaIds: [mediaA, mediaB],
     ...overrides,
   };
 }
@@ -68,6 +72,7 @@ function recorded(backup: BackupContents, by: Actor = primary): BackupDomainEven
       createdAt: backup.createdAt,
       recordedAt: now,
       byDeviceId: by.deviceId,
+      mediaIds: [...backup.mediaIds],
     },
   };
 }
@@ -194,6 +199,14 @@ describe('the backups decider', () => {
       ],
       ['a negative message count', { messageCount: -1 }, 'message_count'],
       ['a negative media count', { mediaCount: -3 }, 'media_count'],
+      ['a malformed media id', { mediaIds: [mediaA, 'not-a-media-id'] }, 'media_ids'],
+      ['a media id of 23 characters', { mediaIds: [`${mediaA}A`] }, 'media_ids'],
+      ['a media id twice', { mediaIds: [mediaA, mediaB, mediaA] }, 'media_ids'],
+      [
+        'more than 10000 media ids',
+        { mediaIds: Array.from({ length: 10_001 }, (_, n) => n.toString(36).padStart(22, 'm')) },
+        'media_ids',
+      ],
       ['no creation time', { createdAt: undefined }, 'created_at'],
       ['a malformed creation time', { createdAt: new Date(Number.NaN) }, 'created_at'],
       ['a creation time at the epoch', { createdAt: new Date(0) }, 'created_at'],
@@ -238,6 +251,8 @@ describe('the backups decider', () => {
         { keyReference: 'vault:hsm-eu/key-v4' },
         { messageCount: 1201 },
         { mediaCount: 36 },
+        { mediaIds: [mediaB, mediaA] },
+        { mediaIds: [mediaA] },
       ];
       for (const change of changes) {
         spec

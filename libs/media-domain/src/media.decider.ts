@@ -10,7 +10,9 @@
  *   completing again once complete records nothing;
  * - only a completed blob is downloadable, until its expiry (uploaded at + retention);
  * - an upload not completed by its expiry (started at + upload TTL) is removed, once;
- * - a blob past its expiry is removed, once; an account's deletion removes its blob or upload,
+ * - a blob past its expiry is removed, once, unless a kept backup references it (then it is
+ *   removed at the first sweep after the last such backup is released); an account's deletion
+ *   removes its blob or upload,
  *   once; a removed media id is never downloadable or started again.
  */
 import {
@@ -58,6 +60,8 @@ export interface Removed {
   readonly mediaId: string;
   readonly accountId: string;
   readonly reason: 'upload-expired' | 'expired' | 'purged' | 'discarded';
+  /** The declared SHA-256: the content its bytes were, or would have been, stored under. */
+  readonly sha256: Uint8Array;
 }
 
 export type MediaState = { readonly status: 'none' } | Uploading | Uploaded | Removed;
@@ -98,9 +102,14 @@ export interface ExpireUpload {
   readonly now: Date;
 }
 
-/** The retention sweep found the blob; it is removed when its time has come. */
+/**
+ * The retention sweep found the blob; it is removed when its time has come and no kept backup
+ * references it.
+ */
 export interface ExpireMedia {
   readonly type: 'ExpireMedia';
+  /** Whether a kept backup references the media (a lookup). */
+  readonly referencedByBackup: boolean;
   readonly now: Date;
 }
 
@@ -145,6 +154,15 @@ export function requireOwnMedia(state: MediaState, by: MediaActor): Uploading | 
     throw permissionDenied('only devices of the account that started an upload may ask about it');
   }
   return state;
+}
+
+/**
+ * Blobs are stored by the SHA-256 of their bytes (content addressing): every media id of the same
+ * ciphertext names one stored copy. That copy is removed only when none of the media ids of its
+ * SHA-256 is still uploading or uploaded (an upload would find its bytes there when it completes).
+ */
+export function contentReleased(sameContent: readonly MediaState[]): boolean {
+  return sameContent.every((media) => media.status === 'none' || media.status === 'removed');
 }
 
 /** A blob that can be downloaded: uploaded and not removed. */
@@ -229,6 +247,7 @@ function decide(command: MediaCommand, state: MediaState): MediaDomainEvent[] {
       ];
     case 'ExpireMedia':
       if (state.status !== 'uploaded' || command.now < state.expiresAt) return [];
+      if (command.referencedByBackup) return [];
       return [
         {
           $case: 'mediaExpired',
@@ -268,7 +287,7 @@ function decide(command: MediaCommand, state: MediaState): MediaDomainEvent[] {
 
 const removed = (state: MediaState, reason: Removed['reason']): MediaState =>
   state.status === 'uploading' || state.status === 'uploaded'
-    ? { status: 'removed', mediaId: state.mediaId, accountId: state.accountId, reason }
+    ? { status: 'removed', mediaId: state.mediaId, accountId: state.accountId, reason, sha256: state.sha256 }
     : state;
 
 function evolve(state: MediaState, event: MediaDomainEvent): MediaState {

@@ -11,6 +11,7 @@ import {
   requireDownloadable,
   requireOwnMedia,
   requireOwnUpload,
+  contentReleased,
   type StartUpload,
 } from './media.decider';
 import { fold } from '@tandem/decider';
@@ -207,19 +208,41 @@ describe('the media decider', () => {
       };
       spec
         .given([started, uploaded])
-        .when({ type: 'ExpireMedia', now: later(MONTH) })
+        .when({ type: 'ExpireMedia', referencedByBackup: false, now: later(MONTH) })
         .thenNothingHappens();
       spec
         .given([started, uploaded])
-        .when({ type: 'ExpireMedia', now: later(60 + MONTH) })
+        .when({ type: 'ExpireMedia', referencedByBackup: false, now: later(60 + MONTH) })
         .then([expired]);
       spec
         .given([started, uploaded, expired])
-        .when({ type: 'ExpireMedia', now: later(60 + MONTH) })
+        .when({ type: 'ExpireMedia', referencedByBackup: false, now: later(60 + MONTH) })
         .thenNothingHappens();
       expect(refusal(() => requireDownloadable(fold(mediaDecider, [started, uploaded, expired]))).kind).toBe(
         'not-found',
       );
+    });
+
+    it('keeps a blob past its retention while a backup references it, and removes it once released', () => {
+      const expired: MediaDomainEvent = {
+        $case: 'mediaExpired',
+        value: { accountId: 'account-1', mediaId, sizeBytes: 1000, expiredAt: later(2 * MONTH) },
+      };
+      spec
+        .given([started, uploaded])
+        .when({ type: 'ExpireMedia', referencedByBackup: true, now: later(2 * MONTH) })
+        .thenNothingHappens();
+      spec
+        .given([started, uploaded])
+        .when({ type: 'ExpireMedia', referencedByBackup: false, now: later(2 * MONTH) })
+        .then([expired]);
+    });
+
+    it('does not remove a referenced blob before its retention ends', () => {
+      spec
+        .given([started, uploaded])
+        .when({ type: 'ExpireMedia', referencedByBackup: true, now: later(MONTH) })
+        .thenNothingHappens();
     });
   });
 
@@ -281,5 +304,54 @@ describe('the media decider', () => {
       expect(byteRange(1000, 1000, 0)).toBe('out-of-range');
       expect(refusal(() => byteRange(1000, -1, 0)).kind).toBe('invalid-argument');
     });
+  });
+});
+
+describe('content addressing', () => {
+  const uploadedEvent: MediaDomainEvent = {
+    $case: 'mediaUploaded',
+    value: {
+      accountId: 'account-1',
+      mediaId,
+      deviceId: 1,
+      sizeBytes: 1000,
+      sha256,
+      uploadedAt: later(60),
+      expiresAt: later(60 + MONTH),
+    },
+  };
+  const startedEvent: MediaDomainEvent = {
+    $case: 'uploadStarted',
+    value: {
+      accountId: 'account-1',
+      mediaId,
+      deviceId: 1,
+      sizeBytes: 1000,
+      sha256,
+      startedAt: now,
+      uploadExpiresAt: later(DAY),
+    },
+  };
+  const expiredEvent: MediaDomainEvent = {
+    $case: 'mediaExpired',
+    value: { accountId: 'account-1', mediaId, sizeBytes: 1000, expiredAt: later(MONTH + 60) },
+  };
+
+  it('given another media id of the same bytes still uploaded, then the stored copy stays', () => {
+    expect(contentReleased([fold(mediaDecider, [startedEvent, uploadedEvent])])).toBe(false);
+  });
+
+  it('given another media id of the same bytes still uploading, then the stored copy stays', () => {
+    expect(contentReleased([fold(mediaDecider, [startedEvent])])).toBe(false);
+  });
+
+  it('given every other media id of the same bytes removed, or none, then the stored copy goes', () => {
+    expect(contentReleased([fold(mediaDecider, [startedEvent, uploadedEvent, expiredEvent])])).toBe(true);
+    expect(contentReleased([])).toBe(true);
+  });
+
+  it('when a media is removed, then its state still names the SHA-256 its bytes were stored under', () => {
+    const state = fold(mediaDecider, [startedEvent, uploadedEvent, expiredEvent]);
+    expect(state.status === 'removed' && Buffer.from(state.sha256).equals(sha256)).toBe(true);
   });
 });

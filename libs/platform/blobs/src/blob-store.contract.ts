@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BlobStore, UploadOffsetError } from './blob-store.port';
+import { type BlobStore, contentKey, UploadOffsetError } from './blob-store.port';
 
 const MiB = 1024 * 1024;
 
@@ -103,6 +103,31 @@ export function describeBlobStoreContract(adapter: string, open: () => Promise<B
       expect(await store.committedBytes(done, 1000)).toBe(0);
       expect(await store.committedBytes(unfinished, blob.length)).toBe(0);
       await expect(readAll(store.read(done, { offset: 0, length: 1000 }, MiB))).rejects.toThrow();
+    });
+
+    it('moves a complete blob to its content key, stores the same bytes sent again once, and moves again harmlessly', async () => {
+      const small = randomBytes(70_000);
+      const target = contentKey(createHash('sha256').update(small).digest());
+      const first = newKey();
+      const second = newKey();
+      for (const key of [first, second]) {
+        await store.append(key, small.length, 0, chunksOf(small, 16_384));
+        await store.complete(key, small.length);
+      }
+      expect(await store.move(first, target)).toBe('moved');
+      expect(await store.move(second, target)).toBe('existed');
+      expect(await store.move(first, target)).toBe('existed');
+      for (const key of [first, second]) {
+        expect(await store.committedBytes(key, small.length)).toBe(0);
+        await expect(readAll(store.read(key, { offset: 0, length: 1 }, MiB))).rejects.toThrow();
+      }
+      expect(await store.committedBytes(target, small.length)).toBe(small.length);
+      expect(
+        (await readAll(store.read(target, { offset: 0, length: small.length }, MiB))).equals(small),
+      ).toBe(true);
+      await store.delete(target);
+      expect(await store.move(first, target)).toBe('missing');
+      await expect(readAll(store.read(target, { offset: 0, length: 1 }, MiB))).rejects.toThrow();
     });
 
     it('keeps a small blob sent in one part', async () => {

@@ -3,6 +3,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  blobName,
+  type BlobMove,
   untilBroken,
   type BlobDigest,
   type BlobRange,
@@ -23,7 +25,8 @@ async function sizeOf(path: string): Promise<number | undefined> {
 /**
  * Blobs in a folder (embedded mode: `<data folder>/media`): an upload is the file
  * `uploads/<key>`, appended to and synced to the disk before `append` resolves; completing it
- * renames it to `blobs/<key>`. Every byte written is committed.
+ * renames it to `blobs/<key>`, and moving it to its content key renames it to
+ * `blobs/sha256/<hex>`. Every byte written is committed.
  */
 export class FilesystemBlobStore implements BlobStore {
   private readonly uploads: string;
@@ -38,13 +41,13 @@ export class FilesystemBlobStore implements BlobStore {
   private folders(): Promise<unknown> {
     this.ready ??= Promise.all([
       mkdir(this.uploads, { recursive: true }),
-      mkdir(this.blobs, { recursive: true }),
+      mkdir(join(this.blobs, 'sha256'), { recursive: true }),
     ]);
     return this.ready;
   }
 
   private uploadPath = (key: string) => join(this.uploads, requireBlobKey(key));
-  private blobPath = (key: string) => join(this.blobs, requireBlobKey(key));
+  private blobPath = (key: string) => join(this.blobs, blobName(key));
 
   async committedBytes(key: string, _sizeBytes?: number): Promise<number> {
     return (await sizeOf(this.uploadPath(key))) ?? (await sizeOf(this.blobPath(key))) ?? 0;
@@ -102,6 +105,23 @@ export class FilesystemBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await Promise.all([rm(this.uploadPath(key), { force: true }), rm(this.blobPath(key), { force: true })]);
+  }
+
+  async move(key: string, target: string): Promise<BlobMove> {
+    await this.folders();
+    const from = this.blobPath(key);
+    const to = this.blobPath(target);
+    if ((await sizeOf(to)) !== undefined) {
+      await rm(from, { force: true });
+      return 'existed';
+    }
+    try {
+      await rename(from, to);
+      return 'moved';
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      return (await sizeOf(to)) === undefined ? 'missing' : 'existed';
+    }
   }
 
   async close(): Promise<void> {}

@@ -1,8 +1,10 @@
 /**
  * The blob store port: encrypted blobs and their resumable uploads, by key. The filesystem adapter
  * keeps them in the data folder (embedded mode, or one instance with a volume); the S3 adapter in
- * an S3-compatible object store (distributed mode). Keys are media ids, checked by the caller; the
- * store never sees a key or plaintext, only ciphertext.
+ * an S3-compatible object store (distributed mode). Keys are media ids, checked by the caller, or
+ * content keys (`contentKey`: `sha256-<hex>`, kept under `blobs/sha256/<hex>`), where a completed
+ * blob is moved to be stored once however many media ids name it; the store never sees an
+ * encryption key or plaintext, only ciphertext.
  */
 
 export interface BlobDigest {
@@ -52,6 +54,12 @@ export interface BlobStore {
   read(key: string, range: BlobRange, chunkBytes: number): AsyncIterable<Uint8Array>;
   /** Removes the blob and any upload of `key`; removing what is not there does nothing. */
   delete(key: string): Promise<void>;
+  /**
+   * Makes the complete blob `key` the blob `target` (its content key), or discards it when
+   * `target` is there already (the same bytes, stored once): 'moved' or 'existed'. When neither is
+   * there (moved and removed since) it does nothing: 'missing'. Moving again does nothing.
+   */
+  move(key: string, target: string): Promise<BlobMove>;
   /** Presigned URLs, where the store has them (S3); undefined otherwise. */
   readonly presigner?: BlobPresigner;
   close(): Promise<void>;
@@ -84,8 +92,28 @@ export interface PresignedPart {
   readonly url: string;
 }
 
+/** What `move` found. */
+export type BlobMove = 'moved' | 'existed' | 'missing';
+
 /** Keys the stores accept: what a media id is, and nothing that walks a path. */
 export const BLOB_KEY = /^[A-Za-z0-9_-]{1,128}$/;
+
+const CONTENT_KEY = /^sha256-([0-9a-f]{64})$/;
+
+/** The key of the blob whose bytes have this SHA-256: content addressing. */
+export function contentKey(sha256: Uint8Array): string {
+  if (sha256.length !== 32) throw new Error('a content key needs a 32-byte SHA-256');
+  return `sha256-${Buffer.from(sha256).toString('hex')}`;
+}
+
+/**
+ * Where below the blobs a blob's bytes live: `sha256/<hex>` for a content key, the key itself
+ * otherwise.
+ */
+export function blobName(key: string): string {
+  const content = CONTENT_KEY.exec(requireBlobKey(key));
+  return content ? `sha256/${content[1]}` : key;
+}
 
 export function requireBlobKey(key: string): string {
   if (!BLOB_KEY.test(key)) throw new Error(`not a blob key: ${JSON.stringify(key)}`);

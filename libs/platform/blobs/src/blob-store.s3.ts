@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
@@ -18,7 +19,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import {
+  blobName,
   type BlobDigest,
+  type BlobMove,
   type BlobPresigner,
   type BlobRange,
   type BlobStore,
@@ -60,7 +63,9 @@ interface OpenUpload {
  * `uploads/k` so that any instance can continue it; chunks are gathered into parts of `partBytes`
  * (the last part may be smaller), and a part is committed once S3 has it. Bytes of a part cut off
  * by a lost connection are not kept: the client sends them again from the committed offset.
- * Completing finishes the multipart upload and reads the object back to compute its SHA-256.
+ * Completing finishes the multipart upload and reads the object back to compute its SHA-256;
+ * moving it to its content key copies it server-side (CopyObject) to `blobs/sha256/<hex>` and
+ * deletes the original.
  */
 export class S3BlobStore implements BlobStore {
   private readonly client: S3Client;
@@ -103,7 +108,7 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  private blobKey = (key: string) => `blobs/${requireBlobKey(key)}`;
+  private blobKey = (key: string) => `blobs/${blobName(key)}`;
   private uploadKey = (key: string) => `uploads/${requireBlobKey(key)}`;
 
   private async blobSize(key: string): Promise<number | undefined> {
@@ -333,6 +338,30 @@ export class S3BlobStore implements BlobStore {
       );
     }
     await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.blobKey(key) }));
+  }
+
+  async move(key: string, target: string): Promise<BlobMove> {
+    const from = this.blobKey(key);
+    const deleteSource = () =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: from }));
+    if ((await this.blobSize(target)) !== undefined) {
+      await deleteSource();
+      return 'existed';
+    }
+    try {
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.options.bucket,
+          Key: this.blobKey(target),
+          CopySource: `${this.options.bucket}/${from}`,
+        }),
+      );
+    } catch (error) {
+      if (!notFound(error)) throw error;
+      return (await this.blobSize(target)) === undefined ? 'missing' : 'existed';
+    }
+    await deleteSource();
+    return 'moved';
   }
 
   async close(): Promise<void> {
