@@ -19,6 +19,7 @@ import {
   type TandemService,
   type Worker,
   deviceAuthProviders,
+  deviceDeparturesWorker,
   deviceTokens,
   outboxRelay,
 } from '@tandem/runtime';
@@ -214,13 +215,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
           await systemEntries.apply(deviceListEventCodec, received);
         },
       }),
-      consumerWorker('fanout.device-departures', eventLog, {
-        groupId: infrastructure.groupId('fanout', `device-departures.${instanceId}`),
-        topic: linkingTopic.name,
-        codec: deviceListEventCodec,
-        fromBeginning: false,
-        handle: (received) => departures.apply(received),
-      }),
+      deviceDeparturesWorker('fanout', infrastructure, instanceId, departures),
       consumerWorker('fanout.accounts-events', eventLog, {
         groupId: infrastructure.groupId('fanout', 'accounts-events'),
         topic: accountsTopic.name,

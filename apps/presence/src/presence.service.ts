@@ -10,6 +10,7 @@ import {
   periodicWorker,
   type TandemService,
   deviceAuthProviders,
+  deviceDeparturesWorker,
   deviceTokens,
 } from '@tandem/runtime';
 import { FanoutEventsConsumer } from './fanout-events.consumer';
@@ -179,13 +180,7 @@ export async function presenceService(
         codec: deviceListEventCodec,
         handle: (received) => directory.apply(received),
       }),
-      consumerWorker('presence.device-departures', eventLog, {
-        groupId: infrastructure.groupId('presence', `device-departures.${instanceId}`),
-        topic: linkingTopic.name,
-        codec: deviceListEventCodec,
-        fromBeginning: false,
-        handle: (received) => departures.apply(received),
-      }),
+      deviceDeparturesWorker('presence', infrastructure, instanceId, departures),
       consumerWorker('presence.accounts-events', eventLog, {
         groupId: infrastructure.groupId('presence', 'accounts-events'),
         topic: accountsTopic.name,
