@@ -14,7 +14,6 @@ import { EnvelopeType, SystemEntryKind } from '@tandem/contracts/grpc/tandem/fan
 import type { GetDeviceListResponse } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
 import {
   createTestAccount,
-  DelayingProxy,
   eventually,
   type FanoutStreamingClient,
   fanoutStreamingClient,
@@ -30,7 +29,7 @@ import {
   testEnvelope,
   TestInstallation,
 } from '@tandem/harness';
-import { testInfrastructure, uniqueName } from '@tandem/testing';
+import { DelayingProxy, testInfrastructure, uniqueName } from '@tandem/testing';
 
 /** A signed-in device of a test account. */
 type Device = SignedInDevice;

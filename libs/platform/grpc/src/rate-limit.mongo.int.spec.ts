@@ -1,7 +1,6 @@
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { isDomainError } from '@tandem/decider';
-import { testInfrastructure, uniqueName } from '@tandem/testing';
+import { DelayingProxy, testInfrastructure, uniqueName } from '@tandem/testing';
 import { type Db, MongoClient } from 'mongodb';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,22 +132,11 @@ describe('rate limits in MongoDB, shared by the replicas of a service', () => {
   });
 
   it('counts in each process when the store does not answer, never failing or holding a request for it', async () => {
-    // A TCP relay to the server: closing it is the store going away.
-    const sockets = new Set<Socket>();
+    // A proxy to the server that adds no delay: closing it is the store going away.
     const { hostname, port } = new URL(testInfrastructure().mongoUri.replace(/^mongodb:/, 'http:'));
-    const relay: Server = createServer((inbound) => {
-      const outbound = connect(Number(port), hostname);
-      for (const socket of [inbound, outbound]) {
-        sockets.add(socket);
-        socket.on('error', () => socket.destroy());
-        socket.on('close', () => sockets.delete(socket));
-      }
-      inbound.pipe(outbound).pipe(inbound);
-    });
-    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-    const relayPort = (relay.address() as { port: number }).port;
+    const relay = await DelayingProxy.start({ host: hostname, port: Number(port) }, 0);
     const client = await MongoClient.connect(
-      `mongodb://127.0.0.1:${relayPort}/?directConnection=true&serverSelectionTimeoutMS=500`,
+      `mongodb://${relay.address}/?directConnection=true&serverSelectionTimeoutMS=500`,
     );
     clients.push(client);
     const { logger, lines } = capturedLogger();
@@ -156,10 +144,7 @@ describe('rate limits in MongoDB, shared by the replicas of a service', () => {
     const limit = limits.limit(spec({ name: 'outage', points: 3 }));
     expect(await outcome(limit, 'k')).toBe('accepted');
 
-    await new Promise<void>((resolve) => {
-      relay.close(() => resolve());
-      for (const socket of sockets) socket.destroy();
-    });
+    await relay.close();
     const started = Date.now();
     const outcomes = [];
     for (let index = 0; index < 4; index++) outcomes.push(await outcome(limit, 'k'));

@@ -10,5 +10,4 @@ export * from './test-installation';
 export * from './fuzz-inputs';
 export * from './request-fuzzing';
 export * from './rpc-discovery';
-export * from './delaying-proxy';
 export * from './media-transfer';

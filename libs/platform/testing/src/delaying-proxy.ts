@@ -2,7 +2,8 @@ import { connect, createServer, type Socket } from 'node:net';
 
 /**
  * A TCP proxy on 127.0.0.1 that holds every chunk it forwards, both ways, for `delayMs` (in
- * order): a store or broker made slow on purpose, to see what Tandem does when one is.
+ * order): a store or broker made slow on purpose, to see what Tandem does when one is; with 0, a
+ * plain relay whose `close()` is the store going away.
  */
 export class DelayingProxy {
   private readonly sockets = new Set<Socket>();

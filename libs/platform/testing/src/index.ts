@@ -1,3 +1,4 @@
 export * from './decider-specification';
 export * from './infrastructure';
 export * from './mongo-operations';
+export * from './delaying-proxy';
