@@ -2,6 +2,8 @@ import type { AccountDomainEvent } from '@tandem/accounts-domain';
 import { defaultSettings } from '@tandem/accounts-domain';
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
+import { defineProjection, eventFeed } from '@tandem/runtime';
+import { accountEventCodec } from './accounts.codec';
 
 /** An account as other accounts find it: by id or by phone number. */
 export interface AccountRecord extends VersionedDocument {
@@ -94,3 +96,11 @@ export class AccountsReadModel {
     return record?.phoneNumber === phoneNumber ? record : null;
   }
 }
+
+/** The accounts read model, kept by the group `accounts.read-model`. */
+export const accountsReadModel = defineProjection({
+  name: 'accounts',
+  collections: ['accounts', 'phone_numbers'],
+  feeds: [eventFeed<AccountDomainEvent, AccountsReadModel>('accounts', 'read-model', accountEventCodec)],
+  create: (store) => new AccountsReadModel(store.collection('accounts'), store.collection('phone_numbers')),
+});

@@ -2,6 +2,8 @@ import { type BackupDomainEvent, type BackupPosition, newestFirst } from '@tande
 import { assertNever } from '@tandem/decider';
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
+import { defineProjection, eventFeed } from '@tandem/runtime';
+import { backupEventCodec } from './backups.codecs';
 
 /** One backup in an account's backup list document. */
 export type BackupListEntry = {
@@ -127,3 +129,11 @@ export class BackupListsProjection {
     return list && backup ? { backup, version: list.version } : null;
   }
 }
+
+/** Every account's backup list, kept by the group `backups.backup-lists`. */
+export const backupLists = defineProjection({
+  name: 'backup-lists',
+  collections: ['backup_lists'],
+  feeds: [eventFeed<BackupDomainEvent, BackupListsProjection>('backups', 'backup-lists', backupEventCodec)],
+  create: (store) => new BackupListsProjection(store.collection('backup_lists')),
+});

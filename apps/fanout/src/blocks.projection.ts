@@ -2,7 +2,9 @@ import type { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/e
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
 import type { Blocks } from '@tandem/fanout-domain';
+import { defineProjection, eventFeed } from '@tandem/runtime';
 import { LRUCache } from 'lru-cache';
+import { accountEventCodec } from './fanout.codecs';
 
 type AccountDomainEvent = NonNullable<AccountEvent['event']>;
 
@@ -70,3 +72,11 @@ export class BlocksProjection {
     return result;
   }
 }
+
+/** Who blocks whom, kept by the group `fanout.accounts-events`. */
+export const blocks = defineProjection({
+  name: 'blocks',
+  collections: ['blocks'],
+  feeds: [eventFeed<AccountDomainEvent, BlocksProjection>('accounts', 'accounts-events', accountEventCodec)],
+  create: (store) => new BlocksProjection(store.collection('blocks')),
+});

@@ -2,7 +2,9 @@ import { type DeviceListEvent, UnlinkReason } from '@tandem/contracts/events/tan
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
 import type { RecipientDeviceList } from '@tandem/fanout-domain';
+import { defineProjection, eventFeed } from '@tandem/runtime';
 import { LRUCache } from 'lru-cache';
+import { deviceListEventCodec } from './fanout.codecs';
 
 /** How long a list read from the store serves Sends before it is read again. */
 const CACHE_MS = 1_000;
@@ -100,3 +102,17 @@ export class DeviceListsProjection {
     return { status: 'active', listVersion: list.listVersion, devices: list.devices };
   }
 }
+
+/** Every account's device list, kept by the group `fanout.linking-events`. */
+export const deviceLists = defineProjection({
+  name: 'device-lists',
+  collections: ['device_lists'],
+  feeds: [
+    eventFeed<DeviceListDomainEvent, DeviceListsProjection>(
+      'linking',
+      'linking-events',
+      deviceListEventCodec,
+    ),
+  ],
+  create: (store) => new DeviceListsProjection(store.collection('device_lists')),
+});

@@ -23,8 +23,11 @@ import {
   type TraceContext,
   traceContextOf,
 } from '@tandem/observability';
-import type { DeviceListRecord, DeviceListsProjection } from './device-lists.projection';
+import { batchFeed, defineProjection } from '@tandem/runtime';
+import { type DeviceListRecord, DeviceListsProjection } from './device-lists.projection';
 import { fanoutEventCodec } from './fanout.codecs';
+import { FanoutLog } from './fanout-log';
+import { inboxOwnerWorker } from './inbox-owner';
 
 /** The inboxes of one account and how far into tandem.fanout.events they reflect. */
 export interface InboxHeadRecord extends Document {
@@ -692,3 +695,40 @@ function setInbox(head: Head, inbox: DeviceInbox): void {
     (a, b) => a.deviceId - b.deviceId,
   );
 }
+
+/** What the running service gives the inboxes: whom to tell, and the topic's partition count. */
+export interface LiveInboxes {
+  readonly listener: InboxesListener;
+  readonly partitions: number;
+}
+
+/**
+ * Every device's inbox, folded from tandem.fanout.events. Live, the owner of each partition keeps
+ * them in memory and stores them at checkpoints (`inboxOwnerWorker`); a rebuild stores every batch.
+ */
+export const inboxes = defineProjection<InboxesProjection, LiveInboxes>({
+  name: 'inboxes',
+  collections: ['inbox_heads', 'inbox_entries'],
+  volatileFields: {
+    traceparent: 'the trace context of the span that appended the entry; a replay is another span',
+    tracestate: 'likewise',
+  },
+  feeds: [batchFeed<InboxesProjection>('fanout', 'inboxes')],
+  keeper: (projection, service) =>
+    inboxOwnerWorker(service.eventLog, projection, {
+      groupId: service.groupId('inboxes'),
+      topic: service.topic('fanout').name,
+      checkpointIntervalMs: service.config.fanout.checkpointIntervalMs,
+      fanoutLog: new FanoutLog(service.eventLog, service.topic('fanout').name),
+      logger: service.logger,
+    }),
+  create: (store, live) =>
+    new InboxesProjection(
+      store.collection('inbox_heads'),
+      store.collection('inbox_entries'),
+      new DeviceListsProjection(store.collection('device_lists')),
+      live?.listener ?? {},
+      live ? 'deferred' : 'every-batch',
+      live?.partitions,
+    ),
+});

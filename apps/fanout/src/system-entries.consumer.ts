@@ -39,6 +39,11 @@ export class SystemEntries {
     private readonly deviceLists: DeviceListsProjection,
   ) {}
 
+  /** The consumer of one service's events: `codec` decodes them and names their payload type. */
+  of<E extends SourceEvent>(codec: EventCodec<E>): { apply(received: ReceivedEvent<E>): Promise<void> } {
+    return { apply: (received) => this.apply(codec, received) };
+  }
+
   async apply<E extends SourceEvent>(
     codec: EventCodec<E>,
     { event, metadata }: ReceivedEvent<E>,

@@ -1,6 +1,8 @@
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
 import type { DeviceListDomainEvent } from '@tandem/linking-domain';
+import { defineProjection, eventFeed } from '@tandem/runtime';
+import { deviceListEventCodec } from './linking.codecs';
 
 /** A link session that is still open or just ended, for the expiry sweeper. */
 export interface LinkSessionRecord extends VersionedDocument {
@@ -52,3 +54,20 @@ export class LinkSessionsProjection {
       .map((session) => session._id);
   }
 }
+
+/**
+ * The open link sessions, kept by the group `linking.device-directory` (after the device
+ * directory, from the same events).
+ */
+export const linkSessions = defineProjection({
+  name: 'link-sessions',
+  collections: ['link_sessions'],
+  feeds: [
+    eventFeed<DeviceListDomainEvent, LinkSessionsProjection>(
+      'linking',
+      'device-directory',
+      deviceListEventCodec,
+    ),
+  ],
+  create: (store) => new LinkSessionsProjection(store.collection('link_sessions')),
+});

@@ -1,29 +1,29 @@
-import { Module } from '@nestjs/common';
-import { DeviceDirectory } from '@tandem/auth';
+import type { DeviceDirectory } from '@tandem/auth';
 import { CommandHandler } from '@tandem/event-sourcing';
 import { deviceListDecider, linkSessionDecider } from '@tandem/linking-domain';
-import {
-  consumerWorker,
-  type Infrastructure,
-  periodicWorker,
-  rateLimitSweeper,
-  relayWorker,
-  type TandemService,
-  deviceAuthProviders,
-  deviceTokens,
-  outboxRelay,
-} from '@tandem/runtime';
+import { defineConsumer, defineService, deviceDirectoryProjection, eventFeed } from '@tandem/runtime';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { DeviceActivity } from './device-activity';
-import { DeviceLinking } from './device-linking';
-import { LinkSessionsProjection } from './link-sessions.projection';
+import { DeviceLinking, type DeviceLists, type LinkSessions } from './device-linking';
+import { type LinkSessionsProjection, linkSessions } from './link-sessions.projection';
 import { LINK_RATE_LIMITS, type LinkRateLimits, LinkingGrpcController } from './linking.grpc-controller';
 import { accountEventCodec, deviceListEventCodec } from './linking.codecs';
 import { SignIn } from './sign-in';
 import { expireLinkSessions, unlinkCompanionsOfInactivePrimaries } from './sweepers';
 
-@Module({})
-class LinkingModule {}
+const deviceDirectory = deviceDirectoryProjection('device-directory');
+
+interface LinkingParts {
+  readonly deviceLists: DeviceLists;
+  readonly linkSessionCommands: LinkSessions;
+  readonly directory: DeviceDirectory;
+  readonly activity: DeviceActivity;
+  readonly sessions: LinkSessionsProjection;
+  readonly accountsEvents: AccountsEventsConsumer;
+  readonly linking: DeviceLinking;
+  readonly signIn: SignIn;
+  readonly limits: LinkRateLimits;
+}
 
 /**
  * The linking service: every account's device list and the link sessions (event store and relay
@@ -31,111 +31,94 @@ class LinkingModule {}
  * consumer that starts and ends device lists from tandem.accounts.events, and the sweepers that
  * expire link sessions and unlink the companions of inactive primaries.
  */
-export async function linkingService(infrastructure: Infrastructure): Promise<TandemService> {
-  const { eventLog, logger, config } = infrastructure;
-  const store = await infrastructure.eventStore('linking');
-  const documents = await infrastructure.documents('linking');
-  const topic = infrastructure.topic('linking');
-  const accountsTopic = infrastructure.topic('accounts');
-
-  const relay = outboxRelay(infrastructure, store, topic, deviceListEventCodec.payloadType);
-  const onAppended = () => relay.wake();
-  const deviceLists = new CommandHandler(store, deviceListDecider, deviceListEventCodec, { onAppended });
-  const linkSessions = new CommandHandler(store, linkSessionDecider, deviceListEventCodec, { onAppended });
-  const tokens = deviceTokens(infrastructure);
-  const directory = new DeviceDirectory(documents.collection('devices'));
-  const activity = new DeviceActivity(documents.collection('device_activity'));
-  const sessions = new LinkSessionsProjection(documents.collection('link_sessions'));
-  const accountsEvents = new AccountsEventsConsumer(deviceLists);
-  const linking = new DeviceLinking(deviceLists, linkSessions, store, deviceListEventCodec, activity, {
-    maxCompanions: config.linking.maxCompanions,
-    linkSessionTtlMs: config.linking.linkSessionTtlSeconds * 1000,
-  });
-  const { requests: points, windowSeconds } = config.linking.rateLimit;
-  const rateLimits = await infrastructure.rateLimits('linking');
-  const limits: LinkRateLimits = {
-    beginLinkPerAddress: rateLimits.limit({
-      name: 'begin-link',
-      what: 'link sessions from this address',
-      points,
-      windowSeconds,
+export const linkingService = defineService<LinkingParts>({
+  name: 'linking',
+  grpc: {
+    package: 'tandem.linking.v1',
+    protoFile: 'tandem/linking/v1/linking_service.proto',
+    serviceName: 'tandem.linking.v1.LinkingService',
+  },
+  controllers: [LinkingGrpcController],
+  events: { payloadType: deviceListEventCodec.payloadType },
+  projections: [deviceDirectory, linkSessions],
+  consumers: [
+    defineConsumer({
+      name: 'device-lists-of-accounts',
+      feed: eventFeed('accounts', 'accounts-events', accountEventCodec),
+      handler: (parts: LinkingParts) => parts.accountsEvents,
     }),
-    approveLinkPerAccount: rateLimits.limit({
-      name: 'approve-link',
-      what: 'link approvals for this account',
-      points,
-      windowSeconds,
-    }),
-    signInPerDevice: rateLimits.limit({
-      name: 'sign-in',
-      what: 'sign-in attempts for this device',
-      points: config.linking.signInRateLimit.requests,
-      windowSeconds: config.linking.signInRateLimit.windowSeconds,
-    }),
-  };
-  const sweepMs = config.linking.sweepIntervalSeconds * 1000;
-  const reportSweepError = (error: unknown) => logger.error({ err: error }, 'sweep failed');
-
-  return {
-    name: 'linking',
-    grpc: {
-      package: 'tandem.linking.v1',
-      protoFile: 'tandem/linking/v1/linking_service.proto',
-      serviceName: 'tandem.linking.v1.LinkingService',
+  ],
+  jobs: [
+    {
+      name: 'link-session-sweeper',
+      intervalMs: (config) => Math.min(config.linking.sweepIntervalSeconds * 1000, 5_000),
+      run: (parts) => expireLinkSessions(parts.sessions, parts.linkSessionCommands, new Date()),
     },
-    module: {
-      module: LinkingModule,
-      controllers: [LinkingGrpcController],
-      providers: [
-        { provide: SignIn, useValue: new SignIn(deviceLists, tokens, activity) },
-        { provide: DeviceLinking, useValue: linking },
-        { provide: LINK_RATE_LIMITS, useValue: limits },
-        ...deviceAuthProviders(tokens, directory),
-      ],
+    {
+      name: 'inactivity-sweeper',
+      intervalMs: (config) => config.linking.sweepIntervalSeconds * 1000,
+      run: (parts, config) =>
+        unlinkCompanionsOfInactivePrimaries(
+          parts.directory,
+          parts.activity,
+          parts.deviceLists,
+          config.linking.primaryInactivitySeconds * 1000,
+          new Date(),
+        ),
     },
-    topics: [topic, accountsTopic],
-    setUp: async () => {
-      await sessions.setUp();
-      await directory.setUp();
-    },
-    endStreams: () => linking.endWatches(),
-    workers: [
-      relayWorker('linking.relay', relay),
-      rateLimitSweeper('linking', rateLimits, infrastructure),
-      consumerWorker('linking.accounts-events', eventLog, {
-        groupId: infrastructure.groupId('linking', 'accounts-events'),
-        topic: accountsTopic.name,
-        codec: accountEventCodec,
-        handle: (received) => accountsEvents.apply(received),
+  ],
+  async build(service) {
+    const { config } = service;
+    const store = service.eventStore();
+    const options = { onAppended: service.onAppended };
+    const deviceLists = new CommandHandler(store, deviceListDecider, deviceListEventCodec, options);
+    const linkSessionCommands = new CommandHandler(store, linkSessionDecider, deviceListEventCodec, options);
+    const activity = new DeviceActivity(service.documents.collection('device_activity'));
+    const rateLimits = await service.rateLimits();
+    const { requests: points, windowSeconds } = config.linking.rateLimit;
+    return {
+      deviceLists,
+      linkSessionCommands,
+      directory: service.projection(deviceDirectory),
+      activity,
+      sessions: service.projection(linkSessions),
+      accountsEvents: new AccountsEventsConsumer(deviceLists),
+      linking: new DeviceLinking(deviceLists, linkSessionCommands, store, deviceListEventCodec, activity, {
+        maxCompanions: config.linking.maxCompanions,
+        linkSessionTtlMs: config.linking.linkSessionTtlSeconds * 1000,
       }),
-      consumerWorker('linking.device-directory', eventLog, {
-        groupId: infrastructure.groupId('linking', 'device-directory'),
-        topic: topic.name,
-        codec: deviceListEventCodec,
-        handle: async (received) => {
-          await directory.apply(received);
-          await sessions.apply(received);
-        },
-      }),
-      periodicWorker(
-        'linking.link-session-sweeper',
-        Math.min(sweepMs, 5_000),
-        () => expireLinkSessions(sessions, linkSessions, new Date()),
-        reportSweepError,
-      ),
-      periodicWorker(
-        'linking.inactivity-sweeper',
-        sweepMs,
-        () =>
-          unlinkCompanionsOfInactivePrimaries(
-            directory,
-            activity,
-            deviceLists,
-            config.linking.primaryInactivitySeconds * 1000,
-            new Date(),
-          ),
-        reportSweepError,
-      ),
-    ],
-  };
-}
+      signIn: new SignIn(deviceLists, service.tokens, activity),
+      limits: {
+        beginLinkPerAddress: rateLimits.limit({
+          name: 'begin-link',
+          what: 'link sessions from this address',
+          points,
+          windowSeconds,
+        }),
+        approveLinkPerAccount: rateLimits.limit({
+          name: 'approve-link',
+          what: 'link approvals for this account',
+          points,
+          windowSeconds,
+        }),
+        signInPerDevice: rateLimits.limit({
+          name: 'sign-in',
+          what: 'sign-in attempts for this device',
+          points: config.linking.signInRateLimit.requests,
+          windowSeconds: config.linking.signInRateLimit.windowSeconds,
+        }),
+      },
+    };
+  },
+  providers: (parts) => [
+    { provide: SignIn, useValue: parts.signIn },
+    { provide: DeviceLinking, useValue: parts.linking },
+    { provide: LINK_RATE_LIMITS, useValue: parts.limits },
+  ],
+  devices: ({ directory }) => directory,
+  async setUp({ sessions, directory }) {
+    await sessions.setUp();
+    await directory.setUp();
+  },
+  endStreams: ({ linking }) => linking.endWatches(),
+});

@@ -1,7 +1,8 @@
 import type { Document, DocumentCollection } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
 import { backupReferenceChange } from '@tandem/media-domain';
-import type { backupEventCodec } from './media.codecs';
+import { defineProjection, eventFeed } from '@tandem/runtime';
+import { backupEventCodec } from './media.codecs';
 
 type BackupEvent = ReturnType<typeof backupEventCodec.decode>;
 
@@ -56,3 +57,13 @@ export class BackupReferencesProjection {
     return (await this.references.findOne({ mediaId })) !== null;
   }
 }
+
+/** The media kept backups reference, kept by the group `media.backup-references`. */
+export const backupReferences = defineProjection({
+  name: 'backup-references',
+  collections: ['backup_references'],
+  feeds: [
+    eventFeed<BackupEvent, BackupReferencesProjection>('backups', 'backup-references', backupEventCodec),
+  ],
+  create: (store) => new BackupReferencesProjection(store.collection('backup_references')),
+});

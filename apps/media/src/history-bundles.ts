@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { HistoryBundleEndReason } from '@tandem/contracts/events/tandem/media/v1/events';
-import type { DeviceDirectory } from '@tandem/auth';
+import type { DeviceDirectory, DeviceListDomainEvent } from '@tandem/auth';
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
 import {
   causedBy,
@@ -166,5 +166,20 @@ export class HistoryBundleFollower {
       if (new Date(bundle.expiresAt).getTime() <= now.getTime())
         await this.bundles.expire(bundle._id, now, context);
     }
+  }
+}
+
+/** Ends the history bundles of companions that leave (tandem.linking.events). */
+export class HistoryBundleDepartures {
+  constructor(private readonly bundles: HistoryBundleFollower) {}
+
+  async apply({ event, metadata }: ReceivedEvent<DeviceListDomainEvent>): Promise<void> {
+    if (event.$case !== 'deviceUnlinked') return;
+    await this.bundles.deviceUnlinked(
+      event.value.accountId,
+      event.value.deviceId,
+      metadata.occurredAt,
+      causedBy(metadata),
+    );
   }
 }

@@ -1,6 +1,8 @@
 import type { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
+import { defineProjection, eventFeed } from '@tandem/runtime';
+import { accountEventCodec } from './media.codecs';
 
 type AccountDomainEvent = NonNullable<AccountEvent['event']>;
 
@@ -42,3 +44,13 @@ export class MediaBlocksProjection {
     return found.some((record) => record.blocked);
   }
 }
+
+/** Who blocks whom, kept by the group `media.accounts-events`. */
+export const mediaBlocks = defineProjection({
+  name: 'blocks',
+  collections: ['blocks'],
+  feeds: [
+    eventFeed<AccountDomainEvent, MediaBlocksProjection>('accounts', 'accounts-events', accountEventCodec),
+  ],
+  create: (store) => new MediaBlocksProjection(store.collection('blocks')),
+});

@@ -2,6 +2,8 @@ import { assertNever } from '@tandem/decider';
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
 import type { MediaDomainEvent } from '@tandem/media-domain';
+import { defineProjection, eventFeed } from '@tandem/runtime';
+import { mediaEventCodec } from './media.codecs';
 
 /** One upload or blob as the media index knows it, by media id. */
 export interface MediaIndexRecord extends VersionedDocument {
@@ -125,3 +127,11 @@ function applied(
       return assertNever(event);
   }
 }
+
+/** Every blob's owner, size and references, kept by the group `media.media-index`. */
+export const mediaIndex = defineProjection({
+  name: 'media-index',
+  collections: ['media_index'],
+  feeds: [eventFeed<MediaDomainEvent, MediaIndexProjection>('media', 'media-index', mediaEventCodec)],
+  create: (store) => new MediaIndexProjection(store.collection('media_index')),
+});

@@ -1,8 +1,10 @@
 import { LastSeenVisibility } from '@tandem/contracts/events/tandem/accounts/v1/settings';
 import type { Document, DocumentCollection, VersionedDocument } from '@tandem/documents';
-import type { ReceivedEvent } from '@tandem/event-sourcing';
+import { eventHeaders, fromRecord, type ReceivedEvent } from '@tandem/event-sourcing';
+import type { RecordBatch } from '@tandem/messaging';
 import { contactPairId, needsContacts, type Sight, sightOf } from '@tandem/presence-domain';
-import type { AccountDomainEvent } from './presence.codecs';
+import { batchFeed, defineProjection, eventFeed } from '@tandem/runtime';
+import { accountEventCodec, type AccountDomainEvent, fanoutEventCodec } from './presence.codecs';
 
 /** An account's last-seen visibility, as of the account's version. */
 export interface VisibilityDocument extends VersionedDocument {
@@ -33,6 +35,12 @@ const MAX_CACHED = 200_000;
  * MessageAccepted), in the service's document store so they survive restarts without replaying
  * fanout's whole topic. The visibilities are cached in memory; this process is their only writer.
  */
+/** Who is told when what an account may see of others changes (the open subscriptions). */
+export interface PrivacyListener {
+  visibilityChanged(accountId: string): Promise<void>;
+  pairsChanged(pairs: readonly (readonly [string, string])[]): Promise<void>;
+}
+
 export class PresencePrivacy {
   private readonly visibilities = new Map<string, LastSeenVisibility>();
   private readonly knownPairs = new Set<string>();
@@ -41,10 +49,46 @@ export class PresencePrivacy {
     private readonly visibilityDocuments: DocumentCollection<VisibilityDocument>,
     private readonly contacts: DocumentCollection<ContactDocument>,
     private readonly blocks: DocumentCollection<BlockDocument>,
+    private readonly listener?: PrivacyListener,
   ) {}
 
-  /** Applies an accounts event; returns what it may have changed, if anything. */
-  async apply({ event, metadata }: ReceivedEvent<AccountDomainEvent>): Promise<PrivacyChange | undefined> {
+  /** Applies an accounts event and tells the listener what it may have changed. */
+  async apply(received: ReceivedEvent<AccountDomainEvent>): Promise<PrivacyChange | undefined> {
+    const changed = await this.change(received);
+    if (changed && 'account' in changed) await this.listener?.visibilityChanged(changed.account);
+    if (changed && 'between' in changed) await this.listener?.pairsChanged([changed.between]);
+    return changed;
+  }
+
+  /**
+   * Learns the contacts of a batch of tandem.fanout.events: each message accepted between two
+   * accounts makes them contacts. MessageAccepted records name the sender in a header, so they are
+   * read without decoding the payload when it is there.
+   */
+  async applyBatch(batch: RecordBatch): Promise<void> {
+    const pairs: [string, string][] = [];
+    for (const record of batch.records) {
+      if (record.headers[eventHeaders.eventType] !== 'MessageAccepted') continue;
+      const sender = record.headers[eventHeaders.senderAccount];
+      if (sender !== undefined) {
+        if (sender !== record.key) pairs.push([sender, record.key]);
+        continue;
+      }
+      const { metadata, payload } = fromRecord(record);
+      if (metadata.payloadType !== fanoutEventCodec.payloadType) continue;
+      const event = fanoutEventCodec.decode(payload);
+      if (event.$case === 'messageAccepted' && event.value.senderAccountId !== event.value.accountId) {
+        pairs.push([event.value.senderAccountId, event.value.accountId]);
+      }
+    }
+    const learned = await this.learnContacts(pairs);
+    if (learned.length > 0) await this.listener?.pairsChanged(learned);
+  }
+
+  private async change({
+    event,
+    metadata,
+  }: ReceivedEvent<AccountDomainEvent>): Promise<PrivacyChange | undefined> {
     const version = metadata.aggregateVersion;
     switch (event.$case) {
       case 'settingsUpdated':
@@ -170,3 +214,24 @@ export class PresencePrivacy {
     this.visibilities.set(accountId, visibility);
   }
 }
+
+/**
+ * Presence's privacy read models: every account's last-seen visibility and blocks (from the
+ * accounts topic) and the pairs of accounts that exchanged messages (from fanout's
+ * MessageAccepted). Who is online lives in presence's memory and its compacted topic, not here.
+ */
+export const presencePrivacy = defineProjection<PresencePrivacy, PrivacyListener>({
+  name: 'presence-privacy',
+  collections: ['last_seen_visibility', 'contacts', 'blocks'],
+  feeds: [
+    eventFeed<AccountDomainEvent, PresencePrivacy>('accounts', 'accounts-events', accountEventCodec),
+    batchFeed<PresencePrivacy>('fanout', 'fanout-events'),
+  ],
+  create: (store, listener) =>
+    new PresencePrivacy(
+      store.collection('last_seen_visibility'),
+      store.collection('contacts'),
+      store.collection('blocks'),
+      listener,
+    ),
+});

@@ -1,21 +1,20 @@
-import { randomUUID } from 'node:crypto';
-import { Module } from '@nestjs/common';
-import { DeviceDepartures, DeviceDirectory } from '@tandem/auth';
+import { DeviceDepartures, type DeviceDirectory } from '@tandem/auth';
 import { MemoryRateLimit } from '@tandem/grpc';
 import type { TopicSpec } from '@tandem/messaging';
 import {
-  batchConsumerWorker,
-  consumerWorker,
-  type Infrastructure,
-  periodicWorker,
-  type TandemService,
-  deviceAuthProviders,
+  batchFeed,
+  defineConsumer,
+  defineService,
   deviceDeparturesWorker,
-  deviceTokens,
+  deviceDirectoryProjection,
+  eventFeed,
+  type ServiceContext,
 } from '@tandem/runtime';
+import type { TandemConfig } from '@tandem/config';
+import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { FanoutEventsConsumer } from './fanout-events.consumer';
-import { PresencePrivacy } from './presence-privacy.projection';
-import { accountEventCodec, deviceListEventCodec, eventRecord, presenceEventCodec } from './presence.codecs';
+import { type PresencePrivacy, presencePrivacy, type PrivacyListener } from './presence-privacy.projection';
+import { accountEventCodec, eventRecord, presenceEventCodec } from './presence.codecs';
 import {
   HEARTBEAT_INTERVAL_SECONDS,
   PRESENCE_RATE_LIMIT,
@@ -25,9 +24,6 @@ import { PresenceBook } from './presence-book';
 import { restoreWorker } from './presence-restore';
 import { PresenceSubscriptions } from './presence-subscriptions';
 import { TypingIndicators } from './typing-indicators';
-
-@Module({})
-class PresenceModule {}
 
 /** How long typing records are kept: typing matters for seconds. */
 const TYPING_RETENTION_MS = 60_000;
@@ -48,9 +44,30 @@ const RESTORE_TIMEOUT_MS = 120_000;
 /** Heartbeats and typing updates one device may send per minute. */
 const UPDATES_PER_MINUTE = 120;
 
-export interface PresenceServiceOptions {
-  /** The clock of every presence decision; the system clock by default. */
-  readonly clock?: () => Date;
+/** Everyone's presence, compacted: the last record of each account is its presence. */
+const presenceTopic = (service: ServiceContext): TopicSpec => ({
+  ...service.topic('presence'),
+  compacted: true,
+});
+
+/** The short-lived topic of typing updates. */
+const typingTopic = (config: TandemConfig): TopicSpec => ({
+  name: `${config.topicPrefix}tandem.presence.typing`,
+  partitions: config.topicPartitions,
+  retentionMs: TYPING_RETENTION_MS,
+});
+
+const deviceDirectory = deviceDirectoryProjection('linking-events');
+
+interface PresenceParts {
+  readonly book: PresenceBook;
+  readonly typing: TypingIndicators;
+  readonly privacy: PresencePrivacy;
+  readonly departures: DeviceDepartures;
+  readonly subscriptions: PresenceSubscriptions;
+  readonly fanoutEvents: FanoutEventsConsumer;
+  readonly accountsEvents: AccountsEventsConsumer;
+  readonly directory: DeviceDirectory;
 }
 
 /**
@@ -66,151 +83,132 @@ export interface PresenceServiceOptions {
  * its memory, so a second instance would split fanout's partitions with the first and see only
  * part of the heartbeats. Deploy one replica that is replaced (recreate), not rolled.
  */
-export async function presenceService(
-  infrastructure: Infrastructure,
-  options: PresenceServiceOptions = {},
-): Promise<TandemService> {
-  const { eventLog, logger, config } = infrastructure;
-  const clock = options.clock ?? (() => new Date());
-  const documents = await infrastructure.documents('presence');
-  const instanceId = randomUUID();
-  const topic: TopicSpec = { ...infrastructure.topic('presence'), compacted: true };
-  const typingTopic: TopicSpec = {
-    name: `${config.topicPrefix}tandem.presence.typing`,
-    partitions: config.topicPartitions,
-    retentionMs: TYPING_RETENTION_MS,
-  };
-  const fanoutTopic = infrastructure.topic('fanout');
-  const accountsTopic = infrastructure.topic('accounts');
-  const linkingTopic = infrastructure.topic('linking');
-  const { timeoutSeconds, typingSeconds } = config.presence;
-  const reportError = (error: unknown, message: string) => logger.error({ err: error }, message);
-
-  const book = new PresenceBook(
-    (records) =>
-      eventLog.publish(
-        topic.name,
-        records.map(({ record, version }) =>
-          eventRecord(
-            presenceEventCodec,
-            { $case: 'presenceChanged', value: record },
-            { aggregateId: record.accountId, version, occurredAt: record.changedAt ?? clock() },
+export const presenceService = defineService<PresenceParts>({
+  name: 'presence',
+  grpc: {
+    package: 'tandem.presence.v1',
+    protoFile: 'tandem/presence/v1/presence_service.proto',
+    serviceName: 'tandem.presence.v1.PresenceService',
+  },
+  controllers: [PresenceGrpcController],
+  topics: (service) => [presenceTopic(service), typingTopic(service.config)],
+  projections: [deviceDirectory, presencePrivacy],
+  consumers: [
+    defineConsumer({
+      name: 'forget-deleted-accounts',
+      feed: eventFeed('accounts', 'accounts-events', accountEventCodec),
+      handler: (parts: PresenceParts) => parts.accountsEvents,
+    }),
+    defineConsumer({
+      name: 'presence-of-streams',
+      feed: batchFeed('fanout', 'fanout-events'),
+      handler: (parts: PresenceParts) => parts.fanoutEvents,
+    }),
+  ],
+  jobs: [
+    {
+      name: 'sweep',
+      intervalMs: ({ presence: { timeoutSeconds, typingSeconds } }) =>
+        Math.max(200, Math.min(1_000, (Math.min(timeoutSeconds, typingSeconds) * 1000) / 5)),
+      async run({ book, typing }) {
+        book.sweep();
+        typing.sweep();
+        await book.flush();
+      },
+    },
+  ],
+  build(service) {
+    const { eventLog, config, logger } = service;
+    const clock = () => new Date();
+    const topic = presenceTopic(service).name;
+    const reportError = (error: unknown, message: string) => logger.error({ err: error }, message);
+    const book = new PresenceBook(
+      (records) =>
+        eventLog.publish(
+          topic,
+          records.map(({ record, version }) =>
+            eventRecord(
+              presenceEventCodec,
+              { $case: 'presenceChanged', value: record },
+              { aggregateId: record.accountId, version, occurredAt: record.changedAt ?? clock() },
+            ),
           ),
         ),
-      ),
-    clock,
+      clock,
+      {
+        heartbeatTimeoutMs: config.presence.timeoutSeconds * 1000,
+        instanceGraceMs: INSTANCE_GRACE_MS,
+        forgetInstancesAfterMs: FORGET_INSTANCES_AFTER_MS,
+      },
+    );
+    const typing: TypingIndicators = new TypingIndicators({
+      log: eventLog,
+      topic: typingTopic(config).name,
+      clock,
+      typingMs: config.presence.typingSeconds * 1000,
+      onUpdate: (update) => subscriptions.typingChanged(update),
+    });
+    const departures = new DeviceDepartures();
+    // The subscriptions read privacy and are told of its changes.
+    const privacyListener: PrivacyListener = {
+      visibilityChanged: (accountId) => subscriptions.visibilityChanged(accountId),
+      pairsChanged: (pairs) => subscriptions.pairsChanged(pairs),
+    };
+    const privacy: PresencePrivacy = service.projection(presencePrivacy, privacyListener);
+    const subscriptions: PresenceSubscriptions = new PresenceSubscriptions(
+      book,
+      typing,
+      privacy,
+      reportError,
+      departures,
+    );
+    departures.endStreamsIn(subscriptions);
+    book.onChange((presence) => subscriptions.presenceChanged(presence));
+    return {
+      book,
+      typing,
+      privacy,
+      departures,
+      subscriptions,
+      fanoutEvents: new FanoutEventsConsumer(book),
+      accountsEvents: new AccountsEventsConsumer(book),
+      directory: service.projection(deviceDirectory),
+    };
+  },
+  providers: ({ book, typing, subscriptions }, { config }) => [
+    { provide: PresenceBook, useValue: book },
+    { provide: TypingIndicators, useValue: typing },
+    { provide: PresenceSubscriptions, useValue: subscriptions },
     {
-      heartbeatTimeoutMs: timeoutSeconds * 1000,
-      instanceGraceMs: INSTANCE_GRACE_MS,
-      forgetInstancesAfterMs: FORGET_INSTANCES_AFTER_MS,
+      provide: PRESENCE_RATE_LIMIT,
+      // In memory even in distributed mode: presence runs as one replica (it holds every
+      // device's presence in memory), so one process's count is the whole count.
+      useValue: new MemoryRateLimit({
+        name: 'presence-updates',
+        what: 'presence updates from this device',
+        points: UPDATES_PER_MINUTE,
+        windowSeconds: 60,
+      }),
     },
-  );
-  const typing: TypingIndicators = new TypingIndicators({
-    log: eventLog,
-    topic: typingTopic.name,
-    clock,
-    typingMs: typingSeconds * 1000,
-    onUpdate: (update) => subscriptions.typingChanged(update),
-  });
-  const privacy = new PresencePrivacy(
-    documents.collection('last_seen_visibility'),
-    documents.collection('contacts'),
-    documents.collection('blocks'),
-  );
-  const departures = new DeviceDepartures();
-  const subscriptions = new PresenceSubscriptions(book, typing, privacy, reportError, departures);
-  departures.endStreamsIn(subscriptions);
-  book.onChange((presence) => subscriptions.presenceChanged(presence));
-  const fanoutEvents = new FanoutEventsConsumer(book, privacy, (pairs) => {
-    subscriptions
-      .pairsChanged(pairs)
-      .catch((error: unknown) => reportError(error, 'reviewing contacts failed'));
-  });
-  const directory = new DeviceDirectory(documents.collection('devices'));
-  const sweepIntervalMs = Math.max(
-    200,
-    Math.min(1_000, (Math.min(timeoutSeconds, typingSeconds) * 1000) / 5),
-  );
-
-  return {
-    name: 'presence',
-    grpc: {
-      package: 'tandem.presence.v1',
-      protoFile: 'tandem/presence/v1/presence_service.proto',
-      serviceName: 'tandem.presence.v1.PresenceService',
+    {
+      provide: HEARTBEAT_INTERVAL_SECONDS,
+      useValue: Math.max(1, Math.floor(config.presence.timeoutSeconds / 3)),
     },
-    module: {
-      module: PresenceModule,
-      controllers: [PresenceGrpcController],
-      providers: [
-        { provide: PresenceBook, useValue: book },
-        { provide: TypingIndicators, useValue: typing },
-        { provide: PresenceSubscriptions, useValue: subscriptions },
-        {
-          provide: PRESENCE_RATE_LIMIT,
-          // In memory even in distributed mode: presence runs as one replica (it holds every
-          // device's presence in memory), so one process's count is the whole count.
-          useValue: new MemoryRateLimit({
-            name: 'presence-updates',
-            what: 'presence updates from this device',
-            points: UPDATES_PER_MINUTE,
-            windowSeconds: 60,
-          }),
-        },
-        { provide: HEARTBEAT_INTERVAL_SECONDS, useValue: Math.max(1, Math.floor(timeoutSeconds / 3)) },
-        ...deviceAuthProviders(deviceTokens(infrastructure), directory),
-      ],
-    },
-    topics: [topic, typingTopic, fanoutTopic, accountsTopic, linkingTopic],
-    endStreams: () => subscriptions.endAll(),
-    workers: [
-      restoreWorker({
-        log: eventLog,
-        topic,
-        groupId: infrastructure.groupId('presence', `restore.${instanceId}`),
-        instanceId,
-        book,
-        logger,
-        clock,
-        timeoutMs: RESTORE_TIMEOUT_MS,
-      }),
-      consumerWorker('presence.linking-events', eventLog, {
-        groupId: infrastructure.groupId('presence', 'linking-events'),
-        topic: linkingTopic.name,
-        codec: deviceListEventCodec,
-        handle: (received) => directory.apply(received),
-      }),
-      deviceDeparturesWorker('presence', infrastructure, instanceId, departures),
-      consumerWorker('presence.accounts-events', eventLog, {
-        groupId: infrastructure.groupId('presence', 'accounts-events'),
-        topic: accountsTopic.name,
-        codec: accountEventCodec,
-        handle: async (received) => {
-          if (received.event.$case === 'accountDeleted') {
-            book.forget(received.event.value.accountId);
-            await book.flush();
-          }
-          const changed = await privacy.apply(received);
-          if (changed && 'account' in changed) await subscriptions.visibilityChanged(changed.account);
-          if (changed && 'between' in changed) await subscriptions.pairsChanged([changed.between]);
-        },
-      }),
-      batchConsumerWorker('presence.fanout-events', eventLog, {
-        groupId: infrastructure.groupId('presence', 'fanout-events'),
-        topic: fanoutTopic.name,
-        onBatch: (batch) => fanoutEvents.applyBatch(batch),
-      }),
-      typing.worker(infrastructure.groupId('presence', `typing.${instanceId}`)),
-      periodicWorker(
-        'presence.sweep',
-        sweepIntervalMs,
-        async () => {
-          book.sweep();
-          typing.sweep();
-          await book.flush();
-        },
-        (error) => reportError(error, 'presence sweep failed'),
-      ),
-    ],
-  };
-}
+  ],
+  devices: ({ directory }) => directory,
+  workers: ({ book, typing, departures }, service) => [
+    restoreWorker({
+      log: service.eventLog,
+      topic: presenceTopic(service),
+      groupId: service.groupId(`restore.${service.instanceId}`),
+      instanceId: service.instanceId,
+      book,
+      logger: service.logger,
+      clock: () => new Date(),
+      timeoutMs: RESTORE_TIMEOUT_MS,
+    }),
+    deviceDeparturesWorker(service, departures),
+    typing.worker(service.groupId(`typing.${service.instanceId}`)),
+  ],
+  endStreams: ({ subscriptions }) => subscriptions.endAll(),
+});

@@ -1,4 +1,5 @@
 import { type CommandIO, type Connection, topicName, UsageError } from './connection';
+import { declaredGroups } from './consumer-groups';
 import type { LogSource } from './log-source';
 import type { KafkaLogSource } from './log-source.kafka';
 import { type PartitionRange, parseOffsets, parseSince } from './positions';
@@ -6,7 +7,8 @@ import { table } from './table';
 
 export interface ResetOptions {
   readonly group: string;
-  readonly topic: string;
+  /** The topic, or a service for its topic; the group's own when the services declare it. */
+  readonly topic?: string;
   readonly toEarliest?: boolean;
   readonly toLatest?: boolean;
   /** One offset for every partition, or partition:offset pairs. */
@@ -84,6 +86,19 @@ export function newOffsets(
   return offsets;
 }
 
+/** The topic of a consumer group the services declare. */
+function declaredTopic(connection: Connection, groupId: string): string {
+  const declared = declaredGroups(connection);
+  const group = declared.find((candidate) => candidate.groupId === groupId);
+  if (!group) {
+    throw new UsageError(
+      `${groupId} is not a consumer group the services declare: give --topic, or one of ` +
+        declared.map((candidate) => candidate.groupId).join(', '),
+    );
+  }
+  return group.topic;
+}
+
 const isKafka = (source: LogSource): source is KafkaLogSource => 'setOffsets' in source;
 
 /**
@@ -103,7 +118,10 @@ export async function resetConsumerGroup(
       "resetting a consumer group works on Kafka only (--brokers); the embedded log's groups live in the Tandem process that uses them",
     );
   }
-  const topic = topicName(connection, options.topic);
+  const topic =
+    options.topic === undefined
+      ? declaredTopic(connection, options.group)
+      : topicName(connection, options.topic);
   const ranges = await source.partitions(topic);
   const group = await source.describeGroup(options.group);
   const before = (await source.groups(topic)).find((candidate) => candidate.groupId === options.group);

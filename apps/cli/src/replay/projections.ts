@@ -1,18 +1,9 @@
-import { accountEventCodec, AccountsReadModel } from '@tandem/accounts-app';
-import { DeviceDirectory, deviceListEventCodec } from '@tandem/auth';
-import { BackupListsProjection, backupEventCodec } from '@tandem/backups-app';
 import type { DocumentStore } from '@tandem/documents';
-import { type EventCodec, fromRecord, type ReceivedEvent } from '@tandem/event-sourcing';
-import {
-  BlocksProjection,
-  DeviceListsProjection,
-  fanoutEventCodec,
-  InboxesProjection,
-} from '@tandem/fanout-app';
-import type { IncomingRecord, RecordBatch } from '@tandem/messaging';
-import { PresencePrivacy } from '@tandem/presence-app';
+import { fromRecord, type ReceivedEvent } from '@tandem/event-sourcing';
+import type { RecordBatch } from '@tandem/messaging';
+import type { AnyServiceDefinition, Feed, ProjectionDefinition } from '@tandem/runtime';
+import { TANDEM_SERVICES } from '@tandem/services';
 import { isService, SERVICES, type ServiceName, UsageError } from './connection';
-import { PROJECTION_NAMES } from './projection-names';
 
 /** Replays a service's topic from its beginning to its current end, batch by batch. */
 export type Replay = (service: ServiceName, onBatch: (batch: RecordBatch) => Promise<void>) => Promise<void>;
@@ -26,8 +17,8 @@ export interface LiveGroup {
 }
 
 /**
- * A projection the CLI can rebuild: built with the same class its service uses, into a store laid
- * out as the service's (same collection names), so the rebuild compares document by document.
+ * A projection the CLI can rebuild: its service's own definition, built into a store laid out as
+ * the service's (same collection names), so the rebuild compares document by document.
  */
 export interface ProjectionSpec {
   readonly name: string;
@@ -43,280 +34,88 @@ export interface ProjectionSpec {
   rebuild(store: DocumentStore, replay: Replay): Promise<void>;
 }
 
-/** Hands each event of `codec`'s payload type, decoded, to `handle` in log order (as consumeEvents does). */
-async function eachEvent<E>(
-  records: readonly IncomingRecord[],
-  codec: EventCodec<E>,
-  handle: (received: ReceivedEvent<E>) => Promise<void>,
-): Promise<void> {
-  for (const record of records) {
+/** Names the CLI has always taken besides the projections' own. */
+const ALIASES: Readonly<Record<string, string>> = {
+  'accounts-read-model': 'accounts',
+  presence: 'presence-privacy',
+};
+
+const serviceName = (name: string): ServiceName => {
+  if (!isService(name)) throw new Error(`the service ${name} publishes no topic the CLI knows`);
+  return name;
+};
+
+/** Hands a feed one replayed batch: decoded event by event in log order, or whole. */
+async function feedBatch(feed: Feed<unknown>, projection: unknown, batch: RecordBatch): Promise<void> {
+  if (!('codec' in feed)) {
+    await feed.applyBatch(projection, batch);
+    return;
+  }
+  for (const record of batch.records) {
     const { metadata, payload } = fromRecord(record);
-    if (metadata.payloadType !== codec.payloadType) continue;
-    await handle({ event: codec.decode(payload), metadata });
+    if (metadata.payloadType !== feed.codec.payloadType) continue;
+    await feed.apply(projection, { event: feed.codec.decode(payload), metadata } as ReceivedEvent<never>);
   }
 }
 
-const APPLIED_AT = { appliedAt: 'when the service applied the event (the clock of the moment)' } as const;
-
-/** An inbox entry keeps the trace context of the span that appended it: a replay is another span. */
-const TRACE_CONTEXT = {
-  traceparent: 'the trace context of the span that appended the entry; a replay is another span',
-  tracestate: 'likewise',
-} as const;
-
-/** The services that keep a device directory, and the consumer group that writes it. */
-const DEVICE_DIRECTORY_GROUPS: Readonly<Partial<Record<ServiceName, string>>> = {
-  accounts: 'device-directory',
-  linking: 'device-directory',
-  backups: 'device-directory',
-  media: 'device-directory',
-  fanout: 'linking-events',
-  presence: 'linking-events',
-};
-
-function accountsReadModel(): ProjectionSpec {
+function specOf(
+  service: AnyServiceDefinition,
+  projection: ProjectionDefinition<unknown, unknown>,
+): ProjectionSpec {
+  const owner = serviceName(service.name);
   return {
-    name: 'accounts',
-    service: 'accounts',
-    topics: ['accounts'],
-    collections: ['accounts', 'phone_numbers'],
-    ignoredFields: {},
-    liveGroups: [{ service: 'accounts', purpose: 'read-model', topic: 'accounts' }],
+    name: projection.name,
+    service: owner,
+    topics: [...new Set(projection.feeds.map((feed) => serviceName(feed.topic)))],
+    collections: projection.collections,
+    ignoredFields: projection.volatileFields ?? {},
+    liveGroups: projection.feeds.map((feed) => ({
+      service: owner,
+      purpose: feed.group,
+      topic: serviceName(feed.topic),
+    })),
     async rebuild(store, replay) {
-      const model = new AccountsReadModel(store.collection('accounts'), store.collection('phone_numbers'));
-      await replay('accounts', (batch) =>
-        eachEvent(batch.records, accountEventCodec, (received) => model.apply(received)),
-      );
+      const instance = projection.create(store);
+      for (const feed of projection.feeds) {
+        await replay(serviceName(feed.topic), (batch) => feedBatch(feed, instance, batch));
+      }
     },
   };
 }
 
-function deviceDirectory(service: ServiceName): ProjectionSpec {
-  const purpose = DEVICE_DIRECTORY_GROUPS[service];
-  if (!purpose) throw new UsageError(`${service} keeps no device directory`);
-  return {
-    name: `device-directory of ${service}`,
-    service,
-    topics: ['linking'],
-    collections: ['devices'],
-    ignoredFields: APPLIED_AT,
-    liveGroups: [{ service, purpose, topic: 'linking' }],
-    async rebuild(store, replay) {
-      const directory = new DeviceDirectory(store.collection('devices'));
-      await replay('linking', (batch) =>
-        eachEvent(batch.records, deviceListEventCodec, (received) => directory.apply(received)),
-      );
-    },
-  };
+/** Every projection of every service, as the services declare them. */
+export function allProjections(): ProjectionSpec[] {
+  return TANDEM_SERVICES.flatMap((service) =>
+    (service.projections as readonly ProjectionDefinition<unknown, unknown>[]).map((projection) =>
+      specOf(service, projection),
+    ),
+  );
 }
 
-function deviceLists(): ProjectionSpec {
-  return {
-    name: 'device-lists',
-    service: 'fanout',
-    topics: ['linking'],
-    collections: ['device_lists'],
-    ignoredFields: {},
-    liveGroups: [{ service: 'fanout', purpose: 'linking-events', topic: 'linking' }],
-    async rebuild(store, replay) {
-      const lists = new DeviceListsProjection(store.collection('device_lists'));
-      await replay('linking', (batch) =>
-        eachEvent(batch.records, deviceListEventCodec, (received) => lists.apply(received)),
-      );
-    },
-  };
-}
-
-function blocks(): ProjectionSpec {
-  return {
-    name: 'blocks',
-    service: 'fanout',
-    topics: ['accounts'],
-    collections: ['blocks'],
-    ignoredFields: {},
-    liveGroups: [{ service: 'fanout', purpose: 'accounts-events', topic: 'accounts' }],
-    async rebuild(store, replay) {
-      const projection = new BlocksProjection(store.collection('blocks'));
-      await replay('accounts', (batch) =>
-        eachEvent(batch.records, accountEventCodec, (received) => projection.apply(received)),
-      );
-    },
-  };
-}
-
-type DeviceListEvent = ReceivedEvent<Parameters<typeof deviceListEventCodec.typeOf>[0]>;
-
-/** An account's device-list events in log order, and how many were applied. */
-interface Timeline {
-  readonly events: DeviceListEvent[];
-  applied: number;
-}
-
-/** Records handed to the inbox projection at once. */
-const INBOX_BATCH = 1_000;
-
-/**
- * Fan-out's inboxes read the account's device list (who gets receipts and system entries, which
- * device is the primary). Live, that list is as the linking events had made it when the inbox
- * event was applied; the rebuild reproduces that by time: before each inbox event of an account it
- * applies the account's device-list events that occurred at or before it (then the rest).
- */
-function inboxes(): ProjectionSpec {
-  return {
-    name: 'inboxes',
-    service: 'fanout',
-    topics: ['linking', 'fanout'],
-    collections: ['inbox_heads', 'inbox_entries'],
-    ignoredFields: TRACE_CONTEXT,
-    liveGroups: [
-      { service: 'fanout', purpose: 'inboxes', topic: 'fanout' },
-      { service: 'fanout', purpose: 'linking-events', topic: 'linking' },
-    ],
-    async rebuild(store, replay) {
-      const lists = new DeviceListsProjection(store.collection('device_lists'));
-      const projection = new InboxesProjection(
-        store.collection('inbox_heads'),
-        store.collection('inbox_entries'),
-        lists,
-        () => undefined,
-      );
-      const timelines = new Map<string, Timeline>();
-      await replay('linking', (batch) =>
-        eachEvent(batch.records, deviceListEventCodec, async (received) => {
-          const { event } = received;
-          if (event.$case !== 'deviceLinked' && event.$case !== 'deviceUnlinked') return;
-          const timeline = timelines.get(event.value.accountId) ?? { events: [], applied: 0 };
-          timeline.events.push(received);
-          timelines.set(event.value.accountId, timeline);
-        }),
-      );
-      const applyListsUntil = async (accountId: string, time: number) => {
-        const timeline = timelines.get(accountId);
-        if (!timeline) return;
-        while (
-          timeline.applied < timeline.events.length &&
-          timeline.events[timeline.applied]!.metadata.occurredAt.getTime() <= time
-        ) {
-          await lists.apply(timeline.events[timeline.applied]!);
-          timeline.applied += 1;
-        }
-      };
-      const pendingUntil = (accountId: string, time: number): boolean => {
-        const timeline = timelines.get(accountId);
-        const next = timeline?.events[timeline.applied];
-        return next !== undefined && next.metadata.occurredAt.getTime() <= time;
-      };
-
-      await replay('fanout', async (batch) => {
-        let chunk: IncomingRecord[] = [];
-        const flush = async () => {
-          if (chunk.length === 0) return;
-          await projection.applyBatch({ topic: batch.topic, partition: batch.partition, records: chunk });
-          chunk = [];
-        };
-        for (const record of batch.records) {
-          const { metadata } = fromRecord(record);
-          const accountId = metadata.partitionKey || record.key;
-          const time = metadata.occurredAt.getTime();
-          if (pendingUntil(accountId, time)) {
-            await flush();
-            await applyListsUntil(accountId, time);
-          }
-          chunk.push(record);
-          if (chunk.length >= INBOX_BATCH) await flush();
-        }
-        await flush();
-      });
-      for (const accountId of timelines.keys()) await applyListsUntil(accountId, Number.POSITIVE_INFINITY);
-    },
-  };
-}
-
-function backupLists(): ProjectionSpec {
-  return {
-    name: 'backup-lists',
-    service: 'backups',
-    topics: ['backups'],
-    collections: ['backup_lists'],
-    ignoredFields: {},
-    liveGroups: [{ service: 'backups', purpose: 'backup-lists', topic: 'backups' }],
-    async rebuild(store, replay) {
-      const lists = new BackupListsProjection(store.collection('backup_lists'));
-      await replay('backups', (batch) =>
-        eachEvent(batch.records, backupEventCodec, (received) => lists.apply(received)),
-      );
-    },
-  };
-}
-
-/**
- * Presence's privacy read models: every account's last-seen visibility and blocks (from the
- * accounts topic) and the pairs of accounts that exchanged messages (from fanout's
- * MessageAccepted). Who is online lives in presence's memory and its compacted topic, not here.
- */
-function presencePrivacy(): ProjectionSpec {
-  return {
-    name: 'presence-privacy',
-    service: 'presence',
-    topics: ['accounts', 'fanout'],
-    collections: ['last_seen_visibility', 'contacts', 'blocks'],
-    ignoredFields: {},
-    liveGroups: [
-      { service: 'presence', purpose: 'accounts-events', topic: 'accounts' },
-      { service: 'presence', purpose: 'fanout-events', topic: 'fanout' },
-    ],
-    async rebuild(store, replay) {
-      const privacy = new PresencePrivacy(
-        store.collection('last_seen_visibility'),
-        store.collection('contacts'),
-        store.collection('blocks'),
-      );
-      await replay('accounts', (batch) =>
-        eachEvent(batch.records, accountEventCodec, async (received) => {
-          await privacy.apply(received);
-        }),
-      );
-      await replay('fanout', async (batch) => {
-        const pairs: [string, string][] = [];
-        await eachEvent(batch.records, fanoutEventCodec, async ({ event }) => {
-          if (event.$case === 'messageAccepted' && event.value.senderAccountId !== event.value.accountId) {
-            pairs.push([event.value.senderAccountId, event.value.accountId]);
-          }
-        });
-        await privacy.learnContacts(pairs);
-      });
-    },
-  };
-}
-
-/** The projection by name; the device directory is every service's, so it needs the service. */
+/** The projection by name; one kept by several services (the device directory) needs the service. */
 export function projectionSpec(name: string, service?: string): ProjectionSpec {
   if (service !== undefined && !isService(service)) {
     throw new UsageError(`--service ${service}: give one of ${SERVICES.join(', ')}`);
   }
-  switch (name) {
-    case 'accounts':
-    case 'accounts-read-model':
-      return accountsReadModel();
-    case 'device-directory':
-      if (service === undefined) {
-        throw new UsageError(
-          `the device directory is kept by every service: give --service (${Object.keys(DEVICE_DIRECTORY_GROUPS).join(', ')})`,
-        );
-      }
-      return deviceDirectory(service);
-    case 'device-lists':
-      return deviceLists();
-    case 'blocks':
-      return blocks();
-    case 'inboxes':
-      return inboxes();
-    case 'backup-lists':
-      return backupLists();
-    case 'presence':
-    case 'presence-privacy':
-      return presencePrivacy();
-    default:
-      throw new UsageError(`no projection ${name}: give one of ${PROJECTION_NAMES.join(', ')}`);
+  const all = allProjections();
+  const named = all.filter((spec) => spec.name === (ALIASES[name] ?? name));
+  if (named.length === 0) {
+    const names = [...new Set(all.map((spec) => spec.name))];
+    throw new UsageError(`no projection ${name}: give one of ${names.join(', ')}`);
   }
+  if (service !== undefined) {
+    const spec = named.find((candidate) => candidate.service === service);
+    if (!spec) {
+      throw new UsageError(
+        `${service} keeps no ${name}: ${named.map((candidate) => candidate.service).join(', ')} do`,
+      );
+    }
+    return spec;
+  }
+  if (named.length > 1) {
+    throw new UsageError(
+      `the ${name} is kept by several services: give --service (${named.map((spec) => spec.service).join(', ')})`,
+    );
+  }
+  return named[0]!;
 }

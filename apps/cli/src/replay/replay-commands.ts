@@ -1,4 +1,4 @@
-import { Argument, type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import {
   type CommandIO,
   type Connection,
@@ -9,7 +9,6 @@ import {
 import type { ResetOptions } from './consumers-reset.command';
 import type { LogSource } from './log-source';
 import { processIO } from './process-io';
-import { PROJECTION_NAMES } from './projection-names';
 import type { ReadEventsOptions } from './read.command';
 import type { ReadModelStores } from './read-model-stores';
 import type { RebuildOptions } from './rebuild.command';
@@ -156,6 +155,25 @@ export function registerReplayCommands(program: Command): void {
   const projections = program
     .command('projections')
     .description('Rebuild read models by replay and compare them.');
+  projections
+    .command('list')
+    .description(
+      'Every projection the services declare: the service that keeps it, the topics and consumer groups ' +
+        'it is kept from, and its collections.',
+    )
+    .action(async () => {
+      const { allProjections } = await import('./projections');
+      const rows = allProjections().map((spec) => [
+        spec.service,
+        spec.name,
+        spec.liveGroups.map((group) => `${group.topic} (${group.service}.${group.purpose})`).join(', '),
+        spec.collections.join(', '),
+      ]);
+      const { table } = await import('./table');
+      process.stdout.write(
+        table(['service', 'projection', 'topics (consumer group)', 'collections'], rows).join('\n') + '\n',
+      );
+    });
   withProgress(
     withStoreOptions(
       withLogOptions(
@@ -166,9 +184,12 @@ export function registerReplayCommands(program: Command): void {
               'folder (embedded) with the projection class its service runs; --diff compares the result with ' +
               'the live read model and exits 1 when they differ.',
           )
-          .addArgument(new Argument('<projection>', 'the projection').choices(PROJECTION_NAMES))
+          .argument('<projection>', 'the projection, as its service names it (`tandem projections list`)')
           .requiredOption('--into <database|dir>', 'the scratch database (MongoDB) or folder (embedded)')
-          .option('--service <service>', 'whose device directory (device-directory only)')
+          .option(
+            '--service <service>',
+            'the service that keeps it, for one kept by several (device-directory)',
+          )
           .option('--diff', 'compare with the live projection; exit 1 when they differ')
           .option('--ignore <field>', 'a further field to leave out of the comparison (repeatable)', collect)
           .option('--replace', 'empty the scratch database or folder when it holds a rebuild already')
@@ -226,7 +247,10 @@ export function registerReplayCommands(program: Command): void {
           'Prints the offsets before and after per partition.',
       )
       .argument('<group>', 'the consumer group, e.g. fanout.inboxes')
-      .requiredOption('--topic <topic|service>', 'the topic, or a service for its topic')
+      .option(
+        '--topic <topic|service>',
+        'the topic, or a service for its topic (a group the services declare knows its own)',
+      )
       .option('--to-earliest', "to the partitions' first records: the group replays everything")
       .option('--to-latest', "to the partitions' ends: the group skips what is there")
       .option('--to-offset <n | p:n,...>', 'to this offset in every partition, or per partition')

@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { MicroserviceOptions } from '@nestjs/microservices';
 import { loadConfig } from '@tandem/config';
@@ -12,10 +11,9 @@ import {
 } from '@tandem/grpc';
 import { createLogger, NestPinoLogger, shutdownTelemetry, startTelemetry } from '@tandem/observability';
 import { openInfrastructure } from './infrastructure';
-import type { ServiceFactory, TandemService } from './service';
-
-@Module({})
-class TandemModule {}
+import type { TandemService } from './service';
+import { buildService, grpcModule } from './service-builder';
+import type { AnyServiceDefinition } from './service-definition';
 
 export interface RunningServices {
   /** Stops taking RPCs, stops the workers, closes the infrastructure. */
@@ -32,13 +30,13 @@ export interface RunningServices {
  */
 export async function runServices(
   processName: string,
-  factories: readonly ServiceFactory[],
+  definitions: readonly AnyServiceDefinition[],
 ): Promise<RunningServices> {
   const config = loadConfig();
   const logger = createLogger(processName, config.logLevel);
   const infrastructure = await openInfrastructure(config, logger);
   const services: TandemService[] = [];
-  for (const factory of factories) services.push(await factory(infrastructure));
+  for (const definition of definitions) services.push(await buildService(definition, infrastructure));
   const specs = services.map((service) => service.grpc);
   const health = createHealth(specs);
 
@@ -48,7 +46,7 @@ export async function runServices(
   for (const worker of workers) await worker.start();
 
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(
-    { module: TandemModule, imports: services.map((service) => service.module) },
+    { ...grpcModule(processName, [], []), imports: services.map((service) => service.module) },
     {
       ...grpcServerOptions({
         address: config.grpcAddress,
@@ -114,7 +112,7 @@ export async function runServices(
  * The entry point of a service process: starts OpenTelemetry (see `startTelemetry`; metrics on
  * TANDEM_METRICS_PORT), runs the services and exits non-zero if they cannot start.
  */
-export function main(processName: string, factories: readonly ServiceFactory[]): void {
+export function main(processName: string, definitions: readonly AnyServiceDefinition[]): void {
   const failed = (error: unknown) => {
     createLogger(processName).fatal({ err: error }, 'failed to start');
     process.exit(1);
@@ -125,5 +123,5 @@ export function main(processName: string, factories: readonly ServiceFactory[]):
     failed(error);
     return;
   }
-  runServices(processName, factories).catch(failed);
+  runServices(processName, definitions).catch(failed);
 }

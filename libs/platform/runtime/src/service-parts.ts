@@ -4,7 +4,8 @@ import {
   DeviceAuthenticator,
   DeviceAuthGuard,
   type DeviceDepartures,
-  type DeviceDirectory,
+  DeviceDirectory,
+  type DeviceListDomainEvent,
   deviceListEventCodec,
   DeviceTokens,
   loadTokenKeys,
@@ -13,6 +14,7 @@ import { type EventStore, OutboxRelay, toRecord } from '@tandem/event-sourcing';
 import type { TopicSpec } from '@tandem/messaging';
 import type { Infrastructure, RateLimits } from './infrastructure';
 import { consumerWorker, periodicWorker, RELAY_IDLE_POLL_MS, type Worker } from './service';
+import { defineProjection, eventFeed, type ServiceContext } from './service-definition';
 
 /** A service's outbox relay: the commits of its event store to its topic, failed rounds logged. */
 export function outboxRelay(
@@ -61,16 +63,24 @@ export const rateLimitSweeper = (service: string, limits: RateLimits, { logger }
  * tandem.linking.events in a group of the instance's own, from the end, so that every instance
  * sees every departure (see DeviceDepartures).
  */
-export const deviceDeparturesWorker = (
-  service: string,
-  infrastructure: Infrastructure,
-  instanceId: string,
-  departures: DeviceDepartures,
-): Worker =>
-  consumerWorker(`${service}.device-departures`, infrastructure.eventLog, {
-    groupId: infrastructure.groupId(service, `device-departures.${instanceId}`),
-    topic: infrastructure.topic('linking').name,
+export const deviceDeparturesWorker = (service: ServiceContext, departures: DeviceDepartures): Worker =>
+  consumerWorker(`${service.service}.device-departures`, service.eventLog, {
+    groupId: service.groupId(`device-departures.${service.instanceId}`),
+    topic: service.topic('linking').name,
     codec: deviceListEventCodec,
     fromBeginning: false,
     handle: (received) => departures.apply(received),
+  });
+
+/**
+ * The device directory a service authenticates devices with, folded from tandem.linking.events
+ * into its `devices` collection by the consumer group `<service>.<group>`.
+ */
+export const deviceDirectoryProjection = (group: string) =>
+  defineProjection({
+    name: 'device-directory',
+    collections: ['devices'],
+    volatileFields: { appliedAt: 'when the service applied the event (the clock of the moment)' },
+    feeds: [eventFeed<DeviceListDomainEvent, DeviceDirectory>('linking', group, deviceListEventCodec)],
+    create: (store) => new DeviceDirectory(store.collection('devices')),
   });

@@ -2,7 +2,6 @@ import type { DynamicModule } from '@nestjs/common';
 import { consumeEvents, type EventConsumerOptions, type OutboxRelay } from '@tandem/event-sourcing';
 import type { GrpcServiceSpec } from '@tandem/grpc';
 import type { EventLog, RecordBatch, Subscription, TopicSpec } from '@tandem/messaging';
-import type { Infrastructure } from './infrastructure';
 
 /**
  * How often a relay looks for commits it was not woken for (another instance's, or a crashed
@@ -19,7 +18,7 @@ export interface Worker {
   stop(): Promise<void>;
 }
 
-/** One Tandem service, ready to run alone or beside the others in one process. */
+/** One Tandem service built from its definition, ready to run alone or beside the others in one process. */
 export interface TandemService {
   readonly name: string;
   readonly grpc: GrpcServiceSpec;
@@ -36,8 +35,6 @@ export interface TandemService {
    */
   readonly endStreams?: () => Promise<void>;
 }
-
-export type ServiceFactory = (infrastructure: Infrastructure) => TandemService | Promise<TandemService>;
 
 export function relayWorker(name: string, relay: OutboxRelay): Worker {
   return {
