@@ -14,7 +14,7 @@ import {
 } from '@tandem/runtime';
 import { AcceptedSends } from './accepted-sends';
 import { type BlocksProjection, blocks } from './blocks.projection';
-import { type DeviceListsProjection, deviceLists } from './device-lists.projection';
+import { DeviceListsProjection, deviceLists } from './device-lists.projection';
 import { FanoutCommands } from './fanout.commands';
 import {
   accountEventCodec,
@@ -207,6 +207,7 @@ export const fanoutService = defineService<FanoutParts>({
     { provide: FanoutCommands, useValue: parts.commands },
     { provide: InboxStreams, useValue: parts.streams },
     { provide: InboxesProjection, useValue: parts.inboxes },
+    { provide: DeviceListsProjection, useValue: parts.deviceLists },
     { provide: SEND_RATE_LIMIT, useValue: parts.sendRate },
   ],
   devices: ({ directory }) => directory,

@@ -47,7 +47,7 @@ export class MediaBlocksProjection {
 
 /** Who blocks whom, kept by the group `media.accounts-events`. */
 export const mediaBlocks = defineProjection({
-  name: 'blocks',
+  name: 'media-blocks',
   collections: ['blocks'],
   feeds: [
     eventFeed<AccountDomainEvent, MediaBlocksProjection>('accounts', 'accounts-events', accountEventCodec),
