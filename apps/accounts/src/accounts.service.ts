@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { DeviceDirectory, deviceListEventCodec } from '@tandem/auth';
+import { DeviceDirectory, deviceListEventCodec } from '@tandem/linking-events';
 import {
   consumerWorker,
   type Infrastructure,

@@ -3,7 +3,7 @@ import { BackupEvent } from '@tandem/contracts/events/tandem/backups/v1/events';
 import type { BackupDomainEvent } from '@tandem/backups-domain';
 import { oneofEventCodec } from '@tandem/event-sourcing';
 
-export { deviceListEventCodec } from '@tandem/auth';
+export { deviceListEventCodec } from '@tandem/linking-events';
 
 /** The backups service's own events, on tandem.backups.events, keyed by account id. */
 export const backupEventCodec = oneofEventCodec<BackupDomainEvent>(

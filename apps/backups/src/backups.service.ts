@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { DeviceDirectory } from '@tandem/auth';
+import { DeviceDirectory } from '@tandem/linking-events';
 import {
   consumerWorker,
   type Infrastructure,

@@ -5,7 +5,7 @@ import { MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
 import { oneofEventCodec } from '@tandem/event-sourcing';
 import type { FanoutDomainEvent } from '@tandem/fanout-domain';
 
-export { deviceListEventCodec } from '@tandem/auth';
+export { deviceListEventCodec } from '@tandem/linking-events';
 
 /** The fanout service's own events, on tandem.fanout.events, keyed by the account whose inboxes change. */
 export const fanoutEventCodec = oneofEventCodec<FanoutDomainEvent>(

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { DeviceDepartures, DeviceDirectory } from '@tandem/auth';
+import { DeviceDepartures, deviceDeparturesWorker, DeviceDirectory } from '@tandem/linking-events';
 import { randomUUID } from 'node:crypto';
 import { CommandHandler } from '@tandem/event-sourcing';
 import {
@@ -19,7 +19,6 @@ import {
   type TandemService,
   type Worker,
   deviceAuthProviders,
-  deviceDeparturesWorker,
   deviceTokens,
   outboxRelay,
 } from '@tandem/runtime';

@@ -1,7 +1,7 @@
 import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
 import { oneofEventCodec } from '@tandem/event-sourcing';
 
-export { deviceListEventCodec } from '@tandem/auth';
+export { deviceListEventCodec } from '@tandem/linking-events';
 
 /** The accounts service's events, which start and end device lists. */
 export const accountEventCodec = oneofEventCodec<NonNullable<AccountEvent['event']>>(

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { DeviceDirectory } from '@tandem/auth';
+import { DeviceDirectory } from '@tandem/linking-events';
 import { CommandHandler } from '@tandem/event-sourcing';
 import { deviceListDecider, linkSessionDecider } from '@tandem/linking-domain';
 import {

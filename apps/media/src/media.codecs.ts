@@ -4,7 +4,7 @@ import { MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
 import type { MediaDomainEvent } from '@tandem/media-domain';
 import { oneofEventCodec } from '@tandem/event-sourcing';
 
-export { deviceListEventCodec } from '@tandem/auth';
+export { deviceListEventCodec } from '@tandem/linking-events';
 
 /** The accounts service's events: blocks, and deleted accounts whose media are purged. */
 export const accountEventCodec = oneofEventCodec<NonNullable<AccountEvent['event']>>(

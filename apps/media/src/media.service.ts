@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Module } from '@nestjs/common';
-import { DeviceDirectory } from '@tandem/auth';
+import { DeviceDirectory } from '@tandem/linking-events';
 import { BLOB_STORE, type BlobStore, FilesystemBlobStore, S3BlobStore } from '@tandem/blobs';
 import {
   consumerWorker,

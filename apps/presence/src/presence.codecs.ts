@@ -5,7 +5,7 @@ import { PresenceEvent, TypingEvent } from '@tandem/contracts/events/tandem/pres
 import { type EventCodec, oneofEventCodec, toRecord } from '@tandem/event-sourcing';
 import type { OutgoingRecord } from '@tandem/messaging';
 
-export { deviceListEventCodec } from '@tandem/auth';
+export { deviceListEventCodec } from '@tandem/linking-events';
 
 export type FanoutDomainEvent = NonNullable<FanoutEvent['event']>;
 export type AccountDomainEvent = NonNullable<AccountEvent['event']>;

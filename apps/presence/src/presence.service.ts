@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Module } from '@nestjs/common';
-import { DeviceDepartures, DeviceDirectory } from '@tandem/auth';
+import { DeviceDepartures, deviceDeparturesWorker, DeviceDirectory } from '@tandem/linking-events';
 import { MemoryRateLimit } from '@tandem/grpc';
 import type { TopicSpec } from '@tandem/messaging';
 import {
@@ -10,7 +10,6 @@ import {
   periodicWorker,
   type TandemService,
   deviceAuthProviders,
-  deviceDeparturesWorker,
   deviceTokens,
 } from '@tandem/runtime';
 import { FanoutEventsConsumer } from './fanout-events.consumer';

@@ -1,5 +1,4 @@
 import { accountEventCodec, AccountsReadModel } from '@tandem/accounts-app';
-import { DeviceDirectory, deviceListEventCodec } from '@tandem/auth';
 import { BackupListsProjection, backupEventCodec } from '@tandem/backups-app';
 import type { DocumentStore } from '@tandem/documents';
 import { type EventCodec, fromRecord, type ReceivedEvent } from '@tandem/event-sourcing';
@@ -9,6 +8,7 @@ import {
   fanoutEventCodec,
   InboxesProjection,
 } from '@tandem/fanout-app';
+import { DeviceDirectory, deviceListEventCodec } from '@tandem/linking-events';
 import type { IncomingRecord, RecordBatch } from '@tandem/messaging';
 import { PresencePrivacy } from '@tandem/presence-app';
 import { isService, SERVICES, type ServiceName, UsageError } from './connection';

@@ -3,16 +3,14 @@ import {
   DEVICE_AUTHENTICATOR,
   DeviceAuthenticator,
   DeviceAuthGuard,
-  type DeviceDepartures,
-  type DeviceDirectory,
-  deviceListEventCodec,
+  type DeviceLookup,
   DeviceTokens,
   loadTokenKeys,
 } from '@tandem/auth';
 import { type EventStore, OutboxRelay, toRecord } from '@tandem/event-sourcing';
 import type { TopicSpec } from '@tandem/messaging';
 import type { Infrastructure, RateLimits } from './infrastructure';
-import { consumerWorker, periodicWorker, RELAY_IDLE_POLL_MS, type Worker } from './service';
+import { periodicWorker, RELAY_IDLE_POLL_MS, type Worker } from './service';
 
 /** A service's outbox relay: the commits of its event store to its topic, failed rounds logged. */
 export function outboxRelay(
@@ -37,10 +35,10 @@ export const deviceTokens = ({ config }: Infrastructure): DeviceTokens =>
 
 /**
  * The providers that make `DeviceAuthGuard` check each RPC's token against the service's own
- * device directory.
+ * knowledge of the devices (its device directory).
  */
-export const deviceAuthProviders = (tokens: DeviceTokens, directory: DeviceDirectory): Provider[] => [
-  { provide: DEVICE_AUTHENTICATOR, useValue: new DeviceAuthenticator(tokens, directory) },
+export const deviceAuthProviders = (tokens: DeviceTokens, devices: DeviceLookup): Provider[] => [
+  { provide: DEVICE_AUTHENTICATOR, useValue: new DeviceAuthenticator(tokens, devices) },
   DeviceAuthGuard,
 ];
 
@@ -55,22 +53,3 @@ export const rateLimitSweeper = (service: string, limits: RateLimits, { logger }
     () => limits.sweep(),
     (error) => logger.error({ err: error }, 'rate limit sweep failed'),
   );
-
-/**
- * The consumer that ends the streams of devices leaving their accounts on this instance: it reads
- * tandem.linking.events in a group of the instance's own, from the end, so that every instance
- * sees every departure (see DeviceDepartures).
- */
-export const deviceDeparturesWorker = (
-  service: string,
-  infrastructure: Infrastructure,
-  instanceId: string,
-  departures: DeviceDepartures,
-): Worker =>
-  consumerWorker(`${service}.device-departures`, infrastructure.eventLog, {
-    groupId: infrastructure.groupId(service, `device-departures.${instanceId}`),
-    topic: infrastructure.topic('linking').name,
-    codec: deviceListEventCodec,
-    fromBeginning: false,
-    handle: (received) => departures.apply(received),
-  });

@@ -1,15 +1,7 @@
-import { DeviceListEvent } from '@tandem/contracts/events/tandem/linking/v1/events';
+import type { DeviceLookup } from '@tandem/auth';
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
-import { oneofEventCodec, type ReceivedEvent } from '@tandem/event-sourcing';
-
-export type DeviceListDomainEvent = NonNullable<DeviceListEvent['event']>;
-
-/** The linking service's events, as every service reads them from tandem.linking.events. */
-export const deviceListEventCodec = oneofEventCodec<DeviceListDomainEvent>(
-  'tandem.linking.v1.DeviceListEvent',
-  DeviceListEvent,
-  (event) => event.value.accountId || ('sessionId' in event.value ? event.value.sessionId : ''),
-);
+import type { ReceivedEvent } from '@tandem/event-sourcing';
+import type { DeviceListDomainEvent } from './device-list-event.codec';
 
 /** One device as a service knows it from the linking service's events. */
 export interface DeviceRecord extends VersionedDocument {
@@ -34,9 +26,9 @@ export const deviceRecordId = (accountId: string, deviceId: number): string => `
  * The device directory every service keeps, from `tandem.linking.events`: which devices are
  * linked, so a token stops working as soon as the device's DeviceUnlinked reaches the service.
  * Each document records the device list version it reflects; a redelivered or older event
- * changes nothing.
+ * changes nothing. It is the `DeviceLookup` the service's `DeviceAuthenticator` asks.
  */
-export class DeviceDirectory {
+export class DeviceDirectory implements DeviceLookup {
   constructor(private readonly devices: DocumentCollection<DeviceRecord>) {}
 
   /** The index `linkedPrimaries` needs on MongoDB: the inactivity sweep's query, off the request path. */
