@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { BlocksProjection } from '@tandem/accounts-events';
 import { DeviceDepartures, deviceDeparturesWorker, DeviceDirectory } from '@tandem/linking-events';
 import { randomUUID } from 'node:crypto';
 import { CommandHandler } from '@tandem/event-sourcing';
@@ -23,9 +24,8 @@ import {
   outboxRelay,
 } from '@tandem/runtime';
 import { AcceptedSends } from './accepted-sends';
-import { BlocksProjection } from './blocks.projection';
 import { DeviceListsProjection } from './device-lists.projection';
-import { FanoutCommands } from './fanout.commands';
+import { FanoutCommands, SEND_BLOCKS_CACHE_MS } from './fanout.commands';
 import {
   accountEventCodec,
   backupEventCodec,
@@ -99,7 +99,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
   const relay = outboxRelay(infrastructure, store, topic, fanoutEventCodec.payloadType);
   const directory = new DeviceDirectory(documents.collection('devices'));
   const deviceLists = new DeviceListsProjection(documents.collection('device_lists'));
-  const blocks = new BlocksProjection(documents.collection('blocks'));
+  const blocks = new BlocksProjection(documents.collection('blocks'), { cacheMs: SEND_BLOCKS_CACHE_MS });
   const instanceId = randomUUID();
   const connections = new CommandHandler(store, connectionDecider, fanoutEventCodec, {
     onAppended: () => relay.wake(),

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { Module } from '@nestjs/common';
+import { BlocksProjection } from '@tandem/accounts-events';
 import { DeviceDirectory } from '@tandem/linking-events';
 import { BLOB_STORE, type BlobStore, FilesystemBlobStore, S3BlobStore } from '@tandem/blobs';
 import {
@@ -16,7 +17,6 @@ import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { BlobJanitor } from './blob-janitor.consumer';
 import { BackupReferencesProjection } from './backup-references.projection';
 import { accountEventCodec, backupEventCodec, deviceListEventCodec, mediaEventCodec } from './media.codecs';
-import { MediaBlocksProjection } from './media-blocks.projection';
 import { MediaExpiry } from './media-expiry';
 import { MediaIndexProjection } from './media-index.projection';
 import { HistoryBundleCommands, HistoryBundleFollower } from './history-bundles';
@@ -66,7 +66,7 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
   const uploads = new MediaUploads(commands, blobs);
   const directory = new DeviceDirectory(documents.collection('devices'));
   const index = new MediaIndexProjection(documents.collection('media_index'));
-  const blocks = new MediaBlocksProjection(documents.collection('blocks'));
+  const blocks = new BlocksProjection(documents.collection('blocks'));
   const janitor = new BlobJanitor(blobs, commands, index);
   const accountsEvents = new AccountsEventsConsumer(commands, index);
   const bundleCommands = new HistoryBundleCommands(
@@ -100,7 +100,7 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
         { provide: BLOB_STORE, useValue: blobs },
         { provide: MEDIA_LOGGER, useValue: infrastructure.logger },
         { provide: MediaIndexProjection, useValue: index },
-        { provide: MediaBlocksProjection, useValue: blocks },
+        { provide: BlocksProjection, useValue: blocks },
         { provide: HistoryBundleCommands, useValue: bundleCommands },
         ...deviceAuthProviders(deviceTokens(infrastructure), directory),
       ],

@@ -1,13 +1,9 @@
 import { accountEventCodec, AccountsReadModel } from '@tandem/accounts-app';
+import { BlocksProjection } from '@tandem/accounts-events';
 import { BackupListsProjection, backupEventCodec } from '@tandem/backups-app';
 import type { DocumentStore } from '@tandem/documents';
 import { type EventCodec, fromRecord, type ReceivedEvent } from '@tandem/event-sourcing';
-import {
-  BlocksProjection,
-  DeviceListsProjection,
-  fanoutEventCodec,
-  InboxesProjection,
-} from '@tandem/fanout-app';
+import { DeviceListsProjection, fanoutEventCodec, InboxesProjection } from '@tandem/fanout-app';
 import { DeviceDirectory, deviceListEventCodec } from '@tandem/linking-events';
 import type { IncomingRecord, RecordBatch } from '@tandem/messaging';
 import { PresencePrivacy } from '@tandem/presence-app';
