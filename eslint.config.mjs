@@ -28,6 +28,9 @@ const bannedInDomain = [
  * - a domain lib depends only on the decider kernel and the generated contracts, and imports no I/O;
  * - a service (scope) never imports another service's code;
  * - platform libs serve every service and know none of them;
+ * - a published-language lib (type:published, libs/<service>-events) is one service's events as
+ *   the others read them (codec, shared projections); it stands on the platform, the kernel and
+ *   the contracts, and no platform lib depends on it;
  * - apps/tandem (scope:all) composes every service into one process.
  */
 const depConstraints = (testing) => [
@@ -40,6 +43,10 @@ const depConstraints = (testing) => [
   { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [] },
   {
     sourceTag: 'type:platform',
+    onlyDependOnLibsWithTags: ['type:platform', 'type:kernel', 'type:contracts', ...testing],
+  },
+  {
+    sourceTag: 'type:published',
     onlyDependOnLibsWithTags: ['type:platform', 'type:kernel', 'type:contracts', ...testing],
   },
   {

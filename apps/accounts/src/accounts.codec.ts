@@ -1,8 +1,2 @@
-import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
-import type { AccountDomainEvent } from '@tandem/accounts-domain';
-import { oneofEventCodec } from '@tandem/event-sourcing';
-
-export const accountEventCodec = oneofEventCodec<AccountDomainEvent>(
-  'tandem.accounts.v1.AccountEvent',
-  AccountEvent,
-);
+// The accounts service appends its events with the codec every other service decodes them with.
+export { accountEventCodec } from '@tandem/accounts-events';

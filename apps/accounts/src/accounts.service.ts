@@ -1,4 +1,5 @@
-import { deviceDirectoryProjection, defineService } from '@tandem/runtime';
+import { deviceDirectoryProjection } from '@tandem/linking-events';
+import { defineService } from '@tandem/runtime';
 import { accountEventCodec } from './accounts.codec';
 import { AccountCommands } from './accounts.commands';
 import { AccountsGrpcController } from './accounts.grpc-controller';

@@ -1,4 +1,5 @@
-import { defineConsumer, defineService, deviceDirectoryProjection, eventFeed } from '@tandem/runtime';
+import { deviceDirectoryProjection } from '@tandem/linking-events';
+import { defineConsumer, defineService, eventFeed } from '@tandem/runtime';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { BackupListsProjection, backupLists } from './backup-lists.projection';
 import { accountEventCodec, backupEventCodec } from './backups.codecs';

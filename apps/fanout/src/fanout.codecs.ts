@@ -1,22 +1,17 @@
-import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
 import { BackupEvent } from '@tandem/contracts/events/tandem/backups/v1/events';
 import { FanoutEvent } from '@tandem/contracts/events/tandem/fanout/v1/events';
 import { MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
 import { oneofEventCodec } from '@tandem/event-sourcing';
 import type { FanoutDomainEvent } from '@tandem/fanout-domain';
 
-export { deviceListEventCodec } from '@tandem/auth';
+// The accounts service's events: profile and settings changes reach every device as system entries; blocks refuse Sends.
+export { accountEventCodec } from '@tandem/accounts-events';
+export { deviceListEventCodec } from '@tandem/linking-events';
 
 /** The fanout service's own events, on tandem.fanout.events, keyed by the account whose inboxes change. */
 export const fanoutEventCodec = oneofEventCodec<FanoutDomainEvent>(
   'tandem.fanout.v1.FanoutEvent',
   FanoutEvent,
-);
-
-/** The accounts service's events: profile and settings changes reach every device as system entries. */
-export const accountEventCodec = oneofEventCodec<NonNullable<AccountEvent['event']>>(
-  'tandem.accounts.v1.AccountEvent',
-  AccountEvent,
 );
 
 /** The backups service's events: a recorded backup reaches every device as a system entry. */

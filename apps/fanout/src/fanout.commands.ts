@@ -1,3 +1,4 @@
+import type { BlocksProjection } from '@tandem/accounts-events';
 import type { AuthenticatedDevice } from '@tandem/auth';
 import type {
   AckRequest,
@@ -17,11 +18,16 @@ import {
 } from '@tandem/fanout-domain';
 import { DomainError } from '@tandem/decider';
 import { acceptedResponse, type AcceptedSendRecord, type AcceptedSends } from './accepted-sends';
-import type { BlocksProjection } from './blocks.projection';
 import type { DeviceListsProjection } from './device-lists.projection';
 import { fanoutEventCodec } from './fanout.codecs';
 import { derivedId, type FanoutLog, serverMessageIdOf } from './fanout-log';
 import { ackToRecord, type InboxesProjection } from './inboxes.projection';
+
+/**
+ * How long a pair of accounts read from the blocks store answers Sends before it is read again:
+ * a Send is decided first on what fanout holds in memory, and a refusal again on the store.
+ */
+export const SEND_BLOCKS_CACHE_MS = 1_000;
 
 /**
  * The fanout write side. A message is decided against fanout's device lists and blocks and

@@ -1,21 +1,19 @@
+import { type BlocksProjection, blocksProjection } from '@tandem/accounts-events';
+import {
+  deviceDeparturesWorker,
+  deviceDirectoryProjection,
+  DeviceDepartures,
+  type DeviceDirectory,
+} from '@tandem/linking-events';
 import { randomUUID } from 'node:crypto';
-import { DeviceDepartures, type DeviceDirectory } from '@tandem/auth';
 import { CommandHandler } from '@tandem/event-sourcing';
 import { connectionDecider } from '@tandem/fanout-domain';
 import type { RateLimit } from '@tandem/grpc';
 import type { TopicSpec } from '@tandem/messaging';
-import {
-  defineConsumer,
-  defineService,
-  deviceDeparturesWorker,
-  deviceDirectoryProjection,
-  eventFeed,
-  type ServiceContext,
-} from '@tandem/runtime';
+import { defineConsumer, defineService, eventFeed, type ServiceContext } from '@tandem/runtime';
 import { AcceptedSends } from './accepted-sends';
-import { type BlocksProjection, blocks } from './blocks.projection';
 import { DeviceListsProjection, deviceLists } from './device-lists.projection';
-import { FanoutCommands } from './fanout.commands';
+import { FanoutCommands, SEND_BLOCKS_CACHE_MS } from './fanout.commands';
 import {
   accountEventCodec,
   backupEventCodec,
@@ -47,6 +45,7 @@ const signalsTopic = ({ config }: ServiceContext): TopicSpec | undefined =>
     : undefined;
 
 const deviceDirectory = deviceDirectoryProjection('linking-events');
+const blocks = blocksProjection('blocks', 'accounts-events', { cacheMs: SEND_BLOCKS_CACHE_MS });
 
 interface FanoutParts {
   readonly directory: DeviceDirectory;

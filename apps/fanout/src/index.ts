@@ -1,6 +1,5 @@
 export { fanoutService } from './fanout.service';
 export { fanoutEventCodec } from './fanout.codecs';
-export { type BlockRecord, BlocksProjection } from './blocks.projection';
 export { type DeviceListRecord, DeviceListsProjection } from './device-lists.projection';
 export {
   entryRecordId,

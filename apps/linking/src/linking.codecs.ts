@@ -1,10 +1,3 @@
-import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
-import { oneofEventCodec } from '@tandem/event-sourcing';
-
-export { deviceListEventCodec } from '@tandem/auth';
-
-/** The accounts service's events, which start and end device lists. */
-export const accountEventCodec = oneofEventCodec<NonNullable<AccountEvent['event']>>(
-  'tandem.accounts.v1.AccountEvent',
-  AccountEvent,
-);
+// The accounts service's events, which start and end device lists.
+export { accountEventCodec } from '@tandem/accounts-events';
+export { deviceListEventCodec } from '@tandem/linking-events';

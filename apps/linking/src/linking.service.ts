@@ -1,7 +1,7 @@
-import type { DeviceDirectory } from '@tandem/auth';
+import { deviceDirectoryProjection, type DeviceDirectory } from '@tandem/linking-events';
 import { CommandHandler } from '@tandem/event-sourcing';
 import { deviceListDecider, linkSessionDecider } from '@tandem/linking-domain';
-import { defineConsumer, defineService, deviceDirectoryProjection, eventFeed } from '@tandem/runtime';
+import { defineConsumer, defineService, eventFeed } from '@tandem/runtime';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { DeviceActivity } from './device-activity';
 import { DeviceLinking, type DeviceLists, type LinkSessions } from './device-linking';

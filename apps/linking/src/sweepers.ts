@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DeviceDirectory } from '@tandem/auth';
+import type { DeviceDirectory } from '@tandem/linking-events';
 import { linkSessionStreamId } from '@tandem/linking-domain';
 import type { DeviceActivity } from './device-activity';
 import type { DeviceLists, LinkSessions } from './device-linking';

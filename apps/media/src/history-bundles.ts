@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { HistoryBundleEndReason } from '@tandem/contracts/events/tandem/media/v1/events';
-import type { DeviceDirectory, DeviceListDomainEvent } from '@tandem/auth';
+import type { DeviceDirectory, DeviceListDomainEvent } from '@tandem/linking-events';
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
 import {
   causedBy,

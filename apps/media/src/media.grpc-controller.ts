@@ -10,6 +10,7 @@ import {
   DeviceAuthGuard,
   Public,
 } from '@tandem/auth';
+import { BlocksProjection } from '@tandem/accounts-events';
 import { BLOB_STORE, type BlobStore } from '@tandem/blobs';
 import {
   type DownloadRequest,
@@ -59,7 +60,6 @@ import { storedBlobKey } from './stored-blob';
 import { MediaUploads } from './media-uploads';
 import { HistoryBundleCommands } from './history-bundles';
 import { HistoryBundleEndReason } from '@tandem/contracts/events/tandem/media/v1/events';
-import { MediaBlocksProjection } from './media-blocks.projection';
 import { MediaIndexProjection } from './media-index.projection';
 import { failedPrecondition, permissionDenied } from '@tandem/decider';
 
@@ -120,7 +120,7 @@ export class MediaGrpcController implements Omit<MediaServiceController, 'upload
     @Inject(DEVICE_AUTHENTICATOR) private readonly authenticator: DeviceAuthenticator,
     @Inject(MEDIA_LOGGER) private readonly logger: Logger,
     @Inject(MediaIndexProjection) private readonly index: MediaIndexProjection,
-    @Inject(MediaBlocksProjection) private readonly blocks: MediaBlocksProjection,
+    @Inject(BlocksProjection) private readonly blocks: BlocksProjection,
     @Inject(HistoryBundleCommands) private readonly bundles: HistoryBundleCommands,
   ) {}
 

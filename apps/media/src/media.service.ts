@@ -1,13 +1,13 @@
+import { BlocksProjection, blocksProjection } from '@tandem/accounts-events';
+import { deviceDirectoryProjection, type DeviceDirectory } from '@tandem/linking-events';
 import { join } from 'node:path';
-import type { DeviceDirectory } from '@tandem/auth';
 import { BLOB_STORE, type BlobStore, FilesystemBlobStore, S3BlobStore } from '@tandem/blobs';
 import type { TandemConfig } from '@tandem/config';
-import { defineConsumer, defineService, deviceDirectoryProjection, eventFeed } from '@tandem/runtime';
+import { defineConsumer, defineService, eventFeed } from '@tandem/runtime';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { BlobJanitor } from './blob-janitor.consumer';
 import { type BackupReferencesProjection, backupReferences } from './backup-references.projection';
 import { accountEventCodec, deviceListEventCodec, mediaEventCodec } from './media.codecs';
-import { MediaBlocksProjection, mediaBlocks } from './media-blocks.projection';
 import { MediaExpiry } from './media-expiry';
 import { MediaIndexProjection, mediaIndex } from './media-index.projection';
 import { HistoryBundleCommands, HistoryBundleDepartures, HistoryBundleFollower } from './history-bundles';
@@ -32,6 +32,7 @@ export function openBlobStore(config: TandemConfig): BlobStore & { ensureBucket?
 }
 
 const deviceDirectory = deviceDirectoryProjection('device-directory');
+const mediaBlocks = blocksProjection('media-blocks', 'accounts-events');
 
 interface MediaParts {
   readonly blobs: ReturnType<typeof openBlobStore>;
@@ -39,7 +40,7 @@ interface MediaParts {
   readonly uploads: MediaUploads;
   readonly directory: DeviceDirectory;
   readonly index: MediaIndexProjection;
-  readonly blocks: MediaBlocksProjection;
+  readonly blocks: BlocksProjection;
   readonly janitor: BlobJanitor;
   readonly accountsEvents: AccountsEventsConsumer;
   readonly bundleCommands: HistoryBundleCommands;
@@ -141,7 +142,7 @@ export const mediaService = defineService<MediaParts>({
     { provide: BLOB_STORE, useValue: parts.blobs },
     { provide: MEDIA_LOGGER, useValue: logger },
     { provide: MediaIndexProjection, useValue: parts.index },
-    { provide: MediaBlocksProjection, useValue: parts.blocks },
+    { provide: BlocksProjection, useValue: parts.blocks },
     { provide: HistoryBundleCommands, useValue: parts.bundleCommands },
   ],
   devices: ({ directory }) => directory,

@@ -4,7 +4,7 @@ import type {
   SubscribeResponse,
   Typing,
 } from '@tandem/contracts/grpc/tandem/presence/v1/presence_service';
-import type { DeviceDepartures, DeviceStreamHolder } from '@tandem/auth';
+import type { DeviceDepartures, DeviceStreamHolder } from '@tandem/linking-events';
 import { GrpcStatusError, toTimestamp } from '@tandem/grpc';
 import {
   type AccountPresence,

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
 import { FanoutEvent } from '@tandem/contracts/events/tandem/fanout/v1/events';
 import { PresenceEvent, TypingEvent } from '@tandem/contracts/events/tandem/presence/v1/events';
 import { type EventCodec, oneofEventCodec, toRecord } from '@tandem/event-sourcing';
 import type { OutgoingRecord } from '@tandem/messaging';
 
-export { deviceListEventCodec } from '@tandem/auth';
+// The accounts service's events: last-seen visibility, blocks and deleted accounts.
+export { type AccountDomainEvent, accountEventCodec } from '@tandem/accounts-events';
+export { deviceListEventCodec } from '@tandem/linking-events';
 
 export type FanoutDomainEvent = NonNullable<FanoutEvent['event']>;
-export type AccountDomainEvent = NonNullable<AccountEvent['event']>;
 export type PresenceDomainEvent = NonNullable<PresenceEvent['event']>;
 export type TypingDomainEvent = NonNullable<TypingEvent['event']>;
 
@@ -16,12 +16,6 @@ export type TypingDomainEvent = NonNullable<TypingEvent['event']>;
 export const fanoutEventCodec = oneofEventCodec<FanoutDomainEvent>(
   'tandem.fanout.v1.FanoutEvent',
   FanoutEvent,
-);
-
-/** The accounts service's events: last-seen visibility and deleted accounts. */
-export const accountEventCodec = oneofEventCodec<AccountDomainEvent>(
-  'tandem.accounts.v1.AccountEvent',
-  AccountEvent,
 );
 
 /** Presence's own events on the compacted topic tandem.presence.events, keyed by account id. */

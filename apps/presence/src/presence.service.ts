@@ -1,15 +1,12 @@
-import { DeviceDepartures, type DeviceDirectory } from '@tandem/auth';
-import { MemoryRateLimit } from '@tandem/grpc';
-import type { TopicSpec } from '@tandem/messaging';
 import {
-  batchFeed,
-  defineConsumer,
-  defineService,
   deviceDeparturesWorker,
   deviceDirectoryProjection,
-  eventFeed,
-  type ServiceContext,
-} from '@tandem/runtime';
+  DeviceDepartures,
+  type DeviceDirectory,
+} from '@tandem/linking-events';
+import { MemoryRateLimit } from '@tandem/grpc';
+import type { TopicSpec } from '@tandem/messaging';
+import { batchFeed, defineConsumer, defineService, eventFeed, type ServiceContext } from '@tandem/runtime';
 import type { TandemConfig } from '@tandem/config';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { FanoutEventsConsumer } from './fanout-events.consumer';

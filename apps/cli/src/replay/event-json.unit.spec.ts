@@ -1,5 +1,5 @@
 import { accountEventCodec } from '@tandem/accounts-app';
-import { deviceListEventCodec } from '@tandem/auth';
+import { deviceListEventCodec } from '@tandem/linking-events';
 import { backupEventCodec } from '@tandem/backups-app';
 import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
 import { InboxSignal } from '@tandem/contracts/events/tandem/fanout/v1/signals';

@@ -1,15 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { accountEventCodec, type AccountRecord, AccountsReadModel } from '@tandem/accounts-app';
-import { DeviceDirectory, deviceListEventCodec } from '@tandem/auth';
+import { BlocksProjection } from '@tandem/accounts-events';
 import { PLAINTEXT } from '@tandem/config';
 import { MongoDocumentStore } from '@tandem/documents';
 import { consumeEvents } from '@tandem/event-sourcing';
-import {
-  BlocksProjection,
-  DeviceListsProjection,
-  fanoutEventCodec,
-  InboxesProjection,
-} from '@tandem/fanout-app';
+import { DeviceListsProjection, fanoutEventCodec, InboxesProjection } from '@tandem/fanout-app';
+import { DeviceDirectory, deviceListEventCodec } from '@tandem/linking-events';
 import { KafkaEventLog, type KafkaLogger, type Subscription } from '@tandem/messaging';
 import { type ContactDocument, PresencePrivacy } from '@tandem/presence-app';
 import { testInfrastructure, uniqueName } from '@tandem/testing';

@@ -2,7 +2,7 @@ import type { Metadata } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import { DomainError, permissionDenied } from '@tandem/decider';
 import { GrpcStatusError } from '@tandem/grpc';
-import type { DeviceDirectory } from './device-directory.projection';
+import type { DeviceLookup } from './device-lookup';
 import type { DevicePrincipal, DeviceTokens } from './device-tokens';
 
 /** A signed-in device that is linked right now. */
@@ -12,14 +12,15 @@ export interface AuthenticatedDevice extends DevicePrincipal {
 
 /**
  * Turns `authorization: Bearer <token>` metadata into the device it proves, checking the token's
- * signature and expiry and that the device is still linked in this service's device directory.
- * A device the directory has not heard of yet (its DeviceLinked is still on the way) gets
- * UNAVAILABLE, which clients retry; an unlinked device gets UNAUTHENTICATED.
+ * signature and expiry and that the device is still linked as far as this service knows (its
+ * device directory, behind `DeviceLookup`). A device the service has not heard of yet (its
+ * DeviceLinked is still on the way) gets UNAVAILABLE, which clients retry; an unlinked device
+ * gets UNAUTHENTICATED.
  */
 export class DeviceAuthenticator {
   constructor(
     private readonly tokens: DeviceTokens,
-    private readonly directory: DeviceDirectory,
+    private readonly devices: DeviceLookup,
   ) {}
 
   async authenticate(metadata: Metadata | undefined): Promise<AuthenticatedDevice> {
@@ -27,7 +28,7 @@ export class DeviceAuthenticator {
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!match) throw new DomainError('unauthenticated', 'missing "authorization: Bearer <token>" metadata');
     const principal = await this.tokens.verifyToken(match[1] as string);
-    const device = await this.directory.find(principal.accountId, principal.deviceId);
+    const device = await this.devices.find(principal.accountId, principal.deviceId);
     if (!device) {
       throw new GrpcStatusError(
         status.UNAVAILABLE,

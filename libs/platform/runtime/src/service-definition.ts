@@ -1,5 +1,5 @@
 import type { Provider, Type } from '@nestjs/common';
-import type { DeviceDirectory, DeviceTokens } from '@tandem/auth';
+import type { DeviceLookup, DeviceTokens } from '@tandem/auth';
 import type { TandemConfig } from '@tandem/config';
 import type { DocumentStore } from '@tandem/documents';
 import type { EventCodec, EventStore, OutboxRelay, ReceivedEvent } from '@tandem/event-sourcing';
@@ -152,7 +152,7 @@ export interface ServiceDefinition<Parts = unknown> {
   /** What its controllers are given. */
   providers(parts: Parts, context: ServiceContext): Provider[];
   /** The devices its guard checks each RPC's token against. */
-  devices(parts: Parts): DeviceDirectory;
+  devices(parts: Parts): DeviceLookup;
   /** Workers that are neither a feed nor a job (restoring state, signals between instances). */
   workers?(parts: Parts, context: ServiceContext): readonly Worker[];
   /** Creates indexes and the like before any worker runs. */

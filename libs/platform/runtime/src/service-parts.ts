@@ -3,18 +3,14 @@ import {
   DEVICE_AUTHENTICATOR,
   DeviceAuthenticator,
   DeviceAuthGuard,
-  type DeviceDepartures,
-  DeviceDirectory,
-  type DeviceListDomainEvent,
-  deviceListEventCodec,
+  type DeviceLookup,
   DeviceTokens,
   loadTokenKeys,
 } from '@tandem/auth';
 import { type EventStore, OutboxRelay, toRecord } from '@tandem/event-sourcing';
 import type { TopicSpec } from '@tandem/messaging';
 import type { Infrastructure, RateLimits } from './infrastructure';
-import { consumerWorker, periodicWorker, RELAY_IDLE_POLL_MS, type Worker } from './service';
-import { defineProjection, eventFeed, type ServiceContext } from './service-definition';
+import { periodicWorker, RELAY_IDLE_POLL_MS, type Worker } from './service';
 
 /** A service's outbox relay: the commits of its event store to its topic, failed rounds logged. */
 export function outboxRelay(
@@ -39,10 +35,10 @@ export const deviceTokens = ({ config }: Infrastructure): DeviceTokens =>
 
 /**
  * The providers that make `DeviceAuthGuard` check each RPC's token against the service's own
- * device directory.
+ * knowledge of the devices (its device directory).
  */
-export const deviceAuthProviders = (tokens: DeviceTokens, directory: DeviceDirectory): Provider[] => [
-  { provide: DEVICE_AUTHENTICATOR, useValue: new DeviceAuthenticator(tokens, directory) },
+export const deviceAuthProviders = (tokens: DeviceTokens, devices: DeviceLookup): Provider[] => [
+  { provide: DEVICE_AUTHENTICATOR, useValue: new DeviceAuthenticator(tokens, devices) },
   DeviceAuthGuard,
 ];
 
@@ -57,30 +53,3 @@ export const rateLimitSweeper = (service: string, limits: RateLimits, { logger }
     () => limits.sweep(),
     (error) => logger.error({ err: error }, 'rate limit sweep failed'),
   );
-
-/**
- * The consumer that ends the streams of devices leaving their accounts on this instance: it reads
- * tandem.linking.events in a group of the instance's own, from the end, so that every instance
- * sees every departure (see DeviceDepartures).
- */
-export const deviceDeparturesWorker = (service: ServiceContext, departures: DeviceDepartures): Worker =>
-  consumerWorker(`${service.service}.device-departures`, service.eventLog, {
-    groupId: service.groupId(`device-departures.${service.instanceId}`),
-    topic: service.topic('linking').name,
-    codec: deviceListEventCodec,
-    fromBeginning: false,
-    handle: (received) => departures.apply(received),
-  });
-
-/**
- * The device directory a service authenticates devices with, folded from tandem.linking.events
- * into its `devices` collection by the consumer group `<service>.<group>`.
- */
-export const deviceDirectoryProjection = (group: string) =>
-  defineProjection({
-    name: 'device-directory',
-    collections: ['devices'],
-    volatileFields: { appliedAt: 'when the service applied the event (the clock of the moment)' },
-    feeds: [eventFeed<DeviceListDomainEvent, DeviceDirectory>('linking', group, deviceListEventCodec)],
-    create: (store) => new DeviceDirectory(store.collection('devices')),
-  });

@@ -4,7 +4,7 @@ import type { EventMetadata } from '@tandem/event-sourcing';
 import type { GrpcStatusError } from '@tandem/grpc';
 import { describe, expect, it } from 'vitest';
 import { DeviceDepartures, type DeviceStreamHolder } from './device-departures';
-import type { DeviceListDomainEvent } from './device-directory.projection';
+import type { DeviceListDomainEvent } from './device-list-event.codec';
 
 const metadata = { aggregateVersion: 3, occurredAt: new Date(0) } as EventMetadata;
 

@@ -1,15 +1,8 @@
-import { DeviceListEvent } from '@tandem/contracts/events/tandem/linking/v1/events';
+import type { DeviceLookup } from '@tandem/auth';
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
-import { oneofEventCodec, type ReceivedEvent } from '@tandem/event-sourcing';
-
-export type DeviceListDomainEvent = NonNullable<DeviceListEvent['event']>;
-
-/** The linking service's events, as every service reads them from tandem.linking.events. */
-export const deviceListEventCodec = oneofEventCodec<DeviceListDomainEvent>(
-  'tandem.linking.v1.DeviceListEvent',
-  DeviceListEvent,
-  (event) => event.value.accountId || ('sessionId' in event.value ? event.value.sessionId : ''),
-);
+import type { ReceivedEvent } from '@tandem/event-sourcing';
+import { defineProjection, eventFeed } from '@tandem/runtime';
+import { type DeviceListDomainEvent, deviceListEventCodec } from './device-list-event.codec';
 
 /** One device as a service knows it from the linking service's events. */
 export interface DeviceRecord extends VersionedDocument {
@@ -34,9 +27,9 @@ export const deviceRecordId = (accountId: string, deviceId: number): string => `
  * The device directory every service keeps, from `tandem.linking.events`: which devices are
  * linked, so a token stops working as soon as the device's DeviceUnlinked reaches the service.
  * Each document records the device list version it reflects; a redelivered or older event
- * changes nothing.
+ * changes nothing. It is the `DeviceLookup` the service's `DeviceAuthenticator` asks.
  */
-export class DeviceDirectory {
+export class DeviceDirectory implements DeviceLookup {
   constructor(private readonly devices: DocumentCollection<DeviceRecord>) {}
 
   /** The index `linkedPrimaries` needs on MongoDB: the inactivity sweep's query, off the request path. */
@@ -90,3 +83,16 @@ export class DeviceDirectory {
     return this.devices.get(deviceRecordId(accountId, deviceId));
   }
 }
+
+/**
+ * The device directory a service authenticates devices with, folded from tandem.linking.events
+ * into its `devices` collection by the consumer group `<service>.<group>`.
+ */
+export const deviceDirectoryProjection = (group: string) =>
+  defineProjection({
+    name: 'device-directory',
+    collections: ['devices'],
+    volatileFields: { appliedAt: 'when the service applied the event (the clock of the moment)' },
+    feeds: [eventFeed<DeviceListDomainEvent, DeviceDirectory>('linking', group, deviceListEventCodec)],
+    create: (store) => new DeviceDirectory(store.collection('devices')),
+  });

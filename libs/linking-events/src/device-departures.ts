@@ -3,7 +3,7 @@ import { UnlinkReason } from '@tandem/contracts/events/tandem/linking/v1/events'
 import type { ReceivedEvent } from '@tandem/event-sourcing';
 import { GrpcStatusError } from '@tandem/grpc';
 import { LRUCache } from 'lru-cache';
-import type { DeviceListDomainEvent } from './device-directory.projection';
+import type { DeviceListDomainEvent } from './device-list-event.codec';
 
 /**
  * A holder of server streams opened by devices (inbox streams, presence subscriptions): told when

@@ -1,0 +1,2 @@
+export * from './account-event.codec';
+export * from './blocks.projection';
