@@ -267,7 +267,7 @@ describeProjection({
   ],
   stale: [
     recordedFor(accountId, 'tue', hoursAgo(47), 2),
-    recordedFor('acc-2', 'first', hoursAgo(30), 1),
+    recordedFor('acc-2', 'first', hoursAgo(29), 1),
     recordedFor('acc-3', 'only', hoursAgo(11), 1),
   ],
   expectDocuments: ({ backup_lists }) => {

@@ -42,7 +42,7 @@ describeProjection({
     unblocked('acc-c', 'acc-b', 3),
     blocked('acc-c', 'acc-b', 4),
   ],
-  stale: [blocked('acc-a', 'acc-b', 2), unblocked('acc-a', 'acc-c', 3), unblocked('acc-c', 'acc-b', 3)],
+  stale: [blocked('acc-a', 'acc-b', 3), unblocked('acc-a', 'acc-c', 3), unblocked('acc-c', 'acc-b', 2)],
   expectDocuments: ({ blocks }) => {
     expect(blocks).toEqual([
       { _id: 'acc-a>acc-b', accountId: 'acc-a', blockedAccountId: 'acc-b', blocked: false, version: 5 },

@@ -116,7 +116,7 @@ describeProjection<PresencePrivacy, Received>({
   stale: [
     visibility('acc-a', 2, LastSeenVisibility.LAST_SEEN_VISIBILITY_NOBODY),
     visibility('acc-c', 3, LastSeenVisibility.LAST_SEEN_VISIBILITY_CONTACTS),
-    blocked('acc-a', 'acc-c', 3),
+    blocked('acc-a', 'acc-c', 2),
     unblocked('acc-c', 'acc-b', 2),
   ],
   expectDocuments: ({ last_seen_visibility, contacts, blocks }) => {

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import {
   type Document,
   type DocumentStore,
@@ -8,15 +9,15 @@ import {
   MongoDocumentStore,
 } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
+import { testInfrastructure, uniqueName } from '@tandem/testing';
 import { MongoClient } from 'mongodb';
 import { afterAll, describe, expect, it } from 'vitest';
-import { testInfrastructure, uniqueName } from '@tandem/testing';
 
 /** Every document of each collection a projection writes, by collection, ascending by `_id`. */
 export type ProjectionDocuments = Readonly<Record<string, readonly Document[]>>;
 
 /** What `describeProjection` needs to know of a projection. */
-export interface ProjectionContract<P, E> {
+export interface ProjectionContract<P, E extends ReceivedEvent<unknown>> {
   /** How the specs name the projection. */
   readonly name: string;
   /** The projection over a store, as its service builds it (same collection names). */
@@ -28,9 +29,10 @@ export interface ProjectionContract<P, E> {
   /** Events as received, in topic order: every event type the projection handles, several accounts. */
   readonly history: readonly E[];
   /**
-   * Only for a projection that keeps the order of an aggregate's events: events with other content
-   * than the history's but an older version of their aggregate than one in it. Received after the
-   * history, they change nothing.
+   * Only for a projection that keeps the order of an aggregate's events: events of an aggregate in
+   * the history at an older version than its last there, with other content than the history's
+   * event at that version (so only the version can tell them apart). Received after the history,
+   * they change nothing.
    */
   readonly stale?: readonly E[];
   /**
@@ -160,7 +162,9 @@ function withoutClockFields(documents: ProjectionDocuments, fields: readonly str
  * documents, clock stamps aside; and, where the projection keeps order, an older event after a
  * newer one changes nothing.
  */
-export function describeProjection<P, E>(contract: ProjectionContract<P, E>): void {
+export function describeProjection<P, E extends ReceivedEvent<unknown>>(
+  contract: ProjectionContract<P, E>,
+): void {
   for (const adapter of [embedded(), mongo()]) {
     describe(`the ${contract.name} projection (${adapter.name})`, () => {
       const opened: OpenedStore[] = [];
@@ -223,6 +227,20 @@ export function describeProjection<P, E>(contract: ProjectionContract<P, E>): vo
         const stale = contract.stale;
         it('changes nothing when an older event comes after a newer one', async () => {
           expect(stale.length).toBeGreaterThan(0);
+          for (const { event, metadata } of stale) {
+            const ofAggregate = contract.history.filter(
+              (e) => e.metadata.aggregateId === metadata.aggregateId,
+            );
+            const last = Math.max(...ofAggregate.map((e) => e.metadata.aggregateVersion));
+            expect(metadata.aggregateVersion, `${metadata.aggregateId}: older than its last`).toBeLessThan(
+              last,
+            );
+            const same = ofAggregate.find((e) => e.metadata.aggregateVersion === metadata.aggregateVersion);
+            expect(
+              same && isDeepStrictEqual(same.event, event),
+              `${metadata.aggregateId}@${metadata.aggregateVersion} differs from the history's`,
+            ).not.toBe(true);
+          }
           const { store, projection, documents: once } = await folded();
           await applyAll(projection, [...contract.history].reverse());
           expect(await documentsOf(store, contract.collections), 'the history received backwards').toEqual(
