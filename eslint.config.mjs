@@ -93,7 +93,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.spec.ts', 'libs/platform/testing/**/*.ts'],
+    files: ['**/*.spec.ts', 'libs/platform/testing/**/*.ts', 'libs/platform/projection-testing/**/*.ts'],
     rules: { '@nx/enforce-module-boundaries': boundaries(['type:testing']) },
   },
   {

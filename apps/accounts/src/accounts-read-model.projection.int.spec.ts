@@ -5,6 +5,7 @@ import type { AccountDomainEvent } from '@tandem/accounts-domain';
 import { LastSeenVisibility } from '@tandem/contracts/events/tandem/accounts/v1/settings';
 import { type DocumentStore, EmbeddedDocumentStore, MongoDocumentStore } from '@tandem/documents';
 import type { EventMetadata, ReceivedEvent } from '@tandem/event-sourcing';
+import { describeProjection, eventsOn } from '@tandem/projection-testing';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -212,4 +213,125 @@ describeReadModel('embedded', async () => {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+});
+
+const onAccounts = eventsOn<AccountDomainEvent>('tandem.accounts.events', 'tandem.accounts.v1.AccountEvent');
+const registeredAt = new Date('2026-11-25T09:00:00.000Z');
+const numberA = '+4915100000001';
+const numberB = '+4915100000002';
+
+const claimed = (phoneNumber: string, account: string, version: number) =>
+  onAccounts(
+    { $case: 'phoneNumberClaimed', value: { phoneNumber, accountId: account, claimedAt: registeredAt } },
+    `phone-number:${phoneNumber}`,
+    version,
+  );
+const registered = (account: string, phoneNumber: string) =>
+  onAccounts(
+    {
+      $case: 'accountRegistered',
+      value: {
+        accountId: account,
+        phoneNumber,
+        primaryIdentityKey: Buffer.alloc(32, 1),
+        primaryRegistrationId: 7,
+        primaryDeviceName: 'Pixel',
+        registeredAt,
+      },
+    },
+    account,
+    1,
+  );
+const profile = (account: string, version: number, displayName: string) =>
+  onAccounts(
+    {
+      $case: 'profileUpdated',
+      value: { accountId: account, displayName, about: 'Hi', avatarRef: '', byDeviceId: 1 },
+    },
+    account,
+    version,
+  );
+
+describeProjection({
+  name: 'accounts read model',
+  create: (store) => new AccountsReadModel(store.collection('accounts'), store.collection('phone_numbers')),
+  apply: (model, event) => model.apply(event),
+  collections: ['accounts', 'phone_numbers'],
+  history: [
+    claimed(numberA, 'acc-a', 1),
+    registered('acc-a', numberA),
+    claimed(numberB, 'acc-b', 1),
+    registered('acc-b', numberB),
+    profile('acc-a', 2, 'Ada'),
+    onAccounts(
+      {
+        $case: 'settingsUpdated',
+        value: {
+          accountId: 'acc-a',
+          lastSeenVisibility: LastSeenVisibility.LAST_SEEN_VISIBILITY_CONTACTS,
+          backupFrequency: 2,
+          backupWifiOnly: false,
+          backupIncludeVideos: true,
+          byDeviceId: 1,
+        },
+      },
+      'acc-a',
+      3,
+    ),
+    onAccounts(
+      { $case: 'accountBlocked', value: { accountId: 'acc-a', blockedAccountId: 'acc-b', byDeviceId: 1 } },
+      'acc-a',
+      4,
+    ),
+    profile('acc-b', 2, 'Bob'),
+    onAccounts(
+      {
+        $case: 'accountReregistered',
+        value: {
+          accountId: 'acc-a',
+          phoneNumber: numberA,
+          primaryIdentityKey: Buffer.alloc(32, 2),
+          primaryRegistrationId: 8,
+          primaryDeviceName: 'Pixel 10',
+          reregisteredAt: registeredAt,
+        },
+      },
+      'acc-a',
+      5,
+    ),
+    profile('acc-a', 6, 'Ada L.'),
+    onAccounts(
+      { $case: 'accountDeleted', value: { accountId: 'acc-b', phoneNumber: numberB, byDeviceId: 1 } },
+      'acc-b',
+      3,
+    ),
+    claimed(numberB, 'acc-c', 2),
+    registered('acc-c', numberB),
+  ],
+  stale: [
+    profile('acc-a', 2, 'Ada of old'),
+    profile('acc-b', 2, 'Bob of old'),
+    claimed(numberB, 'acc-x', 1),
+    registered('acc-a', '+4915100000009'),
+  ],
+  expectDocuments: ({ accounts, phone_numbers }) => {
+    expect(phone_numbers).toEqual([
+      { _id: numberA, accountId: 'acc-a', version: 1 },
+      { _id: numberB, accountId: 'acc-c', version: 2 },
+    ]);
+    expect(accounts).toMatchObject([
+      {
+        _id: 'acc-a',
+        phoneNumber: numberA,
+        displayName: 'Ada L.',
+        lastSeenVisibility: LastSeenVisibility.LAST_SEEN_VISIBILITY_CONTACTS,
+        backupFrequency: 2,
+        backupIncludeVideos: true,
+        deleted: false,
+        version: 6,
+      },
+      { _id: 'acc-b', phoneNumber: numberB, displayName: 'Bob', deleted: true, version: 3 },
+      { _id: 'acc-c', phoneNumber: numberB, displayName: '', deleted: false, version: 1 },
+    ]);
+  },
 });

@@ -5,6 +5,7 @@ import type { BackupDomainEvent } from '@tandem/backups-domain';
 import { BackupProvider } from '@tandem/contracts/events/tandem/backups/v1/backup';
 import { type DocumentStore, EmbeddedDocumentStore, MongoDocumentStore } from '@tandem/documents';
 import type { EventMetadata, ReceivedEvent } from '@tandem/event-sourcing';
+import { describeProjection, eventsOn } from '@tandem/projection-testing';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -222,4 +223,65 @@ describeReadModel('embedded', async () => {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+});
+
+const onBackups = eventsOn<BackupDomainEvent>('tandem.backups.events', 'tandem.backups.v1.BackupEvent');
+const recordedFor = (account: string, backupId: string, createdAt: Date, version: number) => {
+  const event = recorded(backupId, createdAt);
+  return onBackups({ ...event, value: { ...event.value, accountId: account } }, account, version);
+};
+const deletedFor = (account: string, backupId: string, version: number) =>
+  onBackups(
+    {
+      $case: 'backupDeleted',
+      value: {
+        accountId: account,
+        backupId,
+        provider: BackupProvider.BACKUP_PROVIDER_GOOGLE_DRIVE,
+        deletedAt: now,
+        byDeviceId: 1,
+      },
+    },
+    account,
+    version,
+  );
+
+describeProjection({
+  name: 'backup lists',
+  create: (store) => new BackupListsProjection(store.collection('backup_lists')),
+  apply: (lists, event) => lists.apply(event),
+  collections: ['backup_lists'],
+  history: [
+    ...history.map(({ event, metadata }) =>
+      onBackups(event, metadata.aggregateId, metadata.aggregateVersion),
+    ),
+    recordedFor('acc-2', 'first', hoursAgo(30), 1),
+    recordedFor('acc-2', 'second', hoursAgo(6), 2),
+    deletedFor('acc-2', 'first', 3),
+    recordedFor('acc-3', 'only', hoursAgo(12), 1),
+    onBackups(
+      { $case: 'backupsPurged', value: { accountId: 'acc-3', backupIds: ['only'], purgedAt: now } },
+      'acc-3',
+      2,
+    ),
+  ],
+  stale: [
+    recordedFor(accountId, 'tue', hoursAgo(47), 2),
+    recordedFor('acc-2', 'first', hoursAgo(29), 1),
+    recordedFor('acc-3', 'only', hoursAgo(11), 1),
+  ],
+  expectDocuments: ({ backup_lists }) => {
+    expect(
+      backup_lists.map((list) => [
+        list._id,
+        (list as BackupListRecord).backups.map((backup) => backup.backupId),
+        list['purged'],
+        list['version'],
+      ]),
+    ).toEqual([
+      [accountId, ['thu', 'iphone'], false, 8],
+      ['acc-2', ['second'], false, 3],
+      ['acc-3', [], true, 2],
+    ]);
+  },
 });

@@ -2,10 +2,15 @@ import { DevicePlatform } from '@tandem/contracts/events/tandem/linking/v1/devic
 import { type DeviceListEvent, UnlinkReason } from '@tandem/contracts/events/tandem/linking/v1/events';
 import { MongoDocumentStore } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
+import { describeProjection, eventsOn } from '@tandem/projection-testing';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
 import { type Db, MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DeviceDirectory, type DeviceRecord } from './device-directory.projection';
+import {
+  DeviceDirectory,
+  type DeviceListDomainEvent,
+  type DeviceRecord,
+} from './device-directory.projection';
 
 type Event = NonNullable<DeviceListEvent['event']>;
 const accountId = 'acc-1';
@@ -102,4 +107,110 @@ describe('the device directory on a MongoDB-protocol server', () => {
     await directory.apply(unlinked(2, 3));
     expect(await directory.find(accountId, 2)).toMatchObject({ linked: false, version: 3 });
   });
+});
+
+const onLinking = eventsOn<DeviceListDomainEvent>(
+  'tandem.linking.events',
+  'tandem.linking.v1.DeviceListEvent',
+);
+const at = (minute: number) => new Date(Date.UTC(2026, 10, 25, 10, minute));
+
+const deviceLinked = (account: string, deviceId: number, version: number, name = `device ${deviceId}`) =>
+  onLinking(
+    {
+      $case: 'deviceLinked',
+      value: {
+        accountId: account,
+        deviceId,
+        identityKey: Buffer.alloc(32, deviceId),
+        registrationId: 10 + deviceId,
+        name,
+        platform:
+          deviceId === 1 ? DevicePlatform.DEVICE_PLATFORM_PHONE : DevicePlatform.DEVICE_PLATFORM_DESKTOP,
+        primary: deviceId === 1,
+        linkedAt: at(version),
+        listVersion: version,
+        linkSessionId: deviceId === 1 ? '' : `session-${account}-${deviceId}`,
+        listSignature: Buffer.alloc(deviceId === 1 ? 0 : 64, 7),
+        byDeviceId: deviceId === 1 ? 0 : 1,
+      },
+    },
+    account,
+    version,
+    { occurredAt: at(version) },
+  );
+
+const deviceUnlinked = (account: string, deviceId: number, version: number, reason: UnlinkReason) =>
+  onLinking(
+    {
+      $case: 'deviceUnlinked',
+      value: {
+        accountId: account,
+        deviceId,
+        reason,
+        unlinkedAt: at(version),
+        listVersion: version,
+        listSignature: Buffer.alloc(64, 7),
+        byDeviceId: reason === UnlinkReason.UNLINK_REASON_BY_PRIMARY ? 1 : deviceId,
+      },
+    },
+    account,
+    version,
+    { occurredAt: at(version) },
+  );
+
+describeProjection({
+  name: 'device directory',
+  create: async (store) => {
+    const directory = new DeviceDirectory(store.collection('devices'));
+    await directory.setUp();
+    return directory;
+  },
+  apply: (directory, event) => directory.apply(event),
+  collections: ['devices'],
+  history: [
+    deviceLinked('acc-a', 1, 1),
+    deviceLinked('acc-b', 1, 1),
+    deviceLinked('acc-a', 2, 2),
+    onLinking(
+      {
+        $case: 'deviceRenamed',
+        value: { accountId: 'acc-a', deviceId: 2, name: 'work laptop', byDeviceId: 1 },
+      },
+      'acc-a',
+      3,
+    ),
+    deviceLinked('acc-b', 2, 2),
+    deviceUnlinked('acc-a', 2, 4, UnlinkReason.UNLINK_REASON_BY_PRIMARY),
+    deviceLinked('acc-a', 3, 5),
+    deviceUnlinked('acc-b', 2, 3, UnlinkReason.UNLINK_REASON_BY_SELF),
+    deviceUnlinked('acc-b', 1, 4, UnlinkReason.UNLINK_REASON_ACCOUNT_DELETED),
+  ],
+  stale: [
+    deviceLinked('acc-a', 2, 2, 'an older name'),
+    deviceLinked('acc-b', 1, 1, 'an older name'),
+    deviceUnlinked('acc-a', 1, 1, UnlinkReason.UNLINK_REASON_BY_PRIMARY),
+  ],
+  clockFields: {
+    appliedAt: 'when this service applied the change, by its own clock: a rebuild applies it later',
+  },
+  expectDocuments: ({ devices }) => {
+    expect(devices.map((device) => [device._id, device['linked'], device['version']])).toEqual([
+      ['acc-a:1', true, 1],
+      ['acc-a:2', false, 4],
+      ['acc-a:3', true, 5],
+      ['acc-b:1', false, 4],
+      ['acc-b:2', false, 3],
+    ]);
+    expect(devices[1]).toMatchObject({
+      accountId: 'acc-a',
+      deviceId: 2,
+      primary: false,
+      identityKey: Buffer.alloc(32, 2).toString('base64'),
+      registrationId: 12,
+      name: 'device 2',
+      linkedAt: at(2).toISOString(),
+      changedAt: at(4).toISOString(),
+    });
+  },
 });
