@@ -5,6 +5,7 @@ import { type Db, MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccountDomainEvent } from './account-event.codec';
 import { type BlockRecord, BlocksProjection } from './blocks.projection';
+import { describeProjection, eventsOn } from '@tandem/projection-testing';
 
 function received(event: AccountDomainEvent, version: number): ReceivedEvent<AccountDomainEvent> {
   return {
@@ -131,4 +132,56 @@ describe('the blocks projection on a MongoDB-protocol server', () => {
       senderBlocksRecipient: true,
     });
   });
+});
+
+const onAccounts = eventsOn<AccountDomainEvent>('tandem.accounts.events', 'tandem.accounts.v1.AccountEvent');
+
+const blockedEvent = (accountId: string, blockedAccountId: string, version: number) =>
+  onAccounts(
+    { $case: 'accountBlocked', value: { accountId, blockedAccountId, byDeviceId: 1 } },
+    accountId,
+    version,
+  );
+const unblockedEvent = (accountId: string, unblockedAccountId: string, version: number) =>
+  onAccounts(
+    { $case: 'accountUnblocked', value: { accountId, unblockedAccountId, byDeviceId: 1 } },
+    accountId,
+    version,
+  );
+
+describeProjection({
+  name: 'blocks',
+  create: (store) => new BlocksProjection(store.collection('blocks')),
+  apply: (blocks, event) => blocks.apply(event),
+  collections: ['blocks'],
+  history: [
+    blockedEvent('acc-a', 'acc-b', 2),
+    onAccounts(
+      {
+        $case: 'profileUpdated',
+        value: { accountId: 'acc-a', displayName: 'Ada', about: '', avatarRef: '', byDeviceId: 1 },
+      },
+      'acc-a',
+      3,
+    ),
+    blockedEvent('acc-a', 'acc-c', 4),
+    blockedEvent('acc-b', 'acc-a', 2),
+    unblockedEvent('acc-a', 'acc-b', 5),
+    blockedEvent('acc-c', 'acc-b', 2),
+    unblockedEvent('acc-c', 'acc-b', 3),
+    blockedEvent('acc-c', 'acc-b', 4),
+  ],
+  stale: [
+    blockedEvent('acc-a', 'acc-b', 3),
+    unblockedEvent('acc-a', 'acc-c', 3),
+    unblockedEvent('acc-c', 'acc-b', 2),
+  ],
+  expectDocuments: ({ blocks }) => {
+    expect(blocks).toEqual([
+      { _id: 'acc-a>acc-b', accountId: 'acc-a', blockedAccountId: 'acc-b', blocked: false, version: 5 },
+      { _id: 'acc-a>acc-c', accountId: 'acc-a', blockedAccountId: 'acc-c', blocked: true, version: 4 },
+      { _id: 'acc-b>acc-a', accountId: 'acc-b', blockedAccountId: 'acc-a', blocked: true, version: 2 },
+      { _id: 'acc-c>acc-b', accountId: 'acc-c', blockedAccountId: 'acc-b', blocked: true, version: 4 },
+    ]);
+  },
 });

@@ -6,11 +6,8 @@ import { describeProjection, eventsOn } from '@tandem/projection-testing';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
 import { type Db, MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DeviceDirectory,
-  type DeviceListDomainEvent,
-  type DeviceRecord,
-} from './device-directory.projection';
+import { DeviceDirectory, type DeviceRecord } from './device-directory.projection';
+import type { DeviceListDomainEvent } from './device-list-event.codec';
 
 type Event = NonNullable<DeviceListEvent['event']>;
 const accountId = 'acc-1';
