@@ -21,6 +21,7 @@ import type { BlocksProjection } from './blocks.projection';
 import type { DeviceListsProjection } from './device-lists.projection';
 import { fanoutEventCodec } from './fanout.codecs';
 import { derivedId, type FanoutLog, serverMessageIdOf } from './fanout-log';
+import type { InboxTiers } from './inbox-tiers';
 import { ackToRecord, type InboxesProjection } from './inboxes.projection';
 
 /**
@@ -44,6 +45,7 @@ export class FanoutCommands {
     private readonly deviceLists: DeviceListsProjection,
     private readonly blocks: BlocksProjection,
     private readonly inboxes: InboxesProjection,
+    private readonly tiers: InboxTiers,
     onAppended: () => void,
   ) {
     this.inboxChanges = new CommandHandler(store, inboxDecider, fanoutEventCodec, { onAppended });
@@ -156,7 +158,7 @@ export class FanoutCommands {
       new Date(),
     );
     if (here) return here.length;
-    const inbox = await this.inboxes.inboxOf(device.accountId, device.deviceId);
+    const inbox = await this.tiers.inboxOf(device.accountId, device.deviceId);
     if (!inbox) return 0;
     const { removed } = removeEntries(inbox, ids, request.throughSequence);
     if (removed.length === 0) return 0;

@@ -2,12 +2,7 @@ import { Module } from '@nestjs/common';
 import { DeviceDepartures, DeviceDirectory } from '@tandem/auth';
 import { randomUUID } from 'node:crypto';
 import { CommandHandler } from '@tandem/event-sourcing';
-import {
-  type ConnectionCommand,
-  connectionDecider,
-  type ConnectionState,
-  type FanoutDomainEvent,
-} from '@tandem/fanout-domain';
+import { connectionDecider } from '@tandem/fanout-domain';
 import type { TopicSpec } from '@tandem/messaging';
 import type { Logger } from '@tandem/observability';
 import {
@@ -39,9 +34,12 @@ import { DeliveryReceiptBatcher } from './delivery-receipts';
 import { FanoutLog } from './fanout-log';
 import { expireInboxEntries } from './inbox-expiry';
 import { inboxOwnerWorker } from './inbox-owner';
+import { InboxNotifications } from './inbox-notifications';
 import { InboxSignals } from './inbox-signals';
 import { InboxStreams } from './inbox-streams';
+import { InboxTiers } from './inbox-tiers';
 import { InboxesProjection } from './inboxes.projection';
+import { InstanceConnections } from './instance-connections';
 import { SystemEntries } from './system-entries.consumer';
 
 @Module({})
@@ -50,30 +48,21 @@ class FanoutModule {}
 /** How long signals are kept: they matter for moments only. */
 const SIGNAL_RETENTION_MS = 60 * 60 * 1000;
 
-/** How often an instance says it is alive, and for how long each time. */
+/** How often an instance says it is alive (each time for INSTANCE_ALIVE_VALID_MS). */
 const INSTANCE_ALIVE_INTERVAL_MS = 20_000;
-const INSTANCE_ALIVE_VALID_MS = 60_000;
 
 /** Says at start and then every interval that this instance, and so its connections, are alive. */
-function instanceAliveWorker(
-  connections: CommandHandler<ConnectionCommand, FanoutDomainEvent, ConnectionState>,
-  instanceId: string,
-  logger: Logger,
-): Worker {
-  const announce = async () => {
-    await connections.handle(
-      `instance-alive:${instanceId}:${randomUUID()}`,
-      { type: 'AnnounceInstance', instanceId, validForMs: INSTANCE_ALIVE_VALID_MS, now: new Date() },
-      { correlationId: randomUUID(), causationId: '' },
-    );
-  };
-  const periodic = periodicWorker('fanout.instance-alive', INSTANCE_ALIVE_INTERVAL_MS, announce, (error) =>
-    logger.error({ err: error }, 'announcing the instance failed'),
+function instanceAliveWorker(connections: InstanceConnections, logger: Logger): Worker {
+  const periodic = periodicWorker(
+    'fanout.instance-alive',
+    INSTANCE_ALIVE_INTERVAL_MS,
+    () => connections.announceAlive(),
+    (error) => logger.error({ err: error }, 'announcing the instance failed'),
   );
   return {
     name: periodic.name,
     async start() {
-      await announce();
+      await connections.announceAlive();
       await periodic.start();
     },
     stop: () => periodic.stop(),
@@ -102,20 +91,11 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
   const deviceLists = new DeviceListsProjection(documents.collection('device_lists'));
   const blocks = new BlocksProjection(documents.collection('blocks'));
   const instanceId = randomUUID();
-  const connections = new CommandHandler(store, connectionDecider, fanoutEventCodec, {
-    onAppended: () => relay.wake(),
-  });
-  const recordConnection = async (accountId: string, deviceId: number, connected: boolean) => {
-    try {
-      await connections.handle(
-        `connection:${instanceId}:${accountId}:${deviceId}:${randomUUID()}`,
-        { type: 'RecordConnection', device: { accountId, deviceId }, instanceId, connected, now: new Date() },
-        { correlationId: randomUUID(), causationId: '' },
-      );
-    } catch (error) {
-      logger.error({ err: error, accountId, deviceId }, 'recording a connection failed');
-    }
-  };
+  const connections = new InstanceConnections(
+    new CommandHandler(store, connectionDecider, fanoutEventCodec, { onAppended: () => relay.wake() }),
+    instanceId,
+    logger,
+  );
   // Several instances tell each other about streams; one process alone needs no signals.
   const signalsTopic: TopicSpec = {
     name: `${config.topicPrefix}tandem.fanout.signals`,
@@ -123,41 +103,20 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
     retentionMs: SIGNAL_RETENTION_MS,
   };
   const signals =
-    config.mode === 'distributed' ? new InboxSignals(eventLog, signalsTopic.name, instanceId) : undefined;
-  const reportSignalError = (error: unknown) =>
-    logger.warn({ err: error }, 'publishing an inbox signal failed');
+    config.mode === 'distributed'
+      ? new InboxSignals(eventLog, signalsTopic.name, instanceId, logger)
+      : undefined;
 
   const fanoutLog = new FanoutLog(eventLog, topic.name);
   const receipts = new DeliveryReceiptBatcher(fanoutLog, deviceLists);
   const departures = new DeviceDepartures();
-  const streams: InboxStreams = new InboxStreams(
-    { pendingAfter: (...args) => inboxes.pendingAfter(...args) },
-    {
-      onOpened: (accountId, deviceId, streamId, openedAt) =>
-        void signals?.streamOpened(accountId, deviceId, streamId, openedAt).catch(reportSignalError),
-      onConnected: (accountId, deviceId) => recordConnection(accountId, deviceId, true),
-      onDisconnected: (accountId, deviceId) => recordConnection(accountId, deviceId, false),
-    },
-    departures,
-  );
+  const tiers = new InboxTiers(documents.collection('inbox_heads'), documents.collection('inbox_entries'));
+  const streams = new InboxStreams(tiers, connections, departures, signals);
   departures.endStreamsIn(streams);
-  const inboxes = new InboxesProjection(
-    documents.collection('inbox_heads'),
-    documents.collection('inbox_entries'),
-    deviceLists,
-    {
-      appended: (appended) => {
-        streams.appended(appended);
-        void signals?.entriesAppended(appended).catch(reportSignalError);
-      },
-      acked: (acked) => receipts.add(acked),
-      stored: (stored) => void signals?.entriesStored(stored).catch(reportSignalError),
-    },
-    'deferred',
-    topic.partitions,
-  );
+  const notifications = new InboxNotifications(streams, receipts, signals);
+  const inboxes = new InboxesProjection(tiers, notifications, 'deferred', topic.partitions);
   const accepted = new AcceptedSends(documents.collection('accepted_sends'));
-  const commands = new FanoutCommands(store, fanoutLog, accepted, deviceLists, blocks, inboxes, () =>
+  const commands = new FanoutCommands(store, fanoutLog, accepted, deviceLists, blocks, inboxes, tiers, () =>
     relay.wake(),
   );
   const systemEntries = new SystemEntries(commands.inboxChanges, deviceLists);
@@ -184,7 +143,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
       providers: [
         { provide: FanoutCommands, useValue: commands },
         { provide: InboxStreams, useValue: streams },
-        { provide: InboxesProjection, useValue: inboxes },
+        { provide: InboxTiers, useValue: tiers },
         { provide: DeviceListsProjection, useValue: deviceLists },
         {
           provide: SEND_RATE_LIMIT,
@@ -248,13 +207,13 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
       ...(signals
         ? [signals.worker(infrastructure.groupId('fanout', `signals.${instanceId}`), streams)]
         : []),
-      instanceAliveWorker(connections, instanceId, logger),
+      instanceAliveWorker(connections, logger),
       periodicWorker(
         'fanout.inbox-expiry',
         config.fanout.expirySweepIntervalSeconds * 1000,
         async () => {
           await expireInboxEntries(
-            inboxes,
+            tiers,
             commands.inboxChanges,
             config.fanout.inboxRetentionSeconds * 1000,
             new Date(),

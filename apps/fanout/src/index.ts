@@ -2,9 +2,5 @@ export { fanoutService } from './fanout.service';
 export { fanoutEventCodec } from './fanout.codecs';
 export { type BlockRecord, BlocksProjection } from './blocks.projection';
 export { type DeviceListRecord, DeviceListsProjection } from './device-lists.projection';
-export {
-  entryRecordId,
-  type InboxEntryRecord,
-  type InboxHeadRecord,
-  InboxesProjection,
-} from './inboxes.projection';
+export { entryRecordId, type InboxEntryRecord, type InboxHeadRecord, InboxTiers } from './inbox-tiers';
+export { InboxesProjection } from './inboxes.projection';

@@ -8,6 +8,7 @@ import {
   DeviceListsProjection,
   fanoutEventCodec,
   InboxesProjection,
+  InboxTiers,
 } from '@tandem/fanout-app';
 import type { IncomingRecord, RecordBatch } from '@tandem/messaging';
 import { PresencePrivacy } from '@tandem/presence-app';
@@ -144,90 +145,23 @@ function blocks(): ProjectionSpec {
   };
 }
 
-type DeviceListEvent = ReceivedEvent<Parameters<typeof deviceListEventCodec.typeOf>[0]>;
-
-/** An account's device-list events in log order, and how many were applied. */
-interface Timeline {
-  readonly events: DeviceListEvent[];
-  applied: number;
-}
-
-/** Records handed to the inbox projection at once. */
-const INBOX_BATCH = 1_000;
-
 /**
- * Fan-out's inboxes read the account's device list (who gets receipts and system entries, which
- * device is the primary). Live, that list is as the linking events had made it when the inbox
- * event was applied; the rebuild reproduces that by time: before each inbox event of an account it
- * applies the account's device-list events that occurred at or before it (then the rest).
+ * Fan-out's inboxes: a plain fold of the fan-out topic, as the inbox owner folds it (its events
+ * name the devices they go to and the primary among them, so no other topic is read).
  */
 function inboxes(): ProjectionSpec {
   return {
     name: 'inboxes',
     service: 'fanout',
-    topics: ['linking', 'fanout'],
+    topics: ['fanout'],
     collections: ['inbox_heads', 'inbox_entries'],
     ignoredFields: TRACE_CONTEXT,
-    liveGroups: [
-      { service: 'fanout', purpose: 'inboxes', topic: 'fanout' },
-      { service: 'fanout', purpose: 'linking-events', topic: 'linking' },
-    ],
+    liveGroups: [{ service: 'fanout', purpose: 'inboxes', topic: 'fanout' }],
     async rebuild(store, replay) {
-      const lists = new DeviceListsProjection(store.collection('device_lists'));
       const projection = new InboxesProjection(
-        store.collection('inbox_heads'),
-        store.collection('inbox_entries'),
-        lists,
-        () => undefined,
+        new InboxTiers(store.collection('inbox_heads'), store.collection('inbox_entries')),
       );
-      const timelines = new Map<string, Timeline>();
-      await replay('linking', (batch) =>
-        eachEvent(batch.records, deviceListEventCodec, async (received) => {
-          const { event } = received;
-          if (event.$case !== 'deviceLinked' && event.$case !== 'deviceUnlinked') return;
-          const timeline = timelines.get(event.value.accountId) ?? { events: [], applied: 0 };
-          timeline.events.push(received);
-          timelines.set(event.value.accountId, timeline);
-        }),
-      );
-      const applyListsUntil = async (accountId: string, time: number) => {
-        const timeline = timelines.get(accountId);
-        if (!timeline) return;
-        while (
-          timeline.applied < timeline.events.length &&
-          timeline.events[timeline.applied]!.metadata.occurredAt.getTime() <= time
-        ) {
-          await lists.apply(timeline.events[timeline.applied]!);
-          timeline.applied += 1;
-        }
-      };
-      const pendingUntil = (accountId: string, time: number): boolean => {
-        const timeline = timelines.get(accountId);
-        const next = timeline?.events[timeline.applied];
-        return next !== undefined && next.metadata.occurredAt.getTime() <= time;
-      };
-
-      await replay('fanout', async (batch) => {
-        let chunk: IncomingRecord[] = [];
-        const flush = async () => {
-          if (chunk.length === 0) return;
-          await projection.applyBatch({ topic: batch.topic, partition: batch.partition, records: chunk });
-          chunk = [];
-        };
-        for (const record of batch.records) {
-          const { metadata } = fromRecord(record);
-          const accountId = metadata.partitionKey || record.key;
-          const time = metadata.occurredAt.getTime();
-          if (pendingUntil(accountId, time)) {
-            await flush();
-            await applyListsUntil(accountId, time);
-          }
-          chunk.push(record);
-          if (chunk.length >= INBOX_BATCH) await flush();
-        }
-        await flush();
-      });
-      for (const accountId of timelines.keys()) await applyListsUntil(accountId, Number.POSITIVE_INFINITY);
+      await replay('fanout', (batch) => projection.applyBatch(batch));
     },
   };
 }
