@@ -4,7 +4,12 @@ import type {
   SendRequest,
   SendResponse,
 } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
-import { type CommandContext, CommandHandler, type EventStore } from '@tandem/event-sourcing';
+import {
+  type CommandContext,
+  CommandHandler,
+  type EventStore,
+  type OutboxRelay,
+} from '@tandem/event-sourcing';
 import {
   type AcceptMessage,
   type FanoutDomainEvent,
@@ -46,9 +51,12 @@ export class FanoutCommands {
     private readonly blocks: BlocksProjection,
     private readonly inboxes: InboxesProjection,
     private readonly tiers: InboxTiers,
-    onAppended: () => void,
+    /** Woken when a command appended events to the store, to publish them at once. */
+    relay: Pick<OutboxRelay, 'wake'>,
   ) {
-    this.inboxChanges = new CommandHandler(store, inboxDecider, fanoutEventCodec, { onAppended });
+    this.inboxChanges = new CommandHandler(store, inboxDecider, fanoutEventCodec, {
+      onAppended: () => relay.wake(),
+    });
   }
 
   async send(

@@ -1,8 +1,6 @@
 import { Module } from '@nestjs/common';
 import { DeviceDepartures, DeviceDirectory } from '@tandem/auth';
 import { randomUUID } from 'node:crypto';
-import { CommandHandler } from '@tandem/event-sourcing';
-import { connectionDecider } from '@tandem/fanout-domain';
 import type { TopicSpec } from '@tandem/messaging';
 import type { Logger } from '@tandem/observability';
 import {
@@ -91,11 +89,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
   const deviceLists = new DeviceListsProjection(documents.collection('device_lists'));
   const blocks = new BlocksProjection(documents.collection('blocks'));
   const instanceId = randomUUID();
-  const connections = new InstanceConnections(
-    new CommandHandler(store, connectionDecider, fanoutEventCodec, { onAppended: () => relay.wake() }),
-    instanceId,
-    logger,
-  );
+  const connections = new InstanceConnections(store, relay, instanceId, logger);
   // Several instances tell each other about streams; one process alone needs no signals.
   const signalsTopic: TopicSpec = {
     name: `${config.topicPrefix}tandem.fanout.signals`,
@@ -116,9 +110,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
   const notifications = new InboxNotifications(streams, receipts, signals);
   const inboxes = new InboxesProjection(tiers, notifications, 'deferred', topic.partitions);
   const accepted = new AcceptedSends(documents.collection('accepted_sends'));
-  const commands = new FanoutCommands(store, fanoutLog, accepted, deviceLists, blocks, inboxes, tiers, () =>
-    relay.wake(),
-  );
+  const commands = new FanoutCommands(store, fanoutLog, accepted, deviceLists, blocks, inboxes, tiers, relay);
   const systemEntries = new SystemEntries(commands.inboxChanges, deviceLists);
   const { requests: points, windowSeconds } = config.fanout.sendRateLimit;
   const rateLimits = await infrastructure.rateLimits('fanout');

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { CommandHandler } from '@tandem/event-sourcing';
-import type { ConnectionCommand, ConnectionState, FanoutDomainEvent } from '@tandem/fanout-domain';
+import { CommandHandler, type EventStore, type OutboxRelay } from '@tandem/event-sourcing';
+import {
+  type ConnectionCommand,
+  connectionDecider,
+  type ConnectionState,
+  type FanoutDomainEvent,
+} from '@tandem/fanout-domain';
 import type { Logger } from '@tandem/observability';
+import { fanoutEventCodec } from './fanout.codecs';
 import type { ConnectionRecorder } from './inbox-streams';
 
 /** How long the connections of an instance hold after it said it is alive, unless it says so again. */
@@ -13,11 +19,19 @@ export const INSTANCE_ALIVE_VALID_MS = 60_000;
  * here and this instance keeps saying that it is alive.
  */
 export class InstanceConnections implements ConnectionRecorder {
+  private readonly connections: CommandHandler<ConnectionCommand, FanoutDomainEvent, ConnectionState>;
+
   constructor(
-    private readonly connections: CommandHandler<ConnectionCommand, FanoutDomainEvent, ConnectionState>,
+    store: EventStore,
+    /** Woken when a connection was recorded, to publish it at once. */
+    relay: Pick<OutboxRelay, 'wake'>,
     readonly instanceId: string,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.connections = new CommandHandler(store, connectionDecider, fanoutEventCodec, {
+      onAppended: () => relay.wake(),
+    });
+  }
 
   connected(accountId: string, deviceId: number): Promise<void> {
     return this.record(accountId, deviceId, true);
