@@ -47,17 +47,22 @@ export class InboxSignals implements StreamAnnouncer {
     this.publish([{ $case: 'streamOpened', value: { accountId, deviceId, streamId, openedAt } }]);
   }
 
-  /** Publishes signals from this instance, each keyed by the account it is about, without waiting. */
+  /** Publishes signals from this instance without waiting; a failure is logged. */
   private publish(signals: readonly Signal[]): void {
-    this.log
-      .publish(
-        this.topic,
-        signals.map((signal) => ({
-          key: signal.value.accountId,
-          value: InboxSignal.encode({ originInstanceId: this.instanceId, signal }).finish(),
-        })),
-      )
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'publishing an inbox signal failed'));
+    this.send(signals).catch((error: unknown) =>
+      this.logger.warn({ err: error }, 'publishing an inbox signal failed'),
+    );
+  }
+
+  /** Publishes signals from this instance, each keyed by the account it is about. */
+  private async send(signals: readonly Signal[]): Promise<void> {
+    await this.log.publish(
+      this.topic,
+      signals.map((signal) => ({
+        key: signal.value.accountId,
+        value: InboxSignal.encode({ originInstanceId: this.instanceId, signal }).finish(),
+      })),
+    );
   }
 
   /** Reads the other instances' signals and passes them to the streams here. */
