@@ -1,9 +1,9 @@
 import type { DeliveryReceipt } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
-import { deliveryReceipts } from '@tandem/fanout-domain';
+import { deliveryReceipts, primaryDeviceOf } from '@tandem/fanout-domain';
 import type { Logger } from '@tandem/observability';
 import { periodicWorker, type Worker } from '@tandem/runtime';
 import type { DeviceListsProjection } from './device-lists.projection';
-import type { FanoutLog } from './fanout-log';
+import type { FanoutLog, ReceiptTargets } from './fanout-log';
 import type { AckedEntries } from './inboxes.projection';
 
 /**
@@ -57,13 +57,16 @@ export class DeliveryReceiptBatcher {
     try {
       const devices = new Map(
         await Promise.all(
-          [...receipts.keys()].map(
-            async (sender) =>
-              [
-                sender,
-                ((await this.deviceLists.get(sender, false))?.devices ?? []).map((device) => device.deviceId),
-              ] as const,
-          ),
+          [...receipts.keys()].map(async (sender): Promise<[string, ReceiptTargets]> => {
+            const listed = (await this.deviceLists.get(sender, false))?.devices ?? [];
+            return [
+              sender,
+              {
+                deviceIds: listed.map((device) => device.deviceId),
+                primaryDeviceId: primaryDeviceOf(listed),
+              },
+            ];
+          }),
         ),
       );
       await this.log.issueReceipts(receipts, devices, {

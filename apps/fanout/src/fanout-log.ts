@@ -16,6 +16,12 @@ export function derivedId(...parts: readonly string[]): string {
 export const serverMessageIdOf = (accountId: string, deviceId: number, clientMessageId: string): string =>
   derivedId('message', accountId, String(deviceId), clientMessageId);
 
+/** The devices of an account that get its receipt, and its primary among them (0 for none). */
+export interface ReceiptTargets {
+  readonly deviceIds: readonly number[];
+  readonly primaryDeviceId: number;
+}
+
 /** An event to append, with the id it is recognised by when it is appended twice. */
 export interface LogAppend {
   readonly event: FanoutDomainEvent;
@@ -74,13 +80,14 @@ export class FanoutLog {
   /** Issues the gathered delivery receipts, one record per account that sent the messages. */
   async issueReceipts(
     receipts: ReadonlyMap<string, readonly DeliveryReceipt[]>,
-    devices: ReadonlyMap<string, readonly number[]>,
+    devices: ReadonlyMap<string, ReceiptTargets>,
     context: CommandContext,
   ): Promise<void> {
     const now = new Date();
     await this.append(
       [...receipts].map(([accountId, gathered]) => {
         const serverMessageId = randomUUID();
+        const targets = devices.get(accountId);
         return {
           eventId: serverMessageId,
           occurredAt: now,
@@ -91,7 +98,8 @@ export class FanoutLog {
               serverMessageId,
               receipt: undefined,
               receipts: [...gathered],
-              deviceIds: [...(devices.get(accountId) ?? [])],
+              deviceIds: [...(targets?.deviceIds ?? [])],
+              primaryDeviceId: targets?.primaryDeviceId ?? 0,
             },
           },
         };

@@ -5,7 +5,12 @@ import type {
   SendRequest,
   SendResponse,
 } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
-import { type CommandContext, CommandHandler, type EventStore } from '@tandem/event-sourcing';
+import {
+  type CommandContext,
+  CommandHandler,
+  type EventStore,
+  type OutboxRelay,
+} from '@tandem/event-sourcing';
 import {
   type AcceptMessage,
   type FanoutDomainEvent,
@@ -21,6 +26,7 @@ import { acceptedResponse, type AcceptedSendRecord, type AcceptedSends } from '.
 import type { DeviceListsProjection } from './device-lists.projection';
 import { fanoutEventCodec } from './fanout.codecs';
 import { derivedId, type FanoutLog, serverMessageIdOf } from './fanout-log';
+import type { InboxTiers } from './inbox-tiers';
 import { ackToRecord, type InboxesProjection } from './inboxes.projection';
 
 /**
@@ -50,9 +56,13 @@ export class FanoutCommands {
     private readonly deviceLists: DeviceListsProjection,
     private readonly blocks: BlocksProjection,
     private readonly inboxes: InboxesProjection,
-    onAppended: () => void,
+    private readonly tiers: InboxTiers,
+    /** Woken when a command appended events to the store, to publish them at once. */
+    relay: Pick<OutboxRelay, 'wake'>,
   ) {
-    this.inboxChanges = new CommandHandler(store, inboxDecider, fanoutEventCodec, { onAppended });
+    this.inboxChanges = new CommandHandler(store, inboxDecider, fanoutEventCodec, {
+      onAppended: () => relay.wake(),
+    });
   }
 
   async send(
@@ -162,7 +172,7 @@ export class FanoutCommands {
       new Date(),
     );
     if (here) return here.length;
-    const inbox = await this.inboxes.inboxOf(device.accountId, device.deviceId);
+    const inbox = await this.tiers.inboxOf(device.accountId, device.deviceId);
     if (!inbox) return 0;
     const { removed } = removeEntries(inbox, ids, request.throughSequence);
     if (removed.length === 0) return 0;

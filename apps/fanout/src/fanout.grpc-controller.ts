@@ -22,7 +22,7 @@ import { Observable } from 'rxjs';
 import { DeviceListsProjection } from './device-lists.projection';
 import { FanoutCommands } from './fanout.commands';
 import { InboxStreams, type OpenStream } from './inbox-streams';
-import { InboxesProjection } from './inboxes.projection';
+import { InboxTiers } from './inbox-tiers';
 
 /** The per-device send budget. */
 export const SEND_RATE_LIMIT = Symbol('SendRateLimit');
@@ -34,7 +34,7 @@ export class FanoutGrpcController implements FanoutServiceController {
   constructor(
     @Inject(FanoutCommands) private readonly commands: FanoutCommands,
     @Inject(InboxStreams) private readonly streams: InboxStreams,
-    @Inject(InboxesProjection) private readonly inboxes: InboxesProjection,
+    @Inject(InboxTiers) private readonly inboxes: InboxTiers,
     @Inject(DeviceListsProjection) private readonly deviceLists: DeviceListsProjection,
     @Inject(SEND_RATE_LIMIT) private readonly sendRate: RateLimit,
   ) {}

@@ -1,19 +1,16 @@
 import { type BlocksProjection, blocksProjection } from '@tandem/accounts-events';
 import {
-  deviceDeparturesWorker,
-  deviceDirectoryProjection,
   DeviceDepartures,
+  deviceDeparturesWorker,
   type DeviceDirectory,
+  deviceDirectoryProjection,
 } from '@tandem/linking-events';
-import { randomUUID } from 'node:crypto';
-import { CommandHandler } from '@tandem/event-sourcing';
-import { connectionDecider } from '@tandem/fanout-domain';
 import type { RateLimit } from '@tandem/grpc';
 import type { TopicSpec } from '@tandem/messaging';
 import { defineConsumer, defineService, eventFeed, type ServiceContext } from '@tandem/runtime';
 import { AcceptedSends } from './accepted-sends';
+import { DeliveryReceiptBatcher } from './delivery-receipts';
 import { DeviceListsProjection, deviceLists } from './device-lists.projection';
-import { FanoutCommands, SEND_BLOCKS_CACHE_MS } from './fanout.commands';
 import {
   accountEventCodec,
   backupEventCodec,
@@ -21,18 +18,23 @@ import {
   fanoutEventCodec,
   mediaEventCodec,
 } from './fanout.codecs';
+import { FanoutCommands, SEND_BLOCKS_CACHE_MS } from './fanout.commands';
 import { FanoutGrpcController, SEND_RATE_LIMIT } from './fanout.grpc-controller';
-import { InstanceAlive } from './instance-alive';
-import { DeliveryReceiptBatcher } from './delivery-receipts';
 import { FanoutLog } from './fanout-log';
 import { expireInboxEntries } from './inbox-expiry';
+import { InboxNotifications } from './inbox-notifications';
 import { InboxSignals } from './inbox-signals';
 import { InboxStreams } from './inbox-streams';
-import { inboxes, InboxesProjection } from './inboxes.projection';
+import { InboxTiers } from './inbox-tiers';
+import { type InboxesProjection, inboxes } from './inboxes.projection';
+import { InstanceConnections } from './instance-connections';
 import { SystemEntries } from './system-entries.consumer';
 
 /** How long signals are kept: they matter for moments only. */
 const SIGNAL_RETENTION_MS = 60 * 60 * 1000;
+
+/** How often an instance says it is alive (each time for INSTANCE_ALIVE_VALID_MS). */
+const INSTANCE_ALIVE_INTERVAL_MS = 20_000;
 
 /** Several instances tell each other about streams; one process alone needs no signals. */
 const signalsTopic = ({ config }: ServiceContext): TopicSpec | undefined =>
@@ -51,10 +53,11 @@ interface FanoutParts {
   readonly directory: DeviceDirectory;
   readonly deviceLists: DeviceListsProjection;
   readonly blocks: BlocksProjection;
-  readonly instanceAlive: InstanceAlive;
+  readonly connections: InstanceConnections;
   readonly signals: InboxSignals | undefined;
   readonly receipts: DeliveryReceiptBatcher;
   readonly departures: DeviceDepartures;
+  readonly tiers: InboxTiers;
   readonly streams: InboxStreams;
   readonly inboxes: InboxesProjection;
   readonly commands: FanoutCommands;
@@ -63,11 +66,11 @@ interface FanoutParts {
 }
 
 /**
- * The fan-out service: accepts messages and acks into its event store, relays them to
- * tandem.fanout.events, and projects that topic into every device's inbox, which it streams to
- * the device. It keeps its own device lists and device directory from tandem.linking.events, who
- * blocks whom from tandem.accounts.events, and turns profile, settings, blocked-account,
- * device-list, backup and history-bundle changes into system entries for every device.
+ * The fan-out service: accepts messages onto tandem.fanout.events, folds that topic into every
+ * device's inbox and streams it to the device. It keeps its own device lists and device directory
+ * from tandem.linking.events and who blocks whom from tandem.accounts.events, and turns profile,
+ * settings, blocked-account, device-list, backup and history-bundle changes into system entries
+ * for every device.
  */
 export const fanoutService = defineService<FanoutParts>({
   name: 'fanout',
@@ -105,16 +108,16 @@ export const fanoutService = defineService<FanoutParts>({
   jobs: [
     {
       name: 'instance-alive',
-      intervalMs: () => InstanceAlive.INTERVAL_MS,
+      intervalMs: () => INSTANCE_ALIVE_INTERVAL_MS,
       atStart: true,
-      run: ({ instanceAlive }) => instanceAlive.announce(),
+      run: ({ connections }) => connections.announceAlive(),
     },
     {
       name: 'inbox-expiry',
       intervalMs: (config) => config.fanout.expirySweepIntervalSeconds * 1000,
-      run: ({ inboxes, commands }, config) =>
+      run: ({ tiers, commands }, config) =>
         expireInboxEntries(
-          inboxes,
+          tiers,
           commands.inboxChanges,
           config.fanout.inboxRetentionSeconds * 1000,
           new Date(),
@@ -122,79 +125,38 @@ export const fanoutService = defineService<FanoutParts>({
     },
   ],
   async build(service) {
-    const { config, eventLog, instanceId, logger } = service;
+    const { config, documents, eventLog, instanceId, logger } = service;
     const store = service.eventStore();
-    const topic = service.topic('fanout').name;
+    const relay = service.relay();
+    const topic = service.topic('fanout');
     const signalsSpec = signalsTopic(service);
-    const signals = signalsSpec ? new InboxSignals(eventLog, signalsSpec.name, instanceId) : undefined;
-    const connections = new CommandHandler(store, connectionDecider, fanoutEventCodec, {
-      onAppended: service.onAppended,
-    });
-    const recordConnection = async (accountId: string, deviceId: number, connected: boolean) => {
-      try {
-        await connections.handle(
-          `connection:${instanceId}:${accountId}:${deviceId}:${randomUUID()}`,
-          {
-            type: 'RecordConnection',
-            device: { accountId, deviceId },
-            instanceId,
-            connected,
-            now: new Date(),
-          },
-          { correlationId: randomUUID(), causationId: '' },
-        );
-      } catch (error) {
-        logger.error({ err: error, accountId, deviceId }, 'recording a connection failed');
-      }
-    };
-    const reportSignalError = (error: unknown) =>
-      logger.warn({ err: error }, 'publishing an inbox signal failed');
-    const fanoutLog = new FanoutLog(eventLog, topic);
+    const signals = signalsSpec
+      ? new InboxSignals(eventLog, signalsSpec.name, instanceId, logger)
+      : undefined;
+    const connections = new InstanceConnections(store, relay, instanceId, logger);
+    const fanoutLog = new FanoutLog(eventLog, topic.name);
     const lists = service.projection(deviceLists);
-    const departures = new DeviceDepartures();
+    const blocked = service.projection(blocks);
     const receipts = new DeliveryReceiptBatcher(fanoutLog, lists);
-    const streams: InboxStreams = new InboxStreams(
-      { pendingAfter: (...args) => projection.pendingAfter(...args) },
-      {
-        onOpened: (accountId, deviceId, streamId, openedAt) =>
-          void signals?.streamOpened(accountId, deviceId, streamId, openedAt).catch(reportSignalError),
-        onConnected: (accountId, deviceId) => recordConnection(accountId, deviceId, true),
-        onDisconnected: (accountId, deviceId) => recordConnection(accountId, deviceId, false),
-      },
-      departures,
-    );
+    const departures = new DeviceDepartures();
+    const tiers = new InboxTiers(documents.collection('inbox_heads'), documents.collection('inbox_entries'));
+    const streams = new InboxStreams(tiers, connections, departures, signals);
     departures.endStreamsIn(streams);
-    const projection: InboxesProjection = service.projection(inboxes, {
-      listener: {
-        appended: (appended) => {
-          streams.appended(appended);
-          void signals?.entriesAppended(appended).catch(reportSignalError);
-        },
-        acked: (acked) => receipts.add(acked),
-        stored: (stored) => void signals?.entriesStored(stored).catch(reportSignalError),
-      },
-      partitions: service.topic('fanout').partitions,
-    });
-    const blocksProjection = service.projection(blocks);
-    const commands = new FanoutCommands(
-      store,
-      fanoutLog,
-      new AcceptedSends(service.documents.collection('accepted_sends')),
-      lists,
-      blocksProjection,
-      projection,
-      service.onAppended,
-    );
+    const notifier = new InboxNotifications(streams, receipts, signals);
+    const projection = service.projection(inboxes, { tiers, notifier, partitions: topic.partitions });
+    const accepted = new AcceptedSends(documents.collection('accepted_sends'));
+    const commands = new FanoutCommands(store, fanoutLog, accepted, lists, blocked, projection, tiers, relay);
     const { requests: points, windowSeconds } = config.fanout.sendRateLimit;
     const rateLimits = await service.rateLimits();
     return {
       directory: service.projection(deviceDirectory),
       deviceLists: lists,
-      blocks: blocksProjection,
-      instanceAlive: new InstanceAlive(connections, instanceId),
+      blocks: blocked,
+      connections,
       signals,
       receipts,
       departures,
+      tiers,
       streams,
       inboxes: projection,
       commands,
@@ -205,7 +167,7 @@ export const fanoutService = defineService<FanoutParts>({
   providers: (parts) => [
     { provide: FanoutCommands, useValue: parts.commands },
     { provide: InboxStreams, useValue: parts.streams },
-    { provide: InboxesProjection, useValue: parts.inboxes },
+    { provide: InboxTiers, useValue: parts.tiers },
     { provide: DeviceListsProjection, useValue: parts.deviceLists },
     { provide: SEND_RATE_LIMIT, useValue: parts.sendRate },
   ],

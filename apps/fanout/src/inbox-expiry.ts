@@ -7,7 +7,7 @@ import {
   type InboxCommand,
   type InboxState,
 } from '@tandem/fanout-domain';
-import type { InboxesProjection } from './inboxes.projection';
+import type { InboxTiers } from './inbox-tiers';
 
 /**
  * The expiry sweep: records InboxExpired for the entries of every inbox older than the retention
@@ -16,7 +16,7 @@ import type { InboxesProjection } from './inboxes.projection';
  * nothing more, as the expiry's stream is named by the device and the last sequence it expires.
  */
 export async function expireInboxEntries(
-  inboxes: InboxesProjection,
+  inboxes: Pick<InboxTiers, 'allHeads'>,
   inboxChanges: CommandHandler<InboxCommand, FanoutDomainEvent, InboxState>,
   retentionMs: number,
   now: Date,

@@ -8,15 +8,10 @@ import type { FanoutDomainEvent } from '@tandem/fanout-domain';
 import type { EventLog, IncomingRecord, OutgoingRecord } from '@tandem/messaging';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeliveryReceiptBatcher } from './delivery-receipts';
-import { type DeviceListRecord, DeviceListsProjection } from './device-lists.projection';
 import { fanoutEventCodec } from './fanout.codecs';
 import { FanoutLog } from './fanout-log';
-import {
-  type AckedEntries,
-  type InboxEntryRecord,
-  type InboxHeadRecord,
-  InboxesProjection,
-} from './inboxes.projection';
+import { type InboxEntryRecord, type InboxHeadRecord, InboxTiers } from './inbox-tiers';
+import { type AckedEntries, InboxesProjection, nobodyToNotify } from './inboxes.projection';
 
 const TOPIC = 'tandem.fanout.events';
 const BOB = 'account-bob';
@@ -35,6 +30,7 @@ function message(serverMessageId: string, offset: number): IncomingRecord {
       senderDeviceId: 1,
       clientMessageId: serverMessageId,
       recipientListVersion: 2,
+      primaryDeviceId: 1,
       envelopes: [1, 2].map((deviceId) => ({
         accountId: BOB,
         deviceId,
@@ -67,28 +63,17 @@ describe('the inbox owner: inboxes folded in memory, checkpointed in bulk', () =
   let dataDir: string;
   let documents: EmbeddedDocumentStore;
   let projection: InboxesProjection;
+  let tiers: InboxTiers;
   const acked: AckedEntries[] = [];
 
   beforeEach(async () => {
     acked.length = 0;
     dataDir = mkdtempSync(join(tmpdir(), 'tandem-inbox-owner-'));
     documents = new EmbeddedDocumentStore({ dataDir, name: 'fanout' });
-    await documents.collection<DeviceListRecord>('device_lists').put({
-      _id: BOB,
-      accountId: BOB,
-      listVersion: 2,
-      devices: [
-        { deviceId: 1, registrationId: 11, primary: true },
-        { deviceId: 2, registrationId: 12, primary: false },
-      ],
-      deleted: false,
-      version: 2,
-    });
+    tiers = new InboxTiers(documents.collection('inbox_heads'), documents.collection('inbox_entries'));
     projection = new InboxesProjection(
-      documents.collection('inbox_heads'),
-      documents.collection('inbox_entries'),
-      new DeviceListsProjection(documents.collection('device_lists')),
-      { acked: (entries) => acked.push(entries) },
+      tiers,
+      { ...nobodyToNotify, entriesAcked: (entries: AckedEntries) => acked.push(entries) },
       'deferred',
       PARTITIONS,
     );
@@ -110,7 +95,7 @@ describe('the inbox owner: inboxes folded in memory, checkpointed in bulk', () =
       records: [message('m-1', 0), message('m-2', 1)],
     });
     expect(await storedHead()).toBeNull();
-    expect((await projection.pendingAfter(BOB, 1, 0, 10)).map(({ entry }) => entry.sequence)).toEqual([1, 2]);
+    expect((await tiers.pendingAfter(BOB, 1, 0, 10)).map(({ entry }) => entry.sequence)).toEqual([1, 2]);
 
     expect(await projection.checkpoint()).toEqual([{ topic: TOPIC, partition: 0, nextOffset: '2' }]);
     expect((await stored()).map((record) => record._id).sort()).toEqual(
@@ -138,25 +123,19 @@ describe('the inbox owner: inboxes folded in memory, checkpointed in bulk', () =
         return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
       },
     });
-    const slow = new InboxesProjection(
-      documents.collection('inbox_heads'),
-      slowEntries,
-      new DeviceListsProjection(documents.collection('device_lists')),
-      {},
-      'deferred',
-      PARTITIONS,
-    );
+    const slowTiers = new InboxTiers(documents.collection('inbox_heads'), slowEntries);
+    const slow = new InboxesProjection(slowTiers, nobodyToNotify, 'deferred', PARTITIONS);
     slow.assigned([{ topic: TOPIC, partition: 0 }]);
     await slow.applyBatch({ topic: TOPIC, partition: 0, records: [message('m-1', 0), message('m-2', 1)] });
 
     const checkpoint = slow.checkpoint();
     await inserting;
-    const during = await slow.pendingAfter(BOB, 1, 0, 10);
+    const during = await slowTiers.pendingAfter(BOB, 1, 0, 10);
     release();
     await checkpoint;
 
     expect(during.map(({ entry }) => entry.serverMessageId)).toEqual(['m-1', 'm-2']);
-    expect((await slow.pendingAfter(BOB, 1, 0, 10)).map(({ entry }) => entry.sequence)).toEqual([1, 2]);
+    expect((await slowTiers.pendingAfter(BOB, 1, 0, 10)).map(({ entry }) => entry.sequence)).toEqual([1, 2]);
   });
 
   it('never stores an entry acked before the checkpoint, and deletes one acked after it', async () => {
@@ -183,14 +162,11 @@ describe('the inbox owner: inboxes folded in memory, checkpointed in bulk', () =
     await projection.checkpoint();
     await projection.applyBatch({ topic: TOPIC, partition: 0, records: [message('m-2', 1)] });
 
-    const restarted = new InboxesProjection(
+    const restartedTiers = new InboxTiers(
       documents.collection('inbox_heads'),
       documents.collection('inbox_entries'),
-      new DeviceListsProjection(documents.collection('device_lists')),
-      {},
-      'deferred',
-      PARTITIONS,
     );
+    const restarted = new InboxesProjection(restartedTiers, nobodyToNotify, 'deferred', PARTITIONS);
     restarted.assigned([{ topic: TOPIC, partition: 0 }]);
     await restarted.applyBatch({
       topic: TOPIC,
@@ -199,7 +175,7 @@ describe('the inbox owner: inboxes folded in memory, checkpointed in bulk', () =
     });
     await restarted.applyBatch({ topic: TOPIC, partition: 0, records: [message('m-2', 2)] });
 
-    const entries = await restarted.pendingAfter(BOB, 2, 0, 10);
+    const entries = await restartedTiers.pendingAfter(BOB, 2, 0, 10);
     expect(entries.map(({ entry }) => [entry.sequence, entry.serverMessageId])).toEqual([
       [1, 'm-1'],
       [2, 'm-2'],

@@ -1,8 +1,9 @@
 import { InboxSignal } from '@tandem/contracts/events/tandem/fanout/v1/signals';
 import type { EventLog, Subscription } from '@tandem/messaging';
+import type { Logger } from '@tandem/observability';
 import type { Worker } from '@tandem/runtime';
 import type { AppendedEntries } from './inboxes.projection';
-import type { InboxStreams } from './inbox-streams';
+import type { InboxStreams, StreamAnnouncer } from './inbox-streams';
 
 type Signal = NonNullable<InboxSignal['signal']>;
 
@@ -10,18 +11,20 @@ type Signal = NonNullable<InboxSignal['signal']>;
  * What the fan-out instances of one installation tell each other about inbox streams, through
  * tandem.fanout.signals: a device's stream may be on any instance, while its inbox is written by
  * the instance that consumes the device's account partition. Every instance reads every signal
- * (a consumer group of its own, from the end) and passes over its own.
+ * (a consumer group of its own, from the end) and passes over its own. Signals matter for
+ * moments only: one that cannot be published is logged and not retried.
  */
-export class InboxSignals {
+export class InboxSignals implements StreamAnnouncer {
   constructor(
     private readonly log: EventLog,
     private readonly topic: string,
     private readonly instanceId: string,
+    private readonly logger: Logger,
   ) {}
 
   /** Hands the entries just appended to devices' inboxes to the other instances' streams. */
-  entriesAppended(appended: readonly AppendedEntries[]): Promise<void> {
-    return this.publish(
+  entriesAppended(appended: readonly AppendedEntries[]): void {
+    this.publish(
       appended.map(({ accountId, deviceId, entries }) => ({
         $case: 'entriesAppended',
         value: { accountId, deviceId, entries: [...entries] },
@@ -30,8 +33,8 @@ export class InboxSignals {
   }
 
   /** Says which devices' inboxes got entries stored: streams elsewhere read what they missed. */
-  entriesStored(appended: readonly AppendedEntries[]): Promise<void> {
-    return this.publish(
+  entriesStored(appended: readonly AppendedEntries[]): void {
+    this.publish(
       appended.map(({ accountId, deviceId, entries }) => ({
         $case: 'entriesStored',
         value: { accountId, deviceId, lastSequence: entries.at(-1)?.sequence ?? 0 },
@@ -40,12 +43,19 @@ export class InboxSignals {
   }
 
   /** Says that a device opened a stream here. */
-  streamOpened(accountId: string, deviceId: number, streamId: string, openedAt: Date): Promise<void> {
-    return this.publish([{ $case: 'streamOpened', value: { accountId, deviceId, streamId, openedAt } }]);
+  streamOpened(accountId: string, deviceId: number, streamId: string, openedAt: Date): void {
+    this.publish([{ $case: 'streamOpened', value: { accountId, deviceId, streamId, openedAt } }]);
+  }
+
+  /** Publishes signals from this instance without waiting; a failure is logged. */
+  private publish(signals: readonly Signal[]): void {
+    this.send(signals).catch((error: unknown) =>
+      this.logger.warn({ err: error }, 'publishing an inbox signal failed'),
+    );
   }
 
   /** Publishes signals from this instance, each keyed by the account it is about. */
-  private async publish(signals: readonly Signal[]): Promise<void> {
+  private async send(signals: readonly Signal[]): Promise<void> {
     await this.log.publish(
       this.topic,
       signals.map((signal) => ({

@@ -13,7 +13,8 @@ import {
   tandemMeter,
   tandemTracer,
 } from '@tandem/observability';
-import type { AppendedEntries, TracedEntry } from './inboxes.projection';
+import type { TracedEntry } from './inbox-tiers';
+import type { AppendedEntries } from './inboxes.projection';
 
 /** Where a stream's items go: the gRPC call. */
 export interface InboxSink {
@@ -23,7 +24,7 @@ export interface InboxSink {
   error(error: unknown): void;
 }
 
-/** Reads what a device's inbox holds after a sequence number, in sequence order. */
+/** Reads what a device's inbox holds after a sequence number, in sequence order. Implemented by InboxTiers. */
 export interface InboxReader {
   pendingAfter(
     accountId: string,
@@ -33,13 +34,24 @@ export interface InboxReader {
   ): Promise<TracedEntry[]>;
 }
 
-export interface StreamEvents {
-  /** A device's stream opened here; `streamId` names it among every instance's streams. */
-  readonly onOpened?: (accountId: string, deviceId: number, streamId: string, openedAt: Date) => void;
+/**
+ * Records which devices are connected through this instance (presence reads it). Implemented by
+ * InstanceConnections; recording never throws (a failure is logged).
+ */
+export interface ConnectionRecorder {
   /** A device's stream opened and no other of the device was open here: it is connected. */
-  readonly onConnected?: (accountId: string, deviceId: number) => Promise<void>;
+  connected(accountId: string, deviceId: number): Promise<void>;
   /** A device's stream ended and no other of the device is open here: it is disconnected. */
-  readonly onDisconnected?: (accountId: string, deviceId: number) => Promise<void>;
+  disconnected(accountId: string, deviceId: number): Promise<void>;
+}
+
+/**
+ * Tells the other instances that a device opened a stream here, so that theirs of the device end.
+ * Implemented by InboxSignals; announcing never throws (a failure is logged).
+ */
+export interface StreamAnnouncer {
+  /** A device's stream opened here; `streamId` names it among every instance's streams. */
+  streamOpened(accountId: string, deviceId: number, streamId: string, openedAt: Date): void;
 }
 
 const PAGE = 256;
@@ -244,8 +256,10 @@ export class InboxStreams implements DeviceStreamHolder {
 
   constructor(
     private readonly reader: InboxReader,
-    private readonly events: StreamEvents = {},
+    private readonly connections?: ConnectionRecorder,
     private readonly departures?: Pick<DeviceDepartures, 'departure'>,
+    /** None when this process is the only instance. */
+    private readonly announcer?: StreamAnnouncer,
   ) {
     tandemMeter()
       .createObservableGauge('tandem.fanout.streams.open', {
@@ -281,8 +295,8 @@ export class InboxStreams implements DeviceStreamHolder {
       this.pushLatency,
     );
     this.streams.set(key, stream);
-    this.events.onOpened?.(accountId, deviceId, stream.streamId, stream.openedAt);
-    if (!previous) void this.events.onConnected?.(accountId, deviceId);
+    this.announcer?.streamOpened(accountId, deviceId, stream.streamId, stream.openedAt);
+    if (!previous) void this.connections?.connected(accountId, deviceId);
     void stream.start();
     const close = () => this.close(key, stream);
     return Object.assign(close, { sentThrough: () => stream.sentThrough });
@@ -313,7 +327,7 @@ export class InboxStreams implements DeviceStreamHolder {
     if (here > openedAt.getTime() || (here === openedAt.getTime() && stream.streamId > streamId)) return;
     this.streams.delete(key);
     stream.supersede();
-    void this.events.onDisconnected?.(accountId, deviceId);
+    void this.connections?.disconnected(accountId, deviceId);
   }
 
   /** The device left its account: its stream here, if any, ends with `why` (UNAUTHENTICATED). */
@@ -323,7 +337,7 @@ export class InboxStreams implements DeviceStreamHolder {
     if (!stream) return;
     this.streams.delete(key);
     stream.end(why);
-    void this.events.onDisconnected?.(accountId, deviceId);
+    void this.connections?.disconnected(accountId, deviceId);
   }
 
   /** Ends every stream with UNAVAILABLE: the process is shutting down, clients reconnect. */
@@ -334,7 +348,7 @@ export class InboxStreams implements DeviceStreamHolder {
       stream.end(
         new GrpcStatusError(status.UNAVAILABLE, 'the server is shutting down; open the stream again'),
       );
-      const disconnected = this.events.onDisconnected?.(stream.accountId, stream.deviceId);
+      const disconnected = this.connections?.disconnected(stream.accountId, stream.deviceId);
       if (disconnected) ended.push(disconnected);
     }
     await Promise.all(ended);
@@ -349,6 +363,6 @@ export class InboxStreams implements DeviceStreamHolder {
     stream.closed = true;
     if (this.streams.get(key) !== stream) return;
     this.streams.delete(key);
-    void this.events.onDisconnected?.(stream.accountId, stream.deviceId);
+    void this.connections?.disconnected(stream.accountId, stream.deviceId);
   }
 }

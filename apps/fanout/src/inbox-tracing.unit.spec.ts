@@ -11,10 +11,10 @@ import { EmbeddedDocumentStore } from '@tandem/documents';
 import { type StoredEvent, toRecord } from '@tandem/event-sourcing';
 import { tandemTracer, traceContextOf } from '@tandem/observability';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DeviceListRecord, DeviceListsProjection } from './device-lists.projection';
 import { fanoutEventCodec } from './fanout.codecs';
 import { InboxStreams } from './inbox-streams';
-import { InboxesProjection } from './inboxes.projection';
+import { InboxTiers } from './inbox-tiers';
+import { type AppendedEntries, InboxesProjection, nobodyToNotify } from './inboxes.projection';
 
 const exporter = new InMemorySpanExporter();
 const sdk = new NodeSDK({
@@ -61,33 +61,12 @@ describe('tracing a system entry from its event to the devices', () => {
     request.end();
     dataDir = mkdtempSync(join(tmpdir(), 'tandem-inbox-tracing-'));
     documents = new EmbeddedDocumentStore({ dataDir, name: 'fanout' });
-    await documents.collection<DeviceListRecord>('device_lists').put({
-      _id: ACCOUNT,
-      accountId: ACCOUNT,
-      listVersion: 2,
-      devices: [
-        { deviceId: 1, registrationId: 11, primary: true },
-        { deviceId: 2, registrationId: 12, primary: false },
-      ],
-      deleted: false,
-      version: 2,
+    const tiers = new InboxTiers(documents.collection('inbox_heads'), documents.collection('inbox_entries'));
+    streams = new InboxStreams(tiers);
+    projection = new InboxesProjection(tiers, {
+      ...nobodyToNotify,
+      entriesAppended: (appended: readonly AppendedEntries[]) => streams.appended(appended),
     });
-    streams = new InboxStreams({
-      async pendingAfter(accountId, deviceId, afterSequence, limit) {
-        const head = await projection.head(accountId);
-        const sequences = (head?.inboxes.find((inbox) => inbox.deviceId === deviceId)?.pending ?? [])
-          .map((entry) => entry.sequence)
-          .filter((sequence) => sequence > afterSequence)
-          .slice(0, limit);
-        return projection.entriesOf(accountId, deviceId, sequences);
-      },
-    });
-    projection = new InboxesProjection(
-      documents.collection('inbox_heads'),
-      documents.collection('inbox_entries'),
-      new DeviceListsProjection(documents.collection('device_lists')),
-      (appended) => streams.appended(appended),
-    );
   });
 
   afterAll(async () => {
@@ -114,7 +93,8 @@ describe('tracing a system entry from its event to the devices', () => {
       payload: fanoutEventCodec.encode({
         $case: 'systemEntryAccepted',
         value: {
-          deviceIds: [],
+          deviceIds: [1, 2],
+          primaryDeviceId: 1,
           accountId: ACCOUNT,
           serverMessageId: 'm-1',
           entry: {

@@ -4,6 +4,7 @@ import {
   type FanoutDomainEvent,
   type InboxCommand,
   type InboxState,
+  primaryDeviceOf,
   systemEntryStreamId,
 } from '@tandem/fanout-domain';
 import type { DeviceListsProjection } from './device-lists.projection';
@@ -29,7 +30,8 @@ type SourceEvent = { $case: string; value: { accountId: string; deviceId?: numbe
  * Carries other services' events about an account (profile, settings, blocked accounts, device
  * list changes, recorded backups, and to one companion a history bundle announced for it) into
  * the fanout event store as system entries for every device the account has then (named in the
- * event, so that applying it again gives the same inboxes); an unlinked device's
+ * event with the primary among them, so that applying it again gives the same inboxes without a
+ * device list); an unlinked device's
  * inbox is closed with it. Each is recorded under its source event's id, so a redelivered source
  * event records nothing new.
  */
@@ -66,6 +68,7 @@ export class SystemEntries {
         deviceIds: (list?.devices ?? [])
           .map((device) => device.deviceId)
           .filter((deviceId) => !forOneDevice.has(event.$case) || deviceId === event.value.deviceId),
+        primaryDeviceId: primaryDeviceOf(list?.devices ?? []),
       },
       causedBy(metadata),
     );

@@ -2,14 +2,11 @@
  * A device's inbox as the inbox projection keeps it: the entries it holds, in sequence order, and
  * the last sequence number given. The entries' contents are stored apart; this is what every
  * change of the inbox is decided on, so applying the same events to the same inbox gives the same
- * inbox, the same sequence numbers and the same entries.
- * - New entries get the numbers after the last one given, in the order they come.
- * - Past the max depth the oldest entries are dropped and a notice entry is appended after them,
- *   naming the range and count of what was dropped (earlier notices among them included).
+ * inbox, the same sequence numbers and the same entries. Appending, which gives the sequence
+ * numbers, is in inbox-sequencing.ts.
  * - Removing entries (acked, expired) leaves the other entries and the last sequence as they are.
  */
 import type { InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
-import { entriesDroppedNotice, type NewInboxEntry, overflow, sequenceEntries } from './inbox';
 
 /** One entry an inbox holds. */
 export type PendingEntry = {
@@ -34,7 +31,8 @@ export type DeviceInbox = {
 
 export const emptyInbox = (deviceId: number): DeviceInbox => ({ deviceId, lastSequence: 0, pending: [] });
 
-function pendingOf(entry: InboxEntry): PendingEntry {
+/** An entry as its inbox holds it. */
+export function pendingOf(entry: InboxEntry): PendingEntry {
   const content = entry.content;
   return {
     sequence: entry.sequence,
@@ -48,7 +46,7 @@ function pendingOf(entry: InboxEntry): PendingEntry {
 }
 
 /** A pending entry as the notice rule reads it: a notice names a range, any other entry itself. */
-function asDropped(pending: PendingEntry): InboxEntry {
+export function asDropped(pending: PendingEntry): InboxEntry {
   return {
     serverMessageId: pending.serverMessageId,
     sequence: pending.sequence,
@@ -67,54 +65,12 @@ function asDropped(pending: PendingEntry): InboxEntry {
   };
 }
 
-export interface AppendOptions {
-  readonly now: Date;
-  readonly maxDepth: number;
-  /** The id of the notice entry, should entries be dropped; the same on every replay. */
-  readonly noticeId: string;
-}
-
 export interface InboxChange {
   readonly inbox: DeviceInbox;
   /** Entries to store: appended and still held. */
   readonly appended: readonly InboxEntry[];
   /** Entries the inbox no longer holds. */
   readonly removed: readonly PendingEntry[];
-}
-
-/** Appends `entries` in order, dropping the oldest past `maxDepth` with a notice. */
-export function appendEntries(
-  inbox: DeviceInbox,
-  entries: readonly NewInboxEntry[],
-  options: AppendOptions,
-): InboxChange {
-  if (entries.length === 0) return { inbox, appended: [], removed: [] };
-  const sequenced = sequenceEntries(inbox.lastSequence, entries, options.now);
-  const held = [...inbox.pending, ...sequenced.map(pendingOf)];
-  const excess = overflow(held.length, options.maxDepth);
-  if (excess === 0) {
-    return {
-      inbox: { ...inbox, lastSequence: inbox.lastSequence + entries.length, pending: held },
-      appended: sequenced,
-      removed: [],
-    };
-  }
-  const dropped = held.slice(0, excess);
-  const notice = entriesDroppedNotice(dropped.map(asDropped), {
-    serverMessageId: options.noticeId,
-    sequence: inbox.lastSequence + entries.length + 1,
-    now: options.now,
-  });
-  const droppedSequences = new Set(dropped.map((entry) => entry.sequence));
-  return {
-    inbox: {
-      ...inbox,
-      lastSequence: notice.sequence,
-      pending: [...held.slice(excess), pendingOf(notice)],
-    },
-    appended: [...sequenced.filter((entry) => !droppedSequences.has(entry.sequence)), notice],
-    removed: dropped.filter((entry) => entry.sequence <= inbox.lastSequence),
-  };
 }
 
 /**

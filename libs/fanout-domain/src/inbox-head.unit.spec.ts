@@ -1,15 +1,8 @@
 import { EnvelopeType, SystemEntryKind } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
 import { describe, expect, it } from 'vitest';
 import type { NewInboxEntry } from './inbox';
-import {
-  type AppendOptions,
-  appendEntries,
-  type DeviceInbox,
-  emptyInbox,
-  expiredIn,
-  type PendingEntry,
-  removeEntries,
-} from './inbox-head';
+import { type DeviceInbox, emptyInbox, expiredIn, type PendingEntry, removeEntries } from './inbox-head';
+import { type AppendOptions, appendEntries } from './inbox-sequencing';
 
 const alice = 'account-alice';
 const bob = 'account-bob';

@@ -6,8 +6,9 @@
  * Invariants:
  * - an ack records which of the named entries the inbox held, and one delivery receipt for each
  *   other account that sent messages among them; an ack of nothing held records nothing;
- * - a system entry is accepted once per source event, for every device of the account; when the
- *   source event removed a device, its inbox is closed first;
+ * - a system entry is accepted once per source event, for every device of the account, naming
+ *   them and the primary among them; when the source event removed a device, its inbox is closed
+ *   first;
  * - an expiry is recorded once, for entries older than the retention.
  */
 import { assertNever, type Decider, invalidArgument } from '@tandem/decider';
@@ -34,6 +35,8 @@ export interface AcceptSystemEntry {
   readonly closesDeviceId: number;
   /** The account's devices now (after the source event), which get the entry. */
   readonly deviceIds: readonly number[];
+  /** The account's primary device now; 0 when it has none. */
+  readonly primaryDeviceId: number;
 }
 
 export interface ExpireEntries {
@@ -101,6 +104,7 @@ function decide(command: InboxCommand, state: InboxState): FanoutDomainEvent[] {
           serverMessageId: command.entry.sourceEventId,
           entry: command.entry,
           deviceIds: [...command.deviceIds],
+          primaryDeviceId: command.primaryDeviceId,
         },
       };
       if (command.closesDeviceId === 0) return [accepted];

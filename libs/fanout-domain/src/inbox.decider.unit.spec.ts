@@ -75,12 +75,19 @@ const acceptSystemEntry = (overrides: Partial<AcceptSystemEntry> = {}): AcceptSy
   entry: profileUpdated,
   closesDeviceId: 0,
   deviceIds: [1, 2],
+  primaryDeviceId: 1,
   ...overrides,
 });
 
 const systemEntryAccepted = (entry: SystemEntry): FanoutDomainEvent => ({
   $case: 'systemEntryAccepted',
-  value: { accountId: bob, serverMessageId: entry.sourceEventId, entry, deviceIds: [1, 2] },
+  value: {
+    accountId: bob,
+    serverMessageId: entry.sourceEventId,
+    entry,
+    deviceIds: [1, 2],
+    primaryDeviceId: 1,
+  },
 });
 
 const expire = (expired: readonly PendingEntry[]): ExpireEntries => ({

@@ -65,20 +65,6 @@ export function messageEntries(
   }));
 }
 
-/** The entries, in the order given, with the sequence numbers that follow `lastSequence`. */
-export function sequenceEntries(
-  lastSequence: number,
-  entries: readonly NewInboxEntry[],
-  now: Date,
-): InboxEntry[] {
-  return entries.map((entry, index) => ({
-    serverMessageId: entry.serverMessageId,
-    sequence: lastSequence + index + 1,
-    appendedAt: now,
-    content: entry.content,
-  }));
-}
-
 /**
  * How many of the oldest entries to drop from an inbox that holds `depth` entries, so that it
  * holds at most `maxDepth` once the notice is appended.

@@ -14,9 +14,9 @@ import {
   messageEntries,
   type NewInboxEntry,
   overflow,
-  sequenceEntries,
   validateAck,
 } from './inbox';
+import { sequenceEntries } from './inbox-sequencing';
 
 /** Acked entries as the receipt rule reads them. */
 const ackedOf = (entries: readonly InboxEntry[]) =>

@@ -13,7 +13,8 @@
  * - every ciphertext holds 1 byte to 96 KiB, all of them together at most 256 KiB;
  * - the recipient's envelopes are recorded in MessageAccepted, keyed by the recipient, and the
  *   sender's sync copies in SentMessageSynced, keyed by the sender, so each account's inboxes are
- *   written from its own partition.
+ *   written from its own partition; each names its account's primary device as the list has it
+ *   then, so the inbox fold needs no device list.
  */
 import {
   assertNever,
@@ -38,11 +39,20 @@ const CLIENT_MESSAGE_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 const knownEnvelopeTypes = [EnvelopeType.ENVELOPE_TYPE_CIPHERTEXT, EnvelopeType.ENVELOPE_TYPE_PREKEY_MESSAGE];
 
+/** A device of an account's list: what a message must cover, and whether it is the primary. */
+export interface ListedDevice extends ExpectedDevice {
+  readonly primary: boolean;
+}
+
 /** An account's device list as fanout's projection of linking's events holds it. */
 export interface DeviceList {
   readonly listVersion: number;
-  readonly devices: readonly ExpectedDevice[];
+  readonly devices: readonly ListedDevice[];
 }
+
+/** The id of the list's primary device; 0 when it has none. */
+export const primaryDeviceOf = (devices: readonly ListedDevice[]): number =>
+  devices.find((device) => device.primary)?.deviceId ?? 0;
 
 /** What fanout knows of the recipient account. */
 export type RecipientDeviceList =
@@ -263,6 +273,7 @@ function decide(command: MessageCommand, state: MessageState): FanoutDomainEvent
           clientMessageId: command.clientMessageId,
           recipientListVersion: recipient.listVersion,
           envelopes: envelopesOf(command, command.recipientAccountId),
+          primaryDeviceId: primaryDeviceOf(recipient.devices),
         },
       };
       const syncCopies = envelopesOf(command, command.sender.accountId);
@@ -279,6 +290,7 @@ function decide(command: MessageCommand, state: MessageState): FanoutDomainEvent
             senderDeviceId: command.sender.deviceId,
             recipientAccountId: command.recipientAccountId,
             envelopes: syncCopies,
+            primaryDeviceId: primaryDeviceOf(command.senderDevices.devices),
           },
         },
       ];

@@ -19,23 +19,23 @@ const bob = 'account-bob';
 const now = new Date('2026-11-25T12:00:00.000Z');
 const KiB = 1024;
 
-/** Alice sends from her phone (device 1); she has two companions. */
+/** Alice sends from her phone (device 1, her primary); she has two companions. */
 const alicesDevices: DeviceList = {
   listVersion: 3,
   devices: [
-    { deviceId: 1, registrationId: 101 },
-    { deviceId: 2, registrationId: 102 },
-    { deviceId: 3, registrationId: 103 },
+    { deviceId: 1, registrationId: 101, primary: true },
+    { deviceId: 2, registrationId: 102, primary: false },
+    { deviceId: 3, registrationId: 103, primary: false },
   ],
 };
 
-/** Bob's device 3 was unlinked, so his list is 1, 2 and 4. */
+/** Bob's device 3 was unlinked, so his list is 1 (his primary), 2 and 4. */
 const bobsDevices: DeviceList = {
   listVersion: 5,
   devices: [
-    { deviceId: 1, registrationId: 201 },
-    { deviceId: 2, registrationId: 202 },
-    { deviceId: 4, registrationId: 204 },
+    { deviceId: 1, registrationId: 201, primary: true },
+    { deviceId: 2, registrationId: 202, primary: false },
+    { deviceId: 4, registrationId: 204, primary: false },
   ],
 };
 
@@ -99,6 +99,7 @@ function accepted(
         clientMessageId: command.clientMessageId,
         recipientListVersion,
         envelopes: of(command.recipientAccountId),
+        primaryDeviceId: 1,
       },
     },
   ];
@@ -113,6 +114,7 @@ function accepted(
         senderDeviceId: command.sender.deviceId,
         recipientAccountId: command.recipientAccountId,
         envelopes: syncCopies,
+        primaryDeviceId: 1,
       },
     });
   }
@@ -144,7 +146,7 @@ describe('the message decider', () => {
     it('needs no sync copies when the sender has no other devices', () => {
       const command = acceptMessage({
         envelopes: toBob,
-        senderDevices: { listVersion: 1, devices: [{ deviceId: 1, registrationId: 101 }] },
+        senderDevices: { listVersion: 1, devices: [{ deviceId: 1, registrationId: 101, primary: true }] },
       });
       spec.given([]).when(command).then(accepted(command, toBob));
     });
@@ -159,6 +161,35 @@ describe('the message decider', () => {
         .given([])
         .when(command)
         .then(accepted(command, [...toBob, ...fromCompanion]));
+    });
+
+    it("names each account's primary device as its list has it, so the inboxes need no list", () => {
+      const command = acceptMessage({
+        recipient: {
+          status: 'active',
+          listVersion: 5,
+          devices: bobsDevices.devices.map((device) => ({ ...device, primary: device.deviceId === 4 })),
+        },
+        senderDevices: {
+          listVersion: 3,
+          devices: alicesDevices.devices.map((device) => ({ ...device, primary: device.deviceId === 3 })),
+        },
+      });
+      const [toRecipient, toSender] = messageDecider.decide(command, messageDecider.initialState());
+      expect(toRecipient?.$case === 'messageAccepted' && toRecipient.value.primaryDeviceId).toBe(4);
+      expect(toSender?.$case === 'sentMessageSynced' && toSender.value.primaryDeviceId).toBe(3);
+    });
+
+    it('names no primary device (0) for an account whose list has none', () => {
+      const command = acceptMessage({
+        recipient: {
+          status: 'active',
+          listVersion: 5,
+          devices: bobsDevices.devices.map((device) => ({ ...device, primary: false })),
+        },
+      });
+      const [toRecipient] = messageDecider.decide(command, messageDecider.initialState());
+      expect(toRecipient?.$case === 'messageAccepted' && toRecipient.value.primaryDeviceId).toBe(0);
     });
 
     it("accepts the recipient's list version the server has, even if the sender named an older one", () => {

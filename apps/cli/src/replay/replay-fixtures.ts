@@ -101,6 +101,8 @@ export const messageAccepted = (options: {
       type: EnvelopeType.ENVELOPE_TYPE_CIPHERTEXT,
       content: options.ciphertext,
     })),
+    // Device 1 is every account's primary here, as when it registered.
+    primaryDeviceId: 1,
   },
 });
 
@@ -126,6 +128,7 @@ export const sentMessageSynced = (options: {
       type: EnvelopeType.ENVELOPE_TYPE_CIPHERTEXT,
       content: options.ciphertext,
     })),
+    primaryDeviceId: 1,
   },
 });
 
@@ -137,6 +140,8 @@ export const inboxAcked = (accountId: string, deviceId: number, serverMessageIds
 export const receiptIssued = (options: {
   readonly receiptId: string;
   readonly to: string;
+  /** The devices of `to` that get the receipt. */
+  readonly toDevices: readonly number[];
   readonly from: { readonly accountId: string; readonly deviceId: number };
   readonly serverMessageIds: string[];
   readonly at: Date;
@@ -152,7 +157,8 @@ export const receiptIssued = (options: {
       deliveredAt: options.at,
     },
     receipts: [],
-    deviceIds: [],
+    deviceIds: [...options.toDevices],
+    primaryDeviceId: 1,
   },
 });
 

@@ -4,7 +4,7 @@ import { BlocksProjection } from '@tandem/accounts-events';
 import { PLAINTEXT } from '@tandem/config';
 import { MongoDocumentStore } from '@tandem/documents';
 import { consumeEvents } from '@tandem/event-sourcing';
-import { DeviceListsProjection, fanoutEventCodec, InboxesProjection } from '@tandem/fanout-app';
+import { DeviceListsProjection, fanoutEventCodec, InboxesProjection, InboxTiers } from '@tandem/fanout-app';
 import { DeviceDirectory, deviceListEventCodec } from '@tandem/linking-events';
 import { KafkaEventLog, type KafkaLogger, type Subscription } from '@tandem/messaging';
 import { type ContactDocument, PresencePrivacy } from '@tandem/presence-app';
@@ -118,12 +118,8 @@ describe('replay and inspection on Kafka and MongoDB', () => {
     const directory = new DeviceDirectory(fanout.collection('devices'));
     const lists = new DeviceListsProjection(fanout.collection('device_lists'));
     const blocks = new BlocksProjection(fanout.collection('blocks'));
-    const inboxes = new InboxesProjection(
-      fanout.collection('inbox_heads'),
-      fanout.collection('inbox_entries'),
-      lists,
-      ignore,
-    );
+    const inboxTiers = new InboxTiers(fanout.collection('inbox_heads'), fanout.collection('inbox_entries'));
+    const inboxes = new InboxesProjection(inboxTiers);
     subscriptions.push(
       await consumeEvents(log, {
         groupId: serviceGroup(connection, 'accounts', 'read-model'),
@@ -197,6 +193,7 @@ describe('replay and inspection on Kafka and MongoDB', () => {
         receiptIssued({
           receiptId: randomUUID(),
           to: alice,
+          toDevices: [1, 2],
           from: { accountId: bob, deviceId: 1 },
           serverMessageIds: [messageId],
           at: after(3_000),
@@ -238,8 +235,8 @@ describe('replay and inspection on Kafka and MongoDB', () => {
     );
     await vi.waitFor(
       async () => {
-        const bobInboxes = (await inboxes.head(bob))?.inboxes ?? [];
-        const aliceInboxes = (await inboxes.head(alice))?.inboxes ?? [];
+        const bobInboxes = (await inboxTiers.head(bob))?.inboxes ?? [];
+        const aliceInboxes = (await inboxTiers.head(alice))?.inboxes ?? [];
         expect(bobInboxes.find((inbox) => inbox.deviceId === 1)?.lastSequence).toBe(1);
         expect(bobInboxes.find((inbox) => inbox.deviceId === 1)?.pending).toEqual([]);
         expect(aliceInboxes.find((inbox) => inbox.deviceId === 1)?.pending).toHaveLength(1);
