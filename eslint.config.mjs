@@ -31,7 +31,11 @@ const bannedInDomain = [
  * - a published-language lib (type:published, libs/<service>-events) is one service's events as
  *   the others read them (codec, shared projections); it stands on the platform, the kernel and
  *   the contracts, and no platform lib depends on it;
- * - apps/tandem (scope:all) composes every service into one process.
+ * - a service lib (type:service, libs/<service>-service) is one service: its declared definition,
+ *   gRPC controller, projections and consumers, over its domain, published languages and the
+ *   platform; an app (apps/<service>, type:app) is its process, main.ts alone;
+ * - libs/services (type:composition, scope:all) lists every service's definition, for
+ *   apps/tandem (every service in one process) and the CLI's replay.
  */
 const depConstraints = (testing) => [
   {
@@ -50,6 +54,18 @@ const depConstraints = (testing) => [
     onlyDependOnLibsWithTags: ['type:platform', 'type:kernel', 'type:contracts', ...testing],
   },
   {
+    sourceTag: 'type:service',
+    onlyDependOnLibsWithTags: [
+      'type:domain',
+      'type:published',
+      'type:platform',
+      'type:kernel',
+      'type:contracts',
+      ...testing,
+    ],
+  },
+  { sourceTag: 'type:composition', onlyDependOnLibsWithTags: ['type:service', 'type:platform'] },
+  {
     sourceTag: 'type:testing',
     onlyDependOnLibsWithTags: ['type:testing', 'type:platform', 'type:kernel', 'type:contracts'],
   },
@@ -67,14 +83,6 @@ const boundaries = (testing) => [
   'error',
   {
     enforceBuildableLibDependency: false,
-    allow: [
-      '@tandem/accounts-app',
-      '@tandem/linking-app',
-      '@tandem/fanout-app',
-      '@tandem/presence-app',
-      '@tandem/backups-app',
-      '@tandem/media-app',
-    ],
     depConstraints: depConstraints(testing),
   },
 ];

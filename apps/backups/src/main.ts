@@ -1,6 +1,6 @@
 // First: instruments gRPC, kafkajs, MongoDB and pino before anything loads them.
 import '@tandem/observability/instrumentation';
 import { main } from '@tandem/runtime';
-import { backupsService } from './backups.service';
+import { backupsService } from '@tandem/backups-service';
 
 main('backups', [backupsService]);

@@ -1,6 +1,6 @@
 // First: instruments gRPC, kafkajs, MongoDB and pino before anything loads them.
 import '@tandem/observability/instrumentation';
 import { main } from '@tandem/runtime';
-import { fanoutService } from './fanout.service';
+import { fanoutService } from '@tandem/fanout-service';
 
 main('fanout', [fanoutService]);

@@ -1,6 +1,6 @@
 // First: instruments gRPC, kafkajs, MongoDB and pino before anything loads them.
 import '@tandem/observability/instrumentation';
 import { main } from '@tandem/runtime';
-import { linkingService } from './linking.service';
+import { linkingService } from '@tandem/linking-service';
 
 main('linking', [linkingService]);

@@ -1,6 +1,6 @@
 // First: instruments gRPC, kafkajs, MongoDB and pino before anything loads them.
 import '@tandem/observability/instrumentation';
 import { main } from '@tandem/runtime';
-import { mediaService } from './media.service';
+import { mediaService } from '@tandem/media-service';
 
 main('media', [mediaService]);

@@ -1,6 +1,6 @@
 // First: instruments gRPC, kafkajs, MongoDB and pino before anything loads them.
 import '@tandem/observability/instrumentation';
 import { main } from '@tandem/runtime';
-import { presenceService } from './presence.service';
+import { presenceService } from '@tandem/presence-service';
 
 main('presence', [presenceService]);

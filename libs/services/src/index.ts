@@ -1,9 +1,9 @@
-import { accountsService } from '@tandem/accounts-app';
-import { backupsService } from '@tandem/backups-app';
-import { fanoutService } from '@tandem/fanout-app';
-import { linkingService } from '@tandem/linking-app';
-import { mediaService } from '@tandem/media-app';
-import { presenceService } from '@tandem/presence-app';
+import { accountsService } from '@tandem/accounts-service';
+import { backupsService } from '@tandem/backups-service';
+import { fanoutService } from '@tandem/fanout-service';
+import { linkingService } from '@tandem/linking-service';
+import { mediaService } from '@tandem/media-service';
+import { presenceService } from '@tandem/presence-service';
 import type { AnyServiceDefinition } from '@tandem/runtime';
 
 /**

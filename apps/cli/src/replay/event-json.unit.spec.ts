@@ -1,11 +1,11 @@
-import { accountEventCodec } from '@tandem/accounts-app';
+import { accountEventCodec } from '@tandem/accounts-service';
 import { deviceListEventCodec } from '@tandem/linking-events';
-import { backupEventCodec } from '@tandem/backups-app';
+import { backupEventCodec } from '@tandem/backups-service';
 import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
 import { InboxSignal } from '@tandem/contracts/events/tandem/fanout/v1/signals';
 import { SystemEntryKind } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
-import { fanoutEventCodec } from '@tandem/fanout-app';
-import { mediaEventCodec } from '@tandem/media-app';
+import { fanoutEventCodec } from '@tandem/fanout-service';
+import { mediaEventCodec } from '@tandem/media-service';
 import type { IncomingRecord, OutgoingRecord } from '@tandem/messaging';
 import { describe, expect, it } from 'vitest';
 import { type EventFilter, matches, mayMatch } from './event-filter';

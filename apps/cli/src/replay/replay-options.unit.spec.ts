@@ -6,7 +6,7 @@ import { formatDuration, formatProgress } from './progress';
 import { eventRecord, inboxAcked } from './replay-fixtures';
 import { groupLag } from './summary.command';
 import { inTimeOrder, namesMessage, type TraceItem } from './trace.command';
-import { fanoutEventCodec } from '@tandem/fanout-app';
+import { fanoutEventCodec } from '@tandem/fanout-service';
 
 describe('where the replay commands find the log', () => {
   it('uses Kafka when --brokers or KAFKA_BROKERS says so, with the MongoDB of MONGODB_URI', () => {

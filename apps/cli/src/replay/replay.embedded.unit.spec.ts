@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { accountEventCodec, type AccountRecord, AccountsReadModel } from '@tandem/accounts-app';
+import { accountEventCodec, type AccountRecord, AccountsReadModel } from '@tandem/accounts-service';
 import { EmbeddedDocumentStore } from '@tandem/documents';
 import { consumeEvents } from '@tandem/event-sourcing';
 import { EmbeddedEventLog, type Subscription } from '@tandem/messaging';

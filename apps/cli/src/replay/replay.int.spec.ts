@@ -1,13 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { accountEventCodec, type AccountRecord, AccountsReadModel } from '@tandem/accounts-app';
+import { accountEventCodec, type AccountRecord, AccountsReadModel } from '@tandem/accounts-service';
 import { BlocksProjection } from '@tandem/accounts-events';
 import { PLAINTEXT } from '@tandem/config';
 import { MongoDocumentStore } from '@tandem/documents';
 import { consumeEvents } from '@tandem/event-sourcing';
-import { DeviceListsProjection, fanoutEventCodec, InboxesProjection, InboxTiers } from '@tandem/fanout-app';
+import {
+  DeviceListsProjection,
+  fanoutEventCodec,
+  InboxesProjection,
+  InboxTiers,
+} from '@tandem/fanout-service';
 import { DeviceDirectory, deviceListEventCodec } from '@tandem/linking-events';
 import { KafkaEventLog, type KafkaLogger, type Subscription } from '@tandem/messaging';
-import { type ContactDocument, PresencePrivacy } from '@tandem/presence-app';
+import { type ContactDocument, PresencePrivacy } from '@tandem/presence-service';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';

@@ -1,5 +1,5 @@
 import type { DocumentStore } from '@tandem/documents';
-import { entryRecordId, type InboxEntryRecord, type InboxHeadRecord } from '@tandem/fanout-app';
+import { entryRecordId, type InboxEntryRecord, type InboxHeadRecord } from '@tandem/fanout-service';
 import type { IncomingRecord } from '@tandem/messaging';
 import { type CommandIO, type Connection, serviceTopic } from './connection';
 import { decodeRecord, type EventJson } from './event-json';
