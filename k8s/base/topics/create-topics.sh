@@ -11,7 +11,7 @@
 # /opt/kafka/bin); KAFKA_WAIT_ATTEMPTS: how many times to try reaching Kafka, 5 s apart (default 60).
 #
 # The configurations are the ones the services give the topics they create themselves
-# (libs/platform/messaging/src/event-log.kafka.ts topicConfig, apps/*/src/*.service.ts): domain
+# (libs/platform/messaging/src/event-log.kafka.ts topicConfig, libs/*-service/src/*.service.ts): domain
 # topics are kept forever (they are replayed to rebuild read models: retention.ms=-1, never the
 # broker's 7-day default). The replication factor is the broker's default.replication.factor,
 # as for the topics the services create. Idempotent: existing topics keep their partition count

@@ -20,7 +20,7 @@ interface JsonMessage {
 
 /**
  * The payload messages of the envelopes on Tandem's topics, by the envelope's `payloadType`. Each
- * service's codec (apps/<service>/src/*.codecs.ts) names one of these; a unit test keeps them in step.
+ * service's codec (libs/<service>-service/src/*.codecs.ts) names one of these; a unit test keeps them in step.
  * The generated toJSON gives field names as in the .proto's JSON mapping, enums by name, timestamps
  * as ISO strings and bytes as base64, so ciphertext is never decoded: it stays base64.
  */
