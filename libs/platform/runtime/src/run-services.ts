@@ -11,8 +11,7 @@ import {
 } from '@tandem/grpc';
 import { createLogger, NestPinoLogger, shutdownTelemetry, startTelemetry } from '@tandem/observability';
 import { openInfrastructure } from './infrastructure';
-import type { TandemService } from './service';
-import { buildService, grpcModule } from './service-builder';
+import { type BuiltService, buildService, grpcModule } from './service-builder';
 import type { AnyServiceDefinition } from './service-definition';
 
 export interface RunningServices {
@@ -35,7 +34,7 @@ export async function runServices(
   const config = loadConfig();
   const logger = createLogger(processName, config.logLevel);
   const infrastructure = await openInfrastructure(config, logger);
-  const services: TandemService[] = [];
+  const services: BuiltService[] = [];
   for (const definition of definitions) services.push(await buildService(definition, infrastructure));
   const specs = services.map((service) => service.grpc);
   const health = createHealth(specs);

@@ -1,18 +1,48 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamicModule, Module, type Provider, type Type } from '@nestjs/common';
-import type { EventCodec, EventStore, OutboxRelay, ReceivedEvent } from '@tandem/event-sourcing';
-import type { RecordBatch, TopicSpec } from '@tandem/messaging';
-import type { Infrastructure, RateLimits } from './infrastructure';
 import {
-  batchConsumerWorker,
-  consumerWorker,
-  periodicWorker,
-  relayWorker,
-  type TandemService,
-  type Worker,
-} from './service';
+  DEVICE_AUTHENTICATOR,
+  DeviceAuthenticator,
+  DeviceAuthGuard,
+  DeviceTokens,
+  loadTokenKeys,
+} from '@tandem/auth';
+import {
+  type EventCodec,
+  type EventStore,
+  OutboxRelay,
+  type ReceivedEvent,
+  toRecord,
+} from '@tandem/event-sourcing';
+import type { GrpcServiceSpec } from '@tandem/grpc';
+import type { RecordBatch, Subscription, TopicSpec } from '@tandem/messaging';
+import type { Infrastructure, RateLimits } from './infrastructure';
 import type { Feed, ProjectionDefinition, ServiceContext, ServiceDefinition } from './service-definition';
-import { deviceAuthProviders, deviceTokens, outboxRelay, rateLimitSweeper } from './service-parts';
+import { consumerWorker, periodicWorker, type Worker } from './workers';
+
+/**
+ * How often a relay looks for commits it was not woken for (another instance's, or a crashed
+ * process's). Appends in this process wake it at once, so this bounds only that recovery delay,
+ * while keeping idle polling from reading the event store fifty times a second.
+ */
+export const RELAY_IDLE_POLL_MS = 500;
+
+/** How often a service removes the rate-limit counts of windows that have ended. */
+export const RATE_LIMIT_SWEEP_INTERVAL_MS = 60_000;
+
+/** A service built from its definition, ready to run alone or beside the others in one process. */
+export interface BuiltService {
+  readonly name: string;
+  readonly grpc: GrpcServiceSpec;
+  /** The NestJS module of its controllers. */
+  readonly module: DynamicModule;
+  /** Topics it publishes to or consumes; created when missing. */
+  readonly topics: readonly TopicSpec[];
+  readonly workers: readonly Worker[];
+  readonly setUp?: () => Promise<void>;
+  /** Ends its open server streams on shutdown, with UNAVAILABLE; resolves when they have ended. */
+  readonly endStreams?: () => Promise<void>;
+}
 
 /** One handler of a consumer group: a projection's feed or a consumer, with what it applies to. */
 interface GroupMember {
@@ -38,13 +68,21 @@ function groupWorker(service: string, group: Group, infrastructure: Infrastructu
       handler,
       applyBatch: (feed as Extract<Feed<unknown>, { applyBatch: unknown }>).applyBatch,
     }));
-    return batchConsumerWorker(name, infrastructure.eventLog, {
-      groupId,
-      topic,
-      onBatch: async (batch: RecordBatch) => {
-        for (const member of members) await member.applyBatch(member.handler, batch);
+    let subscription: Subscription | undefined;
+    return {
+      name,
+      async start() {
+        subscription = await infrastructure.eventLog.subscribe({
+          groupId,
+          topics: [topic],
+          fromBeginning: true,
+          onBatch: async (batch: RecordBatch) => {
+            for (const member of members) await member.applyBatch(member.handler, batch);
+          },
+        });
       },
-    });
+      stop: async () => subscription?.stop(),
+    };
   }
   if (perEvent.length !== group.members.length) {
     throw new Error(`${name}: a consumer group takes events one at a time or in batches, not both`);
@@ -92,7 +130,7 @@ export function grpcModule(
 export async function buildService<Parts>(
   definition: ServiceDefinition<Parts>,
   infrastructure: Infrastructure,
-): Promise<TandemService> {
+): Promise<BuiltService> {
   const { name } = definition;
   const { config, logger, eventLog } = infrastructure;
   const documents = await infrastructure.documents(name);
@@ -104,11 +142,20 @@ export async function buildService<Parts>(
   let relay: OutboxRelay | undefined;
   if (definition.events) {
     store = await infrastructure.eventStore(name);
-    relay = outboxRelay(infrastructure, store, ownTopic, definition.events.payloadType);
+    const { payloadType } = definition.events;
+    relay = new OutboxRelay({
+      store,
+      log: eventLog,
+      topic: ownTopic.name,
+      encode: (event) => toRecord(event, payloadType),
+      idleIntervalMs: RELAY_IDLE_POLL_MS,
+      onError: (message, error, context) => logger.error({ err: error, ...context }, message),
+    });
   }
   let rateLimits: RateLimits | undefined;
   const projections = new Map<ProjectionDefinition<unknown, unknown>, unknown>();
-  const tokens = deviceTokens(infrastructure);
+  // Signed by linking, verified by every service.
+  const tokens = new DeviceTokens(loadTokenKeys(config), config.tokens.ttlSeconds);
   const noEventStore = () => new Error(`${name} declares no event store`);
 
   const context: ServiceContext = {
@@ -159,7 +206,7 @@ export async function buildService<Parts>(
   for (const consumer of definition.consumers) join(consumer.feed as Feed<unknown>, consumer.handler(parts));
 
   const workers: Worker[] = [
-    ...(relay ? [relayWorker(`${name}.relay`, relay)] : []),
+    ...(relay ? [{ name: `${name}.relay`, start: async () => relay.start(), stop: () => relay.stop() }] : []),
     ...(definition.workers?.(parts, context) ?? []),
     ...[...groups.values()].map((group) => groupWorker(name, group, infrastructure)),
     ...keepers,
@@ -179,7 +226,17 @@ export async function buildService<Parts>(
       };
     }),
   ];
-  if (rateLimits) workers.push(rateLimitSweeper(name, rateLimits, infrastructure));
+  if (rateLimits) {
+    const limits = rateLimits;
+    workers.push(
+      periodicWorker(
+        `${name}.rate-limit-sweeper`,
+        RATE_LIMIT_SWEEP_INTERVAL_MS,
+        () => limits.sweep(),
+        (error) => logger.error({ err: error }, 'rate limit sweep failed'),
+      ),
+    );
+  }
 
   const topics = new Map<string, TopicSpec>();
   for (const topic of [
@@ -190,9 +247,11 @@ export async function buildService<Parts>(
     if (!topics.has(topic.name)) topics.set(topic.name, topic);
   }
 
-  const providers = [
+  const providers: Provider[] = [
     ...definition.providers(parts, context),
-    ...deviceAuthProviders(tokens, definition.devices(parts)),
+    // DeviceAuthGuard checks each RPC's token against the service's own device directory.
+    { provide: DEVICE_AUTHENTICATOR, useValue: new DeviceAuthenticator(tokens, definition.devices(parts)) },
+    DeviceAuthGuard,
   ];
   return {
     name,

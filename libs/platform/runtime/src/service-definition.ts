@@ -7,7 +7,7 @@ import type { GrpcServiceSpec } from '@tandem/grpc';
 import type { EventLog, RecordBatch, TopicSpec } from '@tandem/messaging';
 import type { Logger } from '@tandem/observability';
 import type { RateLimits } from './infrastructure';
-import type { Worker } from './service';
+import type { Worker } from './workers';
 
 /** Takes a topic's events one at a time (each account's in order; accounts at once). */
 export interface EventHandler<E> {
