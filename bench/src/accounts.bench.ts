@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
+import type { RegisterResponse } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
 import {
   eventually,
   GrpcTestClient,

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
+import type { RegisterResponse } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
 import {
   GrpcTestClient,
   linkCompanion,

@@ -31,12 +31,12 @@ import type {
   SendRequest,
   SendResponse,
   StreamInboxResponse,
-} from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
-import { type Envelope, EnvelopeType } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
+} from '@tandem/contracts/tandem/fanout/v1/fanout_service';
+import { type Envelope, EnvelopeType } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import type {
   DeviceKeys,
   GetDeviceListResponse,
-} from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+} from '@tandem/contracts/tandem/linking/v1/linking_service';
 import {
   eventually,
   type FanoutStreamingClient,

@@ -11,7 +11,7 @@ import { open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { StartUploadResponse } from '@tandem/contracts/grpc/tandem/media/v1/media_service';
+import type { StartUploadResponse } from '@tandem/contracts/tandem/media/v1/media_service';
 import {
   createTestAccount,
   downloadMedia,

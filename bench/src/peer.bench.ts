@@ -30,9 +30,9 @@ import type {
   ConnectResponse,
   SendRequest,
   SendResponse,
-} from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
-import { EnvelopeType } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
-import type { GetDeviceListResponse } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+} from '@tandem/contracts/tandem/fanout/v1/fanout_service';
+import { EnvelopeType } from '@tandem/contracts/tandem/fanout/v1/inbox';
+import type { GetDeviceListResponse } from '@tandem/contracts/tandem/linking/v1/linking_service';
 import {
   type FanoutStreamingClient,
   fanoutStreamingClient,

@@ -33,8 +33,8 @@ import { type ClientReadableStream, Metadata, type ServiceError, status } from '
 import type {
   HeartbeatResponse,
   SubscribeResponse,
-} from '@tandem/contracts/grpc/tandem/presence/v1/presence_service';
-import { TypingState } from '@tandem/contracts/grpc/tandem/presence/v1/typing';
+} from '@tandem/contracts/tandem/presence/v1/presence_service';
+import { TypingState } from '@tandem/contracts/tandem/presence/v1/typing';
 import {
   eventually,
   type GrpcTestClient,

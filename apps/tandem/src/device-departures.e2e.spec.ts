@@ -8,9 +8,9 @@ import type {
   ConnectRequest,
   ConnectResponse,
   SendResponse,
-} from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
-import type { GetDeviceListResponse } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
-import type { SubscribeResponse } from '@tandem/contracts/grpc/tandem/presence/v1/presence_service';
+} from '@tandem/contracts/tandem/fanout/v1/fanout_service';
+import type { GetDeviceListResponse } from '@tandem/contracts/tandem/linking/v1/linking_service';
+import type { SubscribeResponse } from '@tandem/contracts/tandem/presence/v1/presence_service';
 import {
   CollectedStream,
   createTestAccount,

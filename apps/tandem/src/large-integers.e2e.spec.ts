@@ -7,12 +7,12 @@ import type {
   GetLatestBackupResponse,
   ListBackupsResponse,
   RecordBackupResponse,
-} from '@tandem/contracts/grpc/tandem/backups/v1/backups_service';
-import { BackupProvider } from '@tandem/contracts/grpc/tandem/backups/v1/backup';
+} from '@tandem/contracts/tandem/backups/v1/backups_service';
+import { BackupProvider } from '@tandem/contracts/tandem/backups/v1/backup';
 import type {
   GetInboxStatusResponse,
   SendResponse,
-} from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+} from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 import { FIELD_METADATA_KEY, toTimestamp } from '@tandem/grpc';
 import {
   createTestAccount,

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
   GetAccountResponse,
   RegisterResponse,
-} from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
+} from '@tandem/contracts/tandem/accounts/v1/accounts_service';
 import {
   formatReport,
   fuzzRequests,

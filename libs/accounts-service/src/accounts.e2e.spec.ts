@@ -15,9 +15,9 @@ import type {
   RegisterResponse,
   UpdateProfileResponse,
   UpdateSettingsResponse,
-} from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
-import { BackupFrequency, LastSeenVisibility } from '@tandem/contracts/grpc/tandem/accounts/v1/settings';
-import type { ListDevicesResponse } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+} from '@tandem/contracts/tandem/accounts/v1/accounts_service';
+import { BackupFrequency, LastSeenVisibility } from '@tandem/contracts/tandem/accounts/v1/settings';
+import type { ListDevicesResponse } from '@tandem/contracts/tandem/linking/v1/linking_service';
 import {
   eventually,
   grpcFailure,

@@ -25,7 +25,7 @@ import {
   type UpdateProfileResponse,
   type UpdateSettingsRequest,
   type UpdateSettingsResponse,
-} from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
+} from '@tandem/contracts/tandem/accounts/v1/accounts_service';
 import { invalidArgument, notFound } from '@tandem/decider';
 import { requestContext } from '@tandem/grpc';
 import { AccountCommands } from './accounts.commands';

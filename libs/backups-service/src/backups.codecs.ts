@@ -1,4 +1,4 @@
-import { BackupEvent } from '@tandem/contracts/events/tandem/backups/v1/events';
+import { BackupEvent } from '@tandem/contracts/tandem/backups/v1/events';
 import type { BackupDomainEvent } from '@tandem/backups-domain';
 import { oneofEventCodec } from '@tandem/event-sourcing';
 

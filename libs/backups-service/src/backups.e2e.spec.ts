@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import { type Metadata, status } from '@grpc/grpc-js';
-import { BackupProvider } from '@tandem/contracts/grpc/tandem/backups/v1/backup';
+import { BackupProvider } from '@tandem/contracts/tandem/backups/v1/backup';
 import type {
   DeleteBackupResponse,
   GetLatestBackupResponse,
   ListBackupsResponse,
   RecordBackupRequest,
   RecordBackupResponse,
-} from '@tandem/contracts/grpc/tandem/backups/v1/backups_service';
-import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
-import { SystemEntryKind } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
+} from '@tandem/contracts/tandem/backups/v1/backups_service';
+import type { RegisterResponse } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
+import { SystemEntryKind } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { FIELD_METADATA_KEY, toTimestamp } from '@tandem/grpc';
 import {
   createTestAccount,

@@ -7,8 +7,8 @@ import {
   type RecordedBackup,
   validateProvider,
 } from '@tandem/backups-domain';
-import type { Timestamp } from '@tandem/contracts/grpc/google/protobuf/timestamp';
-import { BackupProvider } from '@tandem/contracts/grpc/tandem/backups/v1/backup';
+import type { Timestamp } from '@tandem/contracts/google/protobuf/timestamp';
+import { BackupProvider } from '@tandem/contracts/tandem/backups/v1/backup';
 import {
   type Backup,
   type BackupsServiceController,
@@ -21,7 +21,7 @@ import {
   type ListBackupsResponse,
   type RecordBackupRequest,
   type RecordBackupResponse,
-} from '@tandem/contracts/grpc/tandem/backups/v1/backups_service';
+} from '@tandem/contracts/tandem/backups/v1/backups_service';
 import { invalidArgument, notFound } from '@tandem/decider';
 import { requestContext, toTimestamp } from '@tandem/grpc';
 import { type BackupListEntry, BackupListsProjection } from './backup-lists.projection';

@@ -6,7 +6,7 @@
  * numbers, is in inbox-sequencing.ts.
  * - Removing entries (acked, expired) leaves the other entries and the last sequence as they are.
  */
-import type { InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import type { InboxEntry } from '@tandem/contracts/tandem/fanout/v1/inbox';
 
 /** One entry an inbox holds. */
 export type PendingEntry = {

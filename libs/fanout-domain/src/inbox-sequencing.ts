@@ -11,7 +11,7 @@
  *   its id derives from the event and the device, so a replay gives the same notice.
  * - A closed device's inbox is deleted and gets no more entries, whatever the events name.
  */
-import type { InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import type { InboxEntry } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { entriesDroppedNotice, type NewInboxEntry, overflow } from './inbox';
 import {
   asDropped,

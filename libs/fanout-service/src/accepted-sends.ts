@@ -1,4 +1,4 @@
-import type { SendResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+import type { SendResponse } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 import type { Document, DocumentCollection } from '@tandem/documents';
 import { LRUCache } from 'lru-cache';
 

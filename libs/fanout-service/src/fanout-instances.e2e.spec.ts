@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
-import type { SendResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+import type { SendResponse } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 import {
   createTestAccount,
   eventually,

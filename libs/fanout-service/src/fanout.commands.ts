@@ -4,7 +4,7 @@ import type {
   AckRequest,
   SendRequest,
   SendResponse,
-} from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+} from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 import {
   type CommandContext,
   CommandHandler,

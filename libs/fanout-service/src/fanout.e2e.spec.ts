@@ -10,9 +10,9 @@ import type {
   GetInboxStatusResponse,
   SendRequest,
   SendResponse,
-} from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
-import { EnvelopeType, SystemEntryKind } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
-import type { GetDeviceListResponse } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+} from '@tandem/contracts/tandem/fanout/v1/fanout_service';
+import { EnvelopeType, SystemEntryKind } from '@tandem/contracts/tandem/fanout/v1/inbox';
+import type { GetDeviceListResponse } from '@tandem/contracts/tandem/linking/v1/linking_service';
 import {
   createTestAccount,
   entriesOf,

@@ -14,7 +14,7 @@ import {
   type SendResponse,
   type StreamInboxRequest,
   type StreamInboxResponse,
-} from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+} from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 import { invalidArgument } from '@tandem/decider';
 import { maxInboxDepth } from '@tandem/fanout-domain';
 import { type RateLimit, requestContext, toTimestamp } from '@tandem/grpc';

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { type Histogram, type Span, SpanKind } from '@opentelemetry/api';
-import type { InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
-import type { StreamInboxResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+import type { InboxEntry } from '@tandem/contracts/tandem/fanout/v1/inbox';
+import type { StreamInboxResponse } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 import type { DeviceDepartures, DeviceStreamHolder } from '@tandem/linking-events';
 import { GrpcStatusError, toTimestamp } from '@tandem/grpc';
 import {

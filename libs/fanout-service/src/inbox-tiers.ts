@@ -1,4 +1,4 @@
-import { InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import { InboxEntry } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import type { Document, DocumentCollection } from '@tandem/documents';
 import type { DeviceInbox, PendingEntry } from '@tandem/fanout-domain';
 import type { TraceContext } from '@tandem/observability';

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EnvelopeType, SystemEntryKind } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import { EnvelopeType, SystemEntryKind } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { type DocumentStore, EmbeddedDocumentStore, MongoDocumentStore } from '@tandem/documents';
 import { toRecord } from '@tandem/event-sourcing';
 import type { FanoutDomainEvent } from '@tandem/fanout-domain';

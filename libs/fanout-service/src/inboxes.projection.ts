@@ -1,5 +1,5 @@
 import type { Span } from '@opentelemetry/api';
-import type { InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import type { InboxEntry } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { type EventMetadata, fromRecord, startEventSpan } from '@tandem/event-sourcing';
 import {
   type DeviceInbox,

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
+import type { RegisterResponse } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
 import {
   eventually,
   type FanoutStreamingClient,

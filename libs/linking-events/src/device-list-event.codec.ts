@@ -1,4 +1,4 @@
-import { DeviceListEvent } from '@tandem/contracts/events/tandem/linking/v1/events';
+import { DeviceListEvent } from '@tandem/contracts/tandem/linking/v1/events';
 import { oneofEventCodec } from '@tandem/event-sourcing';
 
 export type DeviceListDomainEvent = NonNullable<DeviceListEvent['event']>;

@@ -10,9 +10,9 @@ import type {
   ListDevicesResponse,
   UnlinkDeviceRequest,
   WatchLinkResponse,
-} from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
-import { DeviceListChangeKind } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
-import { unlinkReasonToJSON } from '@tandem/contracts/events/tandem/linking/v1/events';
+} from '@tandem/contracts/tandem/linking/v1/linking_service';
+import { DeviceListChangeKind } from '@tandem/contracts/tandem/linking/v1/linking_service';
+import { unlinkReasonToJSON } from '@tandem/contracts/tandem/linking/v1/events';
 import { invalidArgument, notFound, permissionDenied } from '@tandem/decider';
 import type { CommandContext, CommandHandler, EventCodec, EventStore } from '@tandem/event-sourcing';
 import { GrpcStatusError, toTimestamp } from '@tandem/grpc';

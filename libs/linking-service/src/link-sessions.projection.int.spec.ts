@@ -1,4 +1,4 @@
-import { DevicePlatform } from '@tandem/contracts/events/tandem/linking/v1/device_list';
+import { DevicePlatform } from '@tandem/contracts/tandem/linking/v1/device_list';
 import { type DeviceListDomainEvent, linkSessionStreamId } from '@tandem/linking-domain';
 import { describeProjection, eventsOn } from '@tandem/projection-testing';
 import { expect } from 'vitest';

@@ -1,7 +1,7 @@
 import { type Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { MongoClient } from 'mongodb';
-import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
-import { DevicePlatform } from '@tandem/contracts/grpc/tandem/linking/v1/device_list';
+import type { RegisterResponse } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
+import { DevicePlatform } from '@tandem/contracts/tandem/linking/v1/device_list';
 import {
   DeviceListChangeKind,
   type ApproveLinkResponse,
@@ -10,7 +10,7 @@ import {
   type ListDeviceListChangesResponse,
   type ListDevicesResponse,
   type WatchLinkResponse,
-} from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+} from '@tandem/contracts/tandem/linking/v1/linking_service';
 import {
   eventually,
   grpcFailure,

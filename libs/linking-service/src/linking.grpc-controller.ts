@@ -26,7 +26,7 @@ import {
   type UnlinkDeviceResponse,
   type WatchLinkRequest,
   type WatchLinkResponse,
-} from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+} from '@tandem/contracts/tandem/linking/v1/linking_service';
 import { invalidArgument } from '@tandem/decider';
 import { type RateLimit, requestContext, toTimestamp } from '@tandem/grpc';
 import { Observable } from 'rxjs';

@@ -1,5 +1,5 @@
-import { BackupProvider } from '@tandem/contracts/events/tandem/backups/v1/backup';
-import type { BackupEvent } from '@tandem/contracts/events/tandem/backups/v1/events';
+import { BackupProvider } from '@tandem/contracts/tandem/backups/v1/backup';
+import type { BackupEvent } from '@tandem/contracts/tandem/backups/v1/events';
 import { describeProjection, eventsOn } from '@tandem/projection-testing';
 import { expect } from 'vitest';
 import { BackupReferencesProjection } from './backup-references.projection';

@@ -1,4 +1,4 @@
-import { HistoryBundleEndReason } from '@tandem/contracts/events/tandem/media/v1/events';
+import { HistoryBundleEndReason } from '@tandem/contracts/tandem/media/v1/events';
 import type { MediaDomainEvent } from '@tandem/media-domain';
 import { describeProjection, eventsOn } from '@tandem/projection-testing';
 import { expect } from 'vitest';

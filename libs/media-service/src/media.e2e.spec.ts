@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ServiceError, status } from '@grpc/grpc-js';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { type HistoryBundleAnnounced, MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
-import { SystemEntryKind } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
-import type { ListDevicesResponse } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
-import { BackupProvider } from '@tandem/contracts/grpc/tandem/backups/v1/backup';
+import { type HistoryBundleAnnounced, MediaEvent } from '@tandem/contracts/tandem/media/v1/events';
+import { SystemEntryKind } from '@tandem/contracts/tandem/fanout/v1/inbox';
+import type { ListDevicesResponse } from '@tandem/contracts/tandem/linking/v1/linking_service';
+import { BackupProvider } from '@tandem/contracts/tandem/backups/v1/backup';
 import type {
   RecordBackupRequest,
   RecordBackupResponse,
-} from '@tandem/contracts/grpc/tandem/backups/v1/backups_service';
+} from '@tandem/contracts/tandem/backups/v1/backups_service';
 import {
   type AnnounceHistoryBundleResponse,
   type GetHistoryBundleResponse,
@@ -24,7 +24,7 @@ import {
   type GetUploadUrlsResponse,
   type StartUploadResponse,
   type UploadResponse,
-} from '@tandem/contracts/grpc/tandem/media/v1/media_service';
+} from '@tandem/contracts/tandem/media/v1/media_service';
 import { DETAILS_METADATA_KEY, FIELD_METADATA_KEY, toTimestamp } from '@tandem/grpc';
 import {
   createTestAccount,

@@ -39,7 +39,7 @@ import {
   type StartUploadResponse,
   type UploadRequest,
   type UploadResponse,
-} from '@tandem/contracts/grpc/tandem/media/v1/media_service';
+} from '@tandem/contracts/tandem/media/v1/media_service';
 import { GrpcStatusError, requestContext, toGrpcError, toTimestamp } from '@tandem/grpc';
 import {
   byteRange,
@@ -59,7 +59,7 @@ import { MediaCommands } from './media.commands';
 import { storedBlobKey } from './stored-blob';
 import { MediaUploads } from './media-uploads';
 import { HistoryBundleCommands } from './history-bundles';
-import { HistoryBundleEndReason } from '@tandem/contracts/events/tandem/media/v1/events';
+import { HistoryBundleEndReason } from '@tandem/contracts/tandem/media/v1/events';
 import { MediaIndexProjection } from './media-index.projection';
 import { failedPrecondition, permissionDenied } from '@tandem/decider';
 

@@ -3,7 +3,7 @@ import type {
   UploadHeader,
   UploadRequest,
   UploadResponse,
-} from '@tandem/contracts/grpc/tandem/media/v1/media_service';
+} from '@tandem/contracts/tandem/media/v1/media_service';
 import { invalidArgument } from '@tandem/decider';
 
 /** An Upload's request stream taken apart: its header, then its chunks as the store consumes them. */

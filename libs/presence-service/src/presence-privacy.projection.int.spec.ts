@@ -1,5 +1,5 @@
-import { LastSeenVisibility } from '@tandem/contracts/events/tandem/accounts/v1/settings';
-import { EnvelopeType } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import { LastSeenVisibility } from '@tandem/contracts/tandem/accounts/v1/settings';
+import { EnvelopeType } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
 import { describeProjection, eventsOn } from '@tandem/projection-testing';
 import { expect } from 'vitest';

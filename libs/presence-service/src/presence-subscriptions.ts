@@ -3,7 +3,7 @@ import type {
   AccountPresence as AccountPresenceItem,
   SubscribeResponse,
   Typing,
-} from '@tandem/contracts/grpc/tandem/presence/v1/presence_service';
+} from '@tandem/contracts/tandem/presence/v1/presence_service';
 import type { DeviceDepartures, DeviceStreamHolder } from '@tandem/linking-events';
 import { GrpcStatusError, toTimestamp } from '@tandem/grpc';
 import {

@@ -2,17 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Metadata, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Timestamp } from '@tandem/contracts/grpc/google/protobuf/timestamp';
-import { LastSeenVisibility } from '@tandem/contracts/grpc/tandem/accounts/v1/settings';
-import type { SendResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+import type { Timestamp } from '@tandem/contracts/google/protobuf/timestamp';
+import { LastSeenVisibility } from '@tandem/contracts/tandem/accounts/v1/settings';
+import type { SendResponse } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 import type {
   AccountPresence,
   HeartbeatResponse,
   SetTypingResponse,
   SubscribeResponse,
   Typing,
-} from '@tandem/contracts/grpc/tandem/presence/v1/presence_service';
-import { TypingState } from '@tandem/contracts/grpc/tandem/presence/v1/typing';
+} from '@tandem/contracts/tandem/presence/v1/presence_service';
+import { TypingState } from '@tandem/contracts/tandem/presence/v1/typing';
 import {
   CollectedStream,
   createTestAccount,

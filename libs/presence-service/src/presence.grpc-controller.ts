@@ -1,7 +1,7 @@
 import type { Metadata, ServerWritableStream } from '@grpc/grpc-js';
 import { Controller, Inject, UseGuards } from '@nestjs/common';
 import { authenticatedDevice, DeviceAuthGuard } from '@tandem/auth';
-import type { TypingState } from '@tandem/contracts/events/tandem/presence/v1/typing';
+import type { TypingState } from '@tandem/contracts/tandem/presence/v1/typing';
 import {
   type HeartbeatRequest,
   type HeartbeatResponse,
@@ -11,7 +11,7 @@ import {
   type SetTypingResponse,
   type SubscribeRequest,
   type SubscribeResponse,
-} from '@tandem/contracts/grpc/tandem/presence/v1/presence_service';
+} from '@tandem/contracts/tandem/presence/v1/presence_service';
 import { type RateLimit, requestContext, toTimestamp } from '@tandem/grpc';
 import { subscribedAccounts } from '@tandem/presence-domain';
 import { Observable } from 'rxjs';

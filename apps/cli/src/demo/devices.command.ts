@@ -1,5 +1,5 @@
-import type { Timestamp } from '@tandem/contracts/grpc/google/protobuf/timestamp';
-import { DevicePlatform } from '@tandem/contracts/grpc/tandem/linking/v1/device_list';
+import type { Timestamp } from '@tandem/contracts/google/protobuf/timestamp';
+import { DevicePlatform } from '@tandem/contracts/tandem/linking/v1/device_list';
 import { DeviceSession } from './device-session';
 import type { ProfileStore } from './profiles';
 import { TandemClient } from './tandem-client';

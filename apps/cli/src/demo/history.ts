@@ -1,14 +1,14 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ClientDuplexStream, status } from '@grpc/grpc-js';
-import { MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
-import type { ConnectRequest, ConnectResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
-import { type InboxEntry, SystemEntryKind } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
+import { MediaEvent } from '@tandem/contracts/tandem/media/v1/events';
+import type { ConnectRequest, ConnectResponse } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
+import { type InboxEntry, SystemEntryKind } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import type {
   DownloadResponse,
   UploadRequest,
   UploadResponse,
-} from '@tandem/contracts/grpc/tandem/media/v1/media_service';
+} from '@tandem/contracts/tandem/media/v1/media_service';
 import { demoHistoryKey, demoSendRequest, demoText } from './demo-messages';
 import type { DeviceSession } from './device-session';
 import type { HistoryMessage, Profile } from './profiles';

@@ -1,4 +1,4 @@
-import { type InboxEntry, SystemEntryKind } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
+import { type InboxEntry, SystemEntryKind } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { demoText } from './demo-messages';
 import type { Profile } from './profiles';
 

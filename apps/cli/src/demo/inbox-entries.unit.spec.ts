@@ -2,7 +2,7 @@ import {
   EnvelopeType,
   type InboxEntry,
   SystemEntryKind,
-} from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
+} from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { describe, expect, it } from 'vitest';
 import { demoContent } from './demo-messages';
 import { newDeviceKeys } from './device-keys';

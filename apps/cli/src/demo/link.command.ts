@@ -1,9 +1,9 @@
 import { status } from '@grpc/grpc-js';
-import { DevicePlatform } from '@tandem/contracts/grpc/tandem/linking/v1/device_list';
+import { DevicePlatform } from '@tandem/contracts/tandem/linking/v1/device_list';
 import type {
   LinkApproved,
   WatchLinkResponse,
-} from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+} from '@tandem/contracts/tandem/linking/v1/linking_service';
 import { toString as qrCode } from 'qrcode';
 import { type DeviceKeys, newDeviceKeys, watchProof } from './device-keys';
 import { DeviceSession } from './device-session';

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ClientDuplexStream, status } from '@grpc/grpc-js';
-import type { ConnectRequest, ConnectResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
-import type { InboxEntry } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
+import type { ConnectRequest, ConnectResponse } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
+import type { InboxEntry } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { DeviceSession } from './device-session';
 import { historyMessageOf } from './history';
 import { describeEntry, namesFromProfiles } from './inbox-entries';

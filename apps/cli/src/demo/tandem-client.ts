@@ -13,10 +13,10 @@ import {
   status,
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import type { AccountsServiceClient } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
-import type { FanoutServiceClient } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
-import type { LinkingServiceClient } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
-import type { MediaServiceClient } from '@tandem/contracts/grpc/tandem/media/v1/media_service';
+import type { AccountsServiceClient } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
+import type { FanoutServiceClient } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
+import type { LinkingServiceClient } from '@tandem/contracts/tandem/linking/v1/linking_service';
+import type { MediaServiceClient } from '@tandem/contracts/tandem/media/v1/media_service';
 import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
 import type { Observable } from 'rxjs';
 

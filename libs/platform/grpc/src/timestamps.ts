@@ -1,4 +1,4 @@
-import type { Timestamp } from '@tandem/contracts/grpc/google/protobuf/timestamp';
+import type { Timestamp } from '@tandem/contracts/google/protobuf/timestamp';
 
 /** A Date as the `google.protobuf.Timestamp` object proto-loader encodes. */
 export const toTimestamp = (date: Date): Timestamp => ({

@@ -1,6 +1,6 @@
 import { Metadata, status } from '@grpc/grpc-js';
-import type { StreamInboxResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
-import type { DeliveryReceipt, InboxEntry } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
+import type { StreamInboxResponse } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
+import type { DeliveryReceipt, InboxEntry } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { CollectedStream } from './collected-stream';
 import { eventually } from './grpc-client';
 import type { FanoutStreamingClient } from './streaming-clients';

@@ -14,7 +14,7 @@ import type {
   Media,
   UploadRequest,
   UploadResponse,
-} from '@tandem/contracts/grpc/tandem/media/v1/media_service';
+} from '@tandem/contracts/tandem/media/v1/media_service';
 import { serviceClientConstructor, services } from './grpc-client';
 
 export type MediaStreamingClient = Client & {

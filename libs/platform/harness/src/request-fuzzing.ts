@@ -1,5 +1,5 @@
 import { Client, type ClientReadableStream, credentials, Metadata, status } from '@grpc/grpc-js';
-import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
+import type { RegisterResponse } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
 import { newDevice, newPhoneNumber, signIn } from './devices';
 import { type FuzzInput, FuzzInputs, Random, seedRequest } from './fuzz-inputs';
 import { GrpcTestClient, services } from './grpc-client';
