@@ -3,7 +3,7 @@ import type { Server } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { type GrpcOptions, Transport } from '@nestjs/microservices';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { HealthImplementation } from 'grpc-health-check';
 import { GRPC_LOADER_OPTIONS } from './grpc-loader-options';
 import { reflectionDefinition } from './reflection';
 import { decodeRequestsStrictly, decodingStrictly, refuseUndecodableRequests } from './request-decoding';
@@ -67,10 +67,7 @@ export function grpcServerOptions(options: GrpcServerOptions): GrpcOptions {
           addService: (service, implementation) =>
             server.addService(decodingStrictly(service), implementation),
         } as Pick<Server, 'addService'> as Server;
-        const protoFiles = options.services.map((spec) => join(options.protoDir, spec.protoFile));
-        new ReflectionService(
-          reflectionDefinition([...protoFiles, healthProtoPath], [options.protoDir]),
-        ).addToServer(strictServer);
+        new ReflectionService(reflectionDefinition()).addToServer(strictServer);
         options.health.addToServer(strictServer);
       },
     },
