@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
+import type { RegisterResponse } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
 import {
   GrpcTestClient,
   linkCompanion,
@@ -153,7 +153,7 @@ function benchClients<Service extends BenchService>(
   served: string,
 ): BenchClients<Service> {
   const client = (name: keyof typeof services, address: string) =>
-    new GrpcTestClient(address, services[name].protoFile, services[name].name);
+    new GrpcTestClient(address, services[name]);
   return {
     accounts: client('accounts', accounts),
     linking: client('linking', linking),

@@ -11,7 +11,7 @@ import { open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { StartUploadResponse } from '@tandem/contracts/grpc/tandem/media/v1/media_service';
+import type { StartUploadResponse } from '@tandem/contracts/tandem/media/v1/media_service';
 import {
   createTestAccount,
   downloadMedia,
@@ -54,7 +54,7 @@ async function disk(folder: string, bytes: Buffer): Promise<{ write: number; rea
 
 async function transfer(setup: Setup, blob: Buffer): Promise<void> {
   const client = (address: string, service: (typeof services)[keyof typeof services]) =>
-    new GrpcTestClient(address, service.protoFile, service.name);
+    new GrpcTestClient(address, service);
   const accounts = client(setup.address.accounts, services.accounts);
   const linking = client(setup.address.linking, services.linking);
   const media = client(setup.address.media, services.media);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
+import { AccountEvent } from '@tandem/contracts/tandem/accounts/v1/events';
 import { toRecord } from '@tandem/event-sourcing';
 import { EmbeddedEventLog, type EventLog, KafkaEventLog, type OutgoingRecord } from '@tandem/messaging';
 

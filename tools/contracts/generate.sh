@@ -1,23 +1,15 @@
 #!/usr/bin/env bash
-# Generates the TypeScript contracts from proto/ into libs/contracts/src/generated (not committed).
-# gRPC service files and event files are generated with different ts-proto options: see the
-# comments in proto/buf.gen.grpc.yaml and proto/buf.gen.events.yaml.
+# Generates the TypeScript contracts from proto/ into libs/contracts/src/generated (not committed):
+# every file with the one set of ts-proto options in proto/buf.gen.yaml, which says why each is so.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 out=libs/contracts/src/generated
 rm -rf "$out"
 
-path_args() {
-  local pattern=$1
-  find proto/tandem -name "$pattern" | sort | sed 's/^/--path=/'
-}
-
-mapfile -t service_paths < <(path_args '*_service.proto')
-mapfile -t event_paths < <(path_args 'events.proto'; path_args 'envelope.proto'; path_args 'signals.proto')
-
-npx --no-install buf generate proto --template proto/buf.gen.grpc.yaml "${service_paths[@]}"
-npx --no-install buf generate proto --template proto/buf.gen.events.yaml "${event_paths[@]}"
+npx --no-install buf generate proto --template proto/buf.gen.yaml
+# grpc.health.v1 (health/v1/health.ts), for the clients that check a server's health.
+npx --no-install buf generate node_modules/grpc-health-check/proto --template proto/buf.gen.yaml
 
 # The descriptors of every file (with its comments) as buf builds them, and of grpc.health.v1 (the
 # health service the server carries, from grpc-health-check): server reflection serves them and the

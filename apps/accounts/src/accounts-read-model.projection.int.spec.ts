@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AccountDomainEvent } from '@tandem/accounts-domain';
-import { LastSeenVisibility } from '@tandem/contracts/events/tandem/accounts/v1/settings';
+import { LastSeenVisibility } from '@tandem/contracts/tandem/accounts/v1/settings';
 import { type DocumentStore, EmbeddedDocumentStore, MongoDocumentStore } from '@tandem/documents';
 import type { EventMetadata, ReceivedEvent } from '@tandem/event-sourcing';
 import { testInfrastructure, uniqueName } from '@tandem/testing';

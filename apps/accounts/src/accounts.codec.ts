@@ -1,4 +1,4 @@
-import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
+import { AccountEvent } from '@tandem/contracts/tandem/accounts/v1/events';
 import type { AccountDomainEvent } from '@tandem/accounts-domain';
 import { oneofEventCodec } from '@tandem/event-sourcing';
 

@@ -13,6 +13,7 @@ import { accountEventCodec } from './accounts.codec';
 import { AccountCommands } from './accounts.commands';
 import { AccountsGrpcController } from './accounts.grpc-controller';
 import { AccountsReadModel } from './accounts-read-model.projection';
+import { AccountsServiceService } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
 
 @Module({})
 class AccountsModule {}
@@ -40,7 +41,7 @@ export async function accountsService(infrastructure: Infrastructure): Promise<T
     name: 'accounts',
     grpc: {
       package: 'tandem.accounts.v1',
-      protoFile: 'tandem/accounts/v1/accounts_service.proto',
+      definition: AccountsServiceService,
       serviceName: 'tandem.accounts.v1.AccountsService',
     },
     module: {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BackupDomainEvent } from '@tandem/backups-domain';
-import { BackupProvider } from '@tandem/contracts/events/tandem/backups/v1/backup';
+import { BackupProvider } from '@tandem/contracts/tandem/backups/v1/backup';
 import { type DocumentStore, EmbeddedDocumentStore, MongoDocumentStore } from '@tandem/documents';
 import type { EventMetadata, ReceivedEvent } from '@tandem/event-sourcing';
 import { testInfrastructure, uniqueName } from '@tandem/testing';

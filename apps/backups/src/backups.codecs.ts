@@ -1,5 +1,5 @@
-import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
-import { BackupEvent } from '@tandem/contracts/events/tandem/backups/v1/events';
+import { AccountEvent } from '@tandem/contracts/tandem/accounts/v1/events';
+import { BackupEvent } from '@tandem/contracts/tandem/backups/v1/events';
 import type { BackupDomainEvent } from '@tandem/backups-domain';
 import { oneofEventCodec } from '@tandem/event-sourcing';
 

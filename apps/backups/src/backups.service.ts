@@ -14,6 +14,7 @@ import { BackupListsProjection } from './backup-lists.projection';
 import { accountEventCodec, backupEventCodec, deviceListEventCodec } from './backups.codecs';
 import { BackupCommands } from './backups.commands';
 import { BackupsGrpcController } from './backups.grpc-controller';
+import { BackupsServiceService } from '@tandem/contracts/tandem/backups/v1/backups_service';
 
 @Module({})
 class BackupsModule {}
@@ -42,7 +43,7 @@ export async function backupsService(infrastructure: Infrastructure): Promise<Ta
     name: 'backups',
     grpc: {
       package: 'tandem.backups.v1',
-      protoFile: 'tandem/backups/v1/backups_service.proto',
+      definition: BackupsServiceService,
       serviceName: 'tandem.backups.v1.BackupsService',
     },
     module: {

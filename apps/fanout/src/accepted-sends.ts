@@ -1,4 +1,4 @@
-import type { SendResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+import type { SendResponse } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 import type { Document, DocumentCollection } from '@tandem/documents';
 import { LRUCache } from 'lru-cache';
 
@@ -27,10 +27,7 @@ const REMEMBERED = 200_000;
 
 export const acceptedResponse = (record: AcceptedSendRecord, duplicate: boolean): SendResponse => ({
   serverMessageId: record.serverMessageId,
-  serverTimestamp: {
-    seconds: Math.floor(record.serverTimestamp / 1000),
-    nanos: (record.serverTimestamp % 1000) * 1_000_000,
-  },
+  serverTimestamp: new Date(record.serverTimestamp),
   duplicate,
 });
 

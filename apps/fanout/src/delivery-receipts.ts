@@ -1,4 +1,4 @@
-import type { DeliveryReceipt } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import type { DeliveryReceipt } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { deliveryReceipts } from '@tandem/fanout-domain';
 import type { Logger } from '@tandem/observability';
 import { periodicWorker, type Worker } from '@tandem/runtime';

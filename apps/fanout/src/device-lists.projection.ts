@@ -1,4 +1,4 @@
-import { type DeviceListEvent, UnlinkReason } from '@tandem/contracts/events/tandem/linking/v1/events';
+import { type DeviceListEvent, UnlinkReason } from '@tandem/contracts/tandem/linking/v1/events';
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
 import type { RecipientDeviceList } from '@tandem/fanout-domain';

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { DeliveryReceipt } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import type { DeliveryReceipt } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { type CommandContext, eventHeaders, toRecord } from '@tandem/event-sourcing';
 import type { FanoutDomainEvent } from '@tandem/fanout-domain';
 import type { EventLog, OutgoingRecord } from '@tandem/messaging';

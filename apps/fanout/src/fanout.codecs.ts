@@ -1,7 +1,7 @@
-import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
-import { BackupEvent } from '@tandem/contracts/events/tandem/backups/v1/events';
-import { FanoutEvent } from '@tandem/contracts/events/tandem/fanout/v1/events';
-import { MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
+import { AccountEvent } from '@tandem/contracts/tandem/accounts/v1/events';
+import { BackupEvent } from '@tandem/contracts/tandem/backups/v1/events';
+import { FanoutEvent } from '@tandem/contracts/tandem/fanout/v1/events';
+import { MediaEvent } from '@tandem/contracts/tandem/media/v1/events';
 import { oneofEventCodec } from '@tandem/event-sourcing';
 import type { FanoutDomainEvent } from '@tandem/fanout-domain';
 

@@ -3,7 +3,7 @@ import type {
   AckRequest,
   SendRequest,
   SendResponse,
-} from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+} from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 import { type CommandContext, CommandHandler, type EventStore } from '@tandem/event-sourcing';
 import {
   type AcceptMessage,

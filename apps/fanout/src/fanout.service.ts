@@ -43,6 +43,7 @@ import { InboxSignals } from './inbox-signals';
 import { InboxStreams } from './inbox-streams';
 import { InboxesProjection } from './inboxes.projection';
 import { SystemEntries } from './system-entries.consumer';
+import { FanoutServiceService } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 
 @Module({})
 class FanoutModule {}
@@ -175,7 +176,7 @@ export async function fanoutService(infrastructure: Infrastructure): Promise<Tan
     name: 'fanout',
     grpc: {
       package: 'tandem.fanout.v1',
-      protoFile: 'tandem/fanout/v1/fanout_service.proto',
+      definition: FanoutServiceService,
       serviceName: 'tandem.fanout.v1.FanoutService',
     },
     module: {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EnvelopeType } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import { EnvelopeType } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { EmbeddedDocumentStore } from '@tandem/documents';
 import { fromRecord, toRecord } from '@tandem/event-sourcing';
 import type { FanoutDomainEvent } from '@tandem/fanout-domain';

@@ -1,4 +1,4 @@
-import { InboxSignal } from '@tandem/contracts/events/tandem/fanout/v1/signals';
+import { InboxSignal } from '@tandem/contracts/tandem/fanout/v1/signals';
 import type { EventLog, Subscription } from '@tandem/messaging';
 import type { Worker } from '@tandem/runtime';
 import type { AppendedEntries } from './inboxes.projection';

@@ -5,8 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { context, type Span, SpanKind, trace } from '@opentelemetry/api';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
-import { SystemEntryKind } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
-import type { StreamInboxResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+import { SystemEntryKind } from '@tandem/contracts/tandem/fanout/v1/inbox';
+import type { StreamInboxResponse } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 import { EmbeddedDocumentStore } from '@tandem/documents';
 import { type StoredEvent, toRecord } from '@tandem/event-sourcing';
 import { tandemTracer, traceContextOf } from '@tandem/observability';
@@ -100,7 +100,7 @@ describe('tracing a system entry from its event to the devices', () => {
   it("appends in a span per device under the event's span, then pushes under the append's", async () => {
     const online = sink();
     streams.open(ACCOUNT, 1, 0, online);
-    await online.until((item) => item.caughtUp !== undefined);
+    await online.until(({ item }) => item?.$case === 'caughtUp');
     const traced = traceContextOf(trace.setSpan(context.active(), request))!;
     const event: StoredEvent = {
       eventId: 'e-1',
@@ -135,7 +135,7 @@ describe('tracing a system entry from its event to the devices', () => {
       partition: 0,
       records: [{ ...record, topic: TOPIC, partition: 0, offset: '0', headers: {}, timestamp: Date.now() }],
     });
-    await online.until((item) => item.entry?.serverMessageId === 'm-1');
+    await online.until(({ item }) => item?.$case === 'entry' && item.value.serverMessageId === 'm-1');
 
     const appends = spans('fanout.inbox.append');
     expect(appends.map((span) => span.attributes['tandem.device.id']).sort()).toEqual([1, 2]);
@@ -154,7 +154,7 @@ describe('tracing a system entry from its event to the devices', () => {
   it('continues the trace when a device that was offline gets the entry from its backlog', async () => {
     const later = sink();
     streams.open(ACCOUNT, 2, 0, later);
-    await later.until((item) => item.caughtUp !== undefined);
+    await later.until(({ item }) => item?.$case === 'caughtUp');
 
     const appendToDevice2 = spans('fanout.inbox.append').find(
       (span) => span.attributes['tandem.device.id'] === 2,

@@ -1,5 +1,5 @@
 import type { Span } from '@opentelemetry/api';
-import { InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import { InboxEntry } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import type { Document, DocumentCollection } from '@tandem/documents';
 import { type EventMetadata, fromRecord, startEventSpan } from '@tandem/event-sourcing';
 import {

@@ -1,4 +1,4 @@
-import { SystemEntryKind } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import { SystemEntryKind } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { causedBy, type CommandHandler, type EventCodec, type ReceivedEvent } from '@tandem/event-sourcing';
 import {
   type FanoutDomainEvent,

@@ -1,4 +1,4 @@
-import { UnlinkReason } from '@tandem/contracts/events/tandem/linking/v1/events';
+import { UnlinkReason } from '@tandem/contracts/tandem/linking/v1/events';
 import { causedBy, type CommandHandler, type ReceivedEvent } from '@tandem/event-sourcing';
 import type { DeviceListCommand, DeviceListDomainEvent, DeviceListState } from '@tandem/linking-domain';
 import type { accountEventCodec } from './linking.codecs';

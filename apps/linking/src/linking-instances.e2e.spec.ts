@@ -1,9 +1,9 @@
 import { type Metadata, status } from '@grpc/grpc-js';
-import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
+import type { RegisterResponse } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
 import type {
   BeginLinkResponse,
   CreateSignInChallengeResponse,
-} from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+} from '@tandem/contracts/tandem/linking/v1/linking_service';
 import { RETRY_AFTER_METADATA_KEY } from '@tandem/grpc';
 import {
   eventually,

@@ -1,7 +1,7 @@
 import { type Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { MongoClient } from 'mongodb';
-import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
-import { DevicePlatform } from '@tandem/contracts/grpc/tandem/linking/v1/device_list';
+import type { RegisterResponse } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
+import { DevicePlatform } from '@tandem/contracts/tandem/linking/v1/device_list';
 import {
   DeviceListChangeKind,
   type ApproveLinkResponse,
@@ -10,7 +10,7 @@ import {
   type ListDeviceListChangesResponse,
   type ListDevicesResponse,
   type WatchLinkResponse,
-} from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+} from '@tandem/contracts/tandem/linking/v1/linking_service';
 import {
   eventually,
   grpcFailure,
@@ -187,7 +187,9 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
       expect(session.qrPayload).toMatch(qrPattern);
       const approved = await approval;
       expect(approved).toEqual({ deviceId: list.nextDeviceId, listVersion: list.listVersion + 1 });
-      expect(await watched).toMatchObject([{ approved: { accountId, deviceId: approved.deviceId } }]);
+      expect(await watched).toMatchObject([
+        { outcome: { $case: 'approved', value: { accountId, deviceId: approved.deviceId } } },
+      ]);
       const token = await signIn(linking, companion, accountId, approved.deviceId);
       companions.set(approved.deviceId, { device: companion, token });
       sessionsByDevice.set(approved.deviceId, session.sessionId);
@@ -297,7 +299,9 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
     const { approval, watched } = await link(companion, 'Tablet');
     const approved = await approval;
     expect(approved.deviceId).toBe(6);
-    expect(await watched).toMatchObject([{ approved: { accountId, deviceId: 6 } }]);
+    expect(await watched).toMatchObject([
+      { outcome: { $case: 'approved', value: { accountId, deviceId: 6 } } },
+    ]);
     await expectListsAgree();
   });
 

@@ -21,6 +21,7 @@ import { LINK_RATE_LIMITS, type LinkRateLimits, LinkingGrpcController } from './
 import { accountEventCodec, deviceListEventCodec } from './linking.codecs';
 import { SignIn } from './sign-in';
 import { expireLinkSessions, unlinkCompanionsOfInactivePrimaries } from './sweepers';
+import { LinkingServiceService } from '@tandem/contracts/tandem/linking/v1/linking_service';
 
 @Module({})
 class LinkingModule {}
@@ -80,7 +81,7 @@ export async function linkingService(infrastructure: Infrastructure): Promise<Ta
     name: 'linking',
     grpc: {
       package: 'tandem.linking.v1',
-      protoFile: 'tandem/linking/v1/linking_service.proto',
+      definition: LinkingServiceService,
       serviceName: 'tandem.linking.v1.LinkingService',
     },
     module: {

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { HistoryBundleEndReason } from '@tandem/contracts/events/tandem/media/v1/events';
+import { HistoryBundleEndReason } from '@tandem/contracts/tandem/media/v1/events';
 import type { DeviceDirectory } from '@tandem/auth';
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
 import {

@@ -1,4 +1,4 @@
-import type { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
+import type { AccountEvent } from '@tandem/contracts/tandem/accounts/v1/events';
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
 

@@ -1,6 +1,6 @@
-import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
-import { BackupEvent } from '@tandem/contracts/events/tandem/backups/v1/events';
-import { MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
+import { AccountEvent } from '@tandem/contracts/tandem/accounts/v1/events';
+import { BackupEvent } from '@tandem/contracts/tandem/backups/v1/events';
+import { MediaEvent } from '@tandem/contracts/tandem/media/v1/events';
 import type { MediaDomainEvent } from '@tandem/media-domain';
 import { oneofEventCodec } from '@tandem/event-sourcing';
 

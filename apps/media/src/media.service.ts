@@ -24,6 +24,7 @@ import { causedBy } from '@tandem/event-sourcing';
 import { MediaCommands } from './media.commands';
 import { MEDIA_LOGGER, MediaGrpcController } from './media.grpc-controller';
 import { MediaUploads } from './media-uploads';
+import { MediaServiceService } from '@tandem/contracts/tandem/media/v1/media_service';
 
 @Module({})
 class MediaModule {}
@@ -88,7 +89,7 @@ export async function mediaService(infrastructure: Infrastructure): Promise<Tand
     name: 'media',
     grpc: {
       package: 'tandem.media.v1',
-      protoFile: 'tandem/media/v1/media_service.proto',
+      definition: MediaServiceService,
       serviceName: 'tandem.media.v1.MediaService',
     },
     module: {

@@ -3,7 +3,7 @@ import type {
   UploadHeader,
   UploadRequest,
   UploadResponse,
-} from '@tandem/contracts/grpc/tandem/media/v1/media_service';
+} from '@tandem/contracts/tandem/media/v1/media_service';
 import { invalidArgument } from '@tandem/decider';
 
 /** An Upload's request stream taken apart: its header, then its chunks as the store consumes them. */
@@ -35,9 +35,9 @@ export function uploadStream(call: ServerReadableStream<UploadRequest, UploadRes
 
   const header = (async () => {
     const first = await next();
-    if (first.done || !first.value.header)
+    if (first.done || first.value.part?.$case !== 'header')
       throw invalidArgument('header', 'the first message must be the header');
-    return first.value.header;
+    return first.value.part.value;
   })();
   header.catch(() => undefined);
 
@@ -46,8 +46,9 @@ export function uploadStream(call: ServerReadableStream<UploadRequest, UploadRes
     for (;;) {
       const message = await next();
       if (message.done) return;
-      if (message.value.header) throw invalidArgument('header', 'only the first message is a header');
-      yield message.value.chunk ?? EMPTY;
+      const { part } = message.value;
+      if (part?.$case === 'header') throw invalidArgument('header', 'only the first message is a header');
+      yield part?.value ?? EMPTY;
     }
   }
 

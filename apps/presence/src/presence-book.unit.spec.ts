@@ -1,4 +1,4 @@
-import type { PresenceChanged } from '@tandem/contracts/events/tandem/presence/v1/events';
+import type { PresenceChanged } from '@tandem/contracts/tandem/presence/v1/events';
 import type { AccountPresence } from '@tandem/presence-domain';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { PresenceBook, type PresenceRecord } from './presence-book';

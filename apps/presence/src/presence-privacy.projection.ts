@@ -1,4 +1,4 @@
-import { LastSeenVisibility } from '@tandem/contracts/events/tandem/accounts/v1/settings';
+import { LastSeenVisibility } from '@tandem/contracts/tandem/accounts/v1/settings';
 import type { Document, DocumentCollection, VersionedDocument } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
 import { contactPairId, needsContacts, type Sight, sightOf } from '@tandem/presence-domain';

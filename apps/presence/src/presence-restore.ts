@@ -1,4 +1,4 @@
-import { RestoreMarker } from '@tandem/contracts/events/tandem/presence/v1/events';
+import { RestoreMarker } from '@tandem/contracts/tandem/presence/v1/events';
 import { fromRecord } from '@tandem/event-sourcing';
 import { type EventLog, partitionForKey, type Subscription, type TopicSpec } from '@tandem/messaging';
 import type { Logger } from '@tandem/observability';

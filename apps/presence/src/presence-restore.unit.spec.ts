@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PresenceChanged } from '@tandem/contracts/events/tandem/presence/v1/events';
+import type { PresenceChanged } from '@tandem/contracts/tandem/presence/v1/events';
 import { EmbeddedEventLog, partitionForKey, type TopicSpec } from '@tandem/messaging';
 import { createLogger } from '@tandem/observability';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

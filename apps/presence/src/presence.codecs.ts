@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
-import { FanoutEvent } from '@tandem/contracts/events/tandem/fanout/v1/events';
-import { PresenceEvent, TypingEvent } from '@tandem/contracts/events/tandem/presence/v1/events';
+import { AccountEvent } from '@tandem/contracts/tandem/accounts/v1/events';
+import { FanoutEvent } from '@tandem/contracts/tandem/fanout/v1/events';
+import { PresenceEvent, TypingEvent } from '@tandem/contracts/tandem/presence/v1/events';
 import { type EventCodec, oneofEventCodec, toRecord } from '@tandem/event-sourcing';
 import type { OutgoingRecord } from '@tandem/messaging';
 

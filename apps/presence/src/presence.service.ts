@@ -25,6 +25,7 @@ import { PresenceBook } from './presence-book';
 import { restoreWorker } from './presence-restore';
 import { PresenceSubscriptions } from './presence-subscriptions';
 import { TypingIndicators } from './typing-indicators';
+import { PresenceServiceService } from '@tandem/contracts/tandem/presence/v1/presence_service';
 
 @Module({})
 class PresenceModule {}
@@ -136,7 +137,7 @@ export async function presenceService(
     name: 'presence',
     grpc: {
       package: 'tandem.presence.v1',
-      protoFile: 'tandem/presence/v1/presence_service.proto',
+      definition: PresenceServiceService,
       serviceName: 'tandem.presence.v1.PresenceService',
     },
     module: {

@@ -1,4 +1,4 @@
-import type { TypingState } from '@tandem/contracts/events/tandem/presence/v1/typing';
+import type { TypingState } from '@tandem/contracts/tandem/presence/v1/typing';
 import { fromRecord } from '@tandem/event-sourcing';
 import type { EventLog, Subscription } from '@tandem/messaging';
 import {

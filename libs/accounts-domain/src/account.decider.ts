@@ -20,8 +20,8 @@ import {
   notFound,
   permissionDenied,
 } from '@tandem/decider';
-import type { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
-import { BackupFrequency, LastSeenVisibility } from '@tandem/contracts/events/tandem/accounts/v1/settings';
+import type { AccountEvent } from '@tandem/contracts/tandem/accounts/v1/events';
+import { BackupFrequency, LastSeenVisibility } from '@tandem/contracts/tandem/accounts/v1/settings';
 import {
   validateAbout,
   validateAvatarRef,

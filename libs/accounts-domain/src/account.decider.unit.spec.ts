@@ -1,4 +1,4 @@
-import { BackupFrequency, LastSeenVisibility } from '@tandem/contracts/events/tandem/accounts/v1/settings';
+import { BackupFrequency, LastSeenVisibility } from '@tandem/contracts/tandem/accounts/v1/settings';
 import { deciderSpecification } from '@tandem/testing';
 import { describe, it } from 'vitest';
 import {

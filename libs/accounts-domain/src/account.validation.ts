@@ -10,7 +10,7 @@ import {
   validateRegistrationId,
   validateText,
 } from '@tandem/decider';
-import { BackupFrequency, LastSeenVisibility } from '@tandem/contracts/events/tandem/accounts/v1/settings';
+import { BackupFrequency, LastSeenVisibility } from '@tandem/contracts/tandem/accounts/v1/settings';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 
 export const limits = {

@@ -3,7 +3,7 @@
  * key), and the order "newest first" that listing, restoring and retention share.
  */
 import { invalidArgument, validateText } from '@tandem/decider';
-import { BackupProvider } from '@tandem/contracts/events/tandem/backups/v1/backup';
+import { BackupProvider } from '@tandem/contracts/tandem/backups/v1/backup';
 
 export const backupLimits = {
   backupId: 128,

@@ -24,7 +24,7 @@ import {
   notFound,
   permissionDenied,
 } from '@tandem/decider';
-import type { BackupEvent } from '@tandem/contracts/events/tandem/backups/v1/events';
+import type { BackupEvent } from '@tandem/contracts/tandem/backups/v1/events';
 import {
   type BackupContents,
   newestFirst,

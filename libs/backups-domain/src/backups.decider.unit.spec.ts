@@ -1,4 +1,4 @@
-import { BackupProvider } from '@tandem/contracts/events/tandem/backups/v1/backup';
+import { BackupProvider } from '@tandem/contracts/tandem/backups/v1/backup';
 import { fold } from '@tandem/decider';
 import { deciderSpecification } from '@tandem/testing';
 import { describe, expect, it } from 'vitest';

@@ -8,7 +8,7 @@
  *   naming the range and count of what was dropped (earlier notices among them included).
  * - Removing entries (acked, expired) leaves the other entries and the last sequence as they are.
  */
-import type { InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import type { InboxEntry } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { entriesDroppedNotice, type NewInboxEntry, overflow, sequenceEntries } from './inbox';
 
 /** One entry an inbox holds. */

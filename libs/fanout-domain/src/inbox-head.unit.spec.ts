@@ -1,4 +1,4 @@
-import { EnvelopeType, SystemEntryKind } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import { EnvelopeType, SystemEntryKind } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { describe, expect, it } from 'vitest';
 import type { NewInboxEntry } from './inbox';
 import {

@@ -11,7 +11,7 @@
  * - an expiry is recorded once, for entries older than the retention.
  */
 import { assertNever, type Decider, invalidArgument } from '@tandem/decider';
-import type { SystemEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import type { SystemEntry } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { deliveryReceipts, type DeviceAddress } from './inbox';
 import type { PendingEntry } from './inbox-head';
 import type { FanoutDomainEvent } from './message.decider';

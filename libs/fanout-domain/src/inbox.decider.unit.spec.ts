@@ -1,4 +1,4 @@
-import { type SystemEntry, SystemEntryKind } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import { type SystemEntry, SystemEntryKind } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { deciderSpecification } from '@tandem/testing';
 import { describe, expect, it } from 'vitest';
 import type { PendingEntry } from './inbox-head';

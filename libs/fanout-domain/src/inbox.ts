@@ -17,8 +17,8 @@
  *   processed (a cumulative ack), or both.
  */
 import { invalidArgument } from '@tandem/decider';
-import type { MessageAccepted } from '@tandem/contracts/events/tandem/fanout/v1/events';
-import type { InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import type { MessageAccepted } from '@tandem/contracts/tandem/fanout/v1/events';
+import type { InboxEntry } from '@tandem/contracts/tandem/fanout/v1/inbox';
 
 export const INBOX_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 

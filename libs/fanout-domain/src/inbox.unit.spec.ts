@@ -1,5 +1,5 @@
-import type { MessageAccepted } from '@tandem/contracts/events/tandem/fanout/v1/events';
-import { EnvelopeType, type InboxEntry } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import type { MessageAccepted } from '@tandem/contracts/tandem/fanout/v1/events';
+import { EnvelopeType, type InboxEntry } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { type DomainError, isDomainError } from '@tandem/decider';
 import { describe, expect, it } from 'vitest';
 import {

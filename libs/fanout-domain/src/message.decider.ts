@@ -23,8 +23,8 @@ import {
   notFound,
   validateRegistrationId,
 } from '@tandem/decider';
-import type { FanoutEvent } from '@tandem/contracts/events/tandem/fanout/v1/events';
-import { EnvelopeType } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import type { FanoutEvent } from '@tandem/contracts/tandem/fanout/v1/events';
+import { EnvelopeType } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { type Coverage, coverage, type ExpectedDevice, isCovered } from './coverage';
 
 export type FanoutDomainEvent = NonNullable<FanoutEvent['event']>;

@@ -1,4 +1,4 @@
-import { EnvelopeType } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import { EnvelopeType } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { type DomainError, fold, isDomainError } from '@tandem/decider';
 import { deciderSpecification } from '@tandem/testing';
 import { describe, expect, it } from 'vitest';

@@ -3,7 +3,7 @@
  * Pure computation (hashing and Ed25519 verification are no I/O).
  */
 import { createHash, createPublicKey, verify } from 'node:crypto';
-import { DeviceListContent } from '@tandem/contracts/events/tandem/linking/v1/device_list';
+import { DeviceListContent } from '@tandem/contracts/tandem/linking/v1/device_list';
 
 export interface ListedDevice {
   readonly deviceId: number;

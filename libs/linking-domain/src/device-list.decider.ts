@@ -25,8 +25,8 @@ import {
   permissionDenied,
   validateDeviceName,
 } from '@tandem/decider';
-import { type DeviceListEvent, UnlinkReason } from '@tandem/contracts/events/tandem/linking/v1/events';
-import { DevicePlatform } from '@tandem/contracts/events/tandem/linking/v1/device_list';
+import { type DeviceListEvent, UnlinkReason } from '@tandem/contracts/tandem/linking/v1/events';
+import { DevicePlatform } from '@tandem/contracts/tandem/linking/v1/device_list';
 import { deviceListContent, type ListedDevice, verifyEd25519 } from './device-list-content';
 
 export type DeviceListDomainEvent = NonNullable<DeviceListEvent['event']>;

@@ -1,6 +1,6 @@
 import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
-import { DeviceListContent, DevicePlatform } from '@tandem/contracts/events/tandem/linking/v1/device_list';
-import { UnlinkReason } from '@tandem/contracts/events/tandem/linking/v1/events';
+import { DeviceListContent, DevicePlatform } from '@tandem/contracts/tandem/linking/v1/device_list';
+import { UnlinkReason } from '@tandem/contracts/tandem/linking/v1/events';
 import { type DomainError, fold, isDomainError } from '@tandem/decider';
 import { deciderSpecification } from '@tandem/testing';
 import { describe, expect, it } from 'vitest';

@@ -20,7 +20,7 @@ import {
   validateIdentityKey,
   validateRegistrationId,
 } from '@tandem/decider';
-import { DevicePlatform } from '@tandem/contracts/events/tandem/linking/v1/device_list';
+import { DevicePlatform } from '@tandem/contracts/tandem/linking/v1/device_list';
 import type { DeviceListDomainEvent } from './device-list.decider';
 
 export const LINK_SESSION_TTL_MS = 60_000;

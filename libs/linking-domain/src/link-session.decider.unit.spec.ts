@@ -1,4 +1,4 @@
-import { DevicePlatform } from '@tandem/contracts/events/tandem/linking/v1/device_list';
+import { DevicePlatform } from '@tandem/contracts/tandem/linking/v1/device_list';
 import { fold } from '@tandem/decider';
 import { deciderSpecification } from '@tandem/testing';
 import { describe, expect, it } from 'vitest';

@@ -6,7 +6,7 @@
  * its retention. Any account's backup may reference any media id (a backup holds the media the
  * account received, uploaded by others); media ids are unguessable, so only who was sent one can.
  */
-import type { BackupEvent } from '@tandem/contracts/events/tandem/backups/v1/events';
+import type { BackupEvent } from '@tandem/contracts/tandem/backups/v1/events';
 
 type BackupDomainEvent = NonNullable<BackupEvent['event']>;
 

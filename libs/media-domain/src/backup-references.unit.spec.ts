@@ -1,4 +1,4 @@
-import { BackupProvider } from '@tandem/contracts/events/tandem/backups/v1/backup';
+import { BackupProvider } from '@tandem/contracts/tandem/backups/v1/backup';
 import { describe, expect, it } from 'vitest';
 import { backupReferenceChange } from './backup-references';
 

@@ -17,7 +17,7 @@ import {
   notFound,
   permissionDenied,
 } from '@tandem/decider';
-import { HistoryBundleEndReason } from '@tandem/contracts/events/tandem/media/v1/events';
+import { HistoryBundleEndReason } from '@tandem/contracts/tandem/media/v1/events';
 import type { MediaActor, MediaDomainEvent, MediaState } from './media.decider';
 
 export const historyBundleLimits = { maxParts: 64 } as const;

@@ -1,4 +1,4 @@
-import { HistoryBundleEndReason } from '@tandem/contracts/events/tandem/media/v1/events';
+import { HistoryBundleEndReason } from '@tandem/contracts/tandem/media/v1/events';
 import { fold } from '@tandem/decider';
 import { deciderSpecification } from '@tandem/testing';
 import { describe, expect, it } from 'vitest';

@@ -24,7 +24,7 @@ import {
   notFound,
   permissionDenied,
 } from '@tandem/decider';
-import type { MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
+import type { MediaEvent } from '@tandem/contracts/tandem/media/v1/events';
 import { sameDigest, validateSha256, validateSize } from './media';
 
 export type MediaDomainEvent = NonNullable<MediaEvent['event']>;

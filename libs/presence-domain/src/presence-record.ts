@@ -7,7 +7,7 @@
  *   the restore: a device that keeps sending heartbeats does not flicker offline because
  *   presence restarted, and one that stopped goes offline one timeout later.
  */
-import type { PresenceChanged } from '@tandem/contracts/events/tandem/presence/v1/events';
+import type { PresenceChanged } from '@tandem/contracts/tandem/presence/v1/events';
 import type { AccountPresence, DeviceState, PresenceState } from './account-presence';
 
 export function toPresenceChanged(presence: AccountPresence, changedAt: Date): PresenceChanged {

@@ -5,7 +5,7 @@
  * every subscriber, except that two accounts of which one blocks the other see nothing of each
  * other: offline, last seen hidden, no typing. An account always sees its own.
  */
-import { LastSeenVisibility } from '@tandem/contracts/events/tandem/accounts/v1/settings';
+import { LastSeenVisibility } from '@tandem/contracts/tandem/accounts/v1/settings';
 import type { AccountPresence } from './account-presence';
 
 /** What a subscriber sees of an account's presence. */

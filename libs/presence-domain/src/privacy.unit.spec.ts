@@ -1,4 +1,4 @@
-import { LastSeenVisibility } from '@tandem/contracts/events/tandem/accounts/v1/settings';
+import { LastSeenVisibility } from '@tandem/contracts/tandem/accounts/v1/settings';
 import { isDomainError } from '@tandem/decider';
 import { describe, expect, it } from 'vitest';
 import type { AccountPresence } from './account-presence';

@@ -8,8 +8,8 @@
  *   an older word (read late) changes nothing, and one that already ended is passed over;
  * - subscribers hear of a change of state, not of each renewal.
  */
-import type { TypingChanged } from '@tandem/contracts/events/tandem/presence/v1/events';
-import { TypingState } from '@tandem/contracts/events/tandem/presence/v1/typing';
+import type { TypingChanged } from '@tandem/contracts/tandem/presence/v1/events';
+import { TypingState } from '@tandem/contracts/tandem/presence/v1/typing';
 import { invalidArgument } from '@tandem/decider';
 
 export interface SetTyping {

@@ -1,5 +1,5 @@
-import type { TypingChanged } from '@tandem/contracts/events/tandem/presence/v1/events';
-import { TypingState } from '@tandem/contracts/events/tandem/presence/v1/typing';
+import type { TypingChanged } from '@tandem/contracts/tandem/presence/v1/events';
+import { TypingState } from '@tandem/contracts/tandem/presence/v1/typing';
 import { isDomainError } from '@tandem/decider';
 import { describe, expect, it } from 'vitest';
 import {

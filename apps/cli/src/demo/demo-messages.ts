@@ -1,6 +1,6 @@
-import type { SendRequest } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
-import { type Envelope, EnvelopeType } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
-import type { GetDeviceListResponse } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+import type { SendRequest } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
+import { type Envelope, EnvelopeType } from '@tandem/contracts/tandem/fanout/v1/inbox';
+import type { GetDeviceListResponse } from '@tandem/contracts/tandem/linking/v1/linking_service';
 
 /**
  * What the demo puts where a real client puts ciphertext: the text as JSON, marked as a demo, the

@@ -1,5 +1,5 @@
-import { EnvelopeType } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
-import type { GetDeviceListResponse } from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+import { EnvelopeType } from '@tandem/contracts/tandem/fanout/v1/inbox';
+import type { GetDeviceListResponse } from '@tandem/contracts/tandem/linking/v1/linking_service';
 import { describe, expect, it } from 'vitest';
 import { demoContent, demoSendRequest, demoText } from './demo-messages';
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ClientDuplexStream, status } from '@grpc/grpc-js';
-import type { ConnectRequest, ConnectResponse } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
-import type { InboxEntry } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
+import type { ConnectRequest, ConnectResponse } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
+import type { InboxEntry } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { DeviceSession } from './device-session';
 import { historyMessageOf } from './history';
 import { describeEntry, namesFromProfiles } from './inbox-entries';
@@ -46,7 +46,7 @@ export async function receive(store: ProfileStore, options: ReceiveOptions): Pro
     console.log(describeEntry(entry, profile, namesFromProfiles(await store.loadAll())));
     const kept = historyMessageOf(entry);
     if (kept) await store.addHistory(profile.name, [kept]);
-    connection.write({ ack: { throughSequence: entry.sequence } });
+    connection.write({ frame: { $case: 'ack', value: { throughSequence: entry.sequence } } });
     profile = { ...profile, lastSequence: Math.max(profile.lastSequence, entry.sequence) };
     await store.save(profile);
   };
@@ -74,7 +74,7 @@ export async function receive(store: ProfileStore, options: ReceiveOptions): Pro
         );
         call = stream;
         let ended = false;
-        stream.write({ open: { afterSequence: profile.lastSequence } });
+        stream.write({ frame: { $case: 'open', value: { afterSequence: profile.lastSequence } } });
         stream.on('data', (response: ConnectResponse) => {
           for (const entry of response.entries) enqueue(() => handle(entry, stream));
           if (response.caughtUp) {

@@ -1,15 +1,11 @@
-import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
-import { BackupEvent } from '@tandem/contracts/events/tandem/backups/v1/events';
-import { EventEnvelope } from '@tandem/contracts/events/tandem/eventing/v1/envelope';
-import { FanoutEvent } from '@tandem/contracts/events/tandem/fanout/v1/events';
-import { InboxSignal } from '@tandem/contracts/events/tandem/fanout/v1/signals';
-import { DeviceListEvent } from '@tandem/contracts/events/tandem/linking/v1/events';
-import { MediaEvent } from '@tandem/contracts/events/tandem/media/v1/events';
-import {
-  PresenceEvent,
-  RestoreMarker,
-  TypingEvent,
-} from '@tandem/contracts/events/tandem/presence/v1/events';
+import { AccountEvent } from '@tandem/contracts/tandem/accounts/v1/events';
+import { BackupEvent } from '@tandem/contracts/tandem/backups/v1/events';
+import { EventEnvelope } from '@tandem/contracts/tandem/eventing/v1/envelope';
+import { FanoutEvent } from '@tandem/contracts/tandem/fanout/v1/events';
+import { InboxSignal } from '@tandem/contracts/tandem/fanout/v1/signals';
+import { DeviceListEvent } from '@tandem/contracts/tandem/linking/v1/events';
+import { MediaEvent } from '@tandem/contracts/tandem/media/v1/events';
+import { PresenceEvent, RestoreMarker, TypingEvent } from '@tandem/contracts/tandem/presence/v1/events';
 import type { IncomingRecord } from '@tandem/messaging';
 
 /** What the replay tools need of a generated message: bytes in, readable JSON out. */

@@ -1,9 +1,9 @@
 import { accountEventCodec } from '@tandem/accounts-app';
 import { deviceListEventCodec } from '@tandem/auth';
 import { backupEventCodec } from '@tandem/backups-app';
-import { AccountEvent } from '@tandem/contracts/events/tandem/accounts/v1/events';
-import { InboxSignal } from '@tandem/contracts/events/tandem/fanout/v1/signals';
-import { SystemEntryKind } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
+import { AccountEvent } from '@tandem/contracts/tandem/accounts/v1/events';
+import { InboxSignal } from '@tandem/contracts/tandem/fanout/v1/signals';
+import { SystemEntryKind } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { fanoutEventCodec } from '@tandem/fanout-app';
 import { mediaEventCodec } from '@tandem/media-app';
 import type { IncomingRecord, OutgoingRecord } from '@tandem/messaging';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { EnvelopeType } from '@tandem/contracts/events/tandem/fanout/v1/inbox';
-import { DevicePlatform } from '@tandem/contracts/events/tandem/linking/v1/device_list';
+import { EnvelopeType } from '@tandem/contracts/tandem/fanout/v1/inbox';
+import { DevicePlatform } from '@tandem/contracts/tandem/linking/v1/device_list';
 import { type EventCodec, toRecord } from '@tandem/event-sourcing';
 import type { OutgoingRecord } from '@tandem/messaging';
 import type { CommandIO } from './connection';

@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { UnlinkReason } from '@tandem/contracts/events/tandem/linking/v1/events';
+import { UnlinkReason } from '@tandem/contracts/tandem/linking/v1/events';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
 import { GrpcStatusError } from '@tandem/grpc';
 import { LRUCache } from 'lru-cache';

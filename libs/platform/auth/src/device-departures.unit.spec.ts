@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { UnlinkReason } from '@tandem/contracts/events/tandem/linking/v1/events';
+import { UnlinkReason } from '@tandem/contracts/tandem/linking/v1/events';
 import type { EventMetadata } from '@tandem/event-sourcing';
 import type { GrpcStatusError } from '@tandem/grpc';
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
-import { DevicePlatform } from '@tandem/contracts/events/tandem/linking/v1/device_list';
-import { type DeviceListEvent, UnlinkReason } from '@tandem/contracts/events/tandem/linking/v1/events';
+import { DevicePlatform } from '@tandem/contracts/tandem/linking/v1/device_list';
+import { type DeviceListEvent, UnlinkReason } from '@tandem/contracts/tandem/linking/v1/events';
 import { MongoDocumentStore } from '@tandem/documents';
 import type { ReceivedEvent } from '@tandem/event-sourcing';
 import { testInfrastructure, uniqueName } from '@tandem/testing';

@@ -1,4 +1,4 @@
-import { DeviceListEvent } from '@tandem/contracts/events/tandem/linking/v1/events';
+import { DeviceListEvent } from '@tandem/contracts/tandem/linking/v1/events';
 import type { DocumentCollection, VersionedDocument } from '@tandem/documents';
 import { oneofEventCodec, type ReceivedEvent } from '@tandem/event-sourcing';
 

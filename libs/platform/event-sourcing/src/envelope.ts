@@ -1,4 +1,4 @@
-import { EventEnvelope } from '@tandem/contracts/events/tandem/eventing/v1/envelope';
+import { EventEnvelope } from '@tandem/contracts/tandem/eventing/v1/envelope';
 import type { IncomingRecord, OutgoingRecord } from '@tandem/messaging';
 import type { StoredEvent } from './event-store.port';
 

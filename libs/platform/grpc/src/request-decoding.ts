@@ -103,7 +103,7 @@ export function decodingStrictly<Service extends ServiceDefinition>(service: Ser
   ) as Service;
 }
 
-/** Makes every service of a proto-loader package definition decode its requests strictly. */
+/** Makes every service of a package definition (generated or proto-loader's) decode its requests strictly. */
 export function decodeRequestsStrictly(definition: PackageDefinition): void {
   for (const [name, entry] of Object.entries(definition)) {
     if (!('format' in entry)) {

@@ -2,8 +2,8 @@ import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import type {
   CreateSignInChallengeResponse,
   SignInResponse,
-} from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
-import { DeviceListContent } from '@tandem/contracts/events/tandem/linking/v1/device_list';
+} from '@tandem/contracts/tandem/linking/v1/linking_service';
+import { DeviceListContent } from '@tandem/contracts/tandem/linking/v1/device_list';
 import { eventually, type GrpcTestClient } from './grpc-client';
 
 /** A device's Ed25519 identity key pair, as a client keeps it. */

@@ -1,5 +1,5 @@
 import { Client, type ClientReadableStream, credentials, Metadata, status } from '@grpc/grpc-js';
-import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
+import type { RegisterResponse } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
 import { newDevice, newPhoneNumber, signIn } from './devices';
 import { type FuzzInput, FuzzInputs, Random, seedRequest } from './fuzz-inputs';
 import { GrpcTestClient, services } from './grpc-client';
@@ -83,8 +83,8 @@ function call(client: Client, rpc: DiscoveredRpc, bytes: Uint8Array, metadata: M
 
 /** Registers a fresh account at `address` and signs its primary in; resolves with its id and token. */
 export async function registerAndSignIn(address: string): Promise<{ accountId: string; token: string }> {
-  const accounts = new GrpcTestClient(address, services.accounts.protoFile, services.accounts.name);
-  const linking = new GrpcTestClient(address, services.linking.protoFile, services.linking.name);
+  const accounts = new GrpcTestClient(address, services.accounts);
+  const linking = new GrpcTestClient(address, services.linking);
   try {
     const device = newDevice();
     const { accountId } = await accounts.call<RegisterResponse>('Register', {

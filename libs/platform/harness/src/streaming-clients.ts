@@ -8,11 +8,11 @@ import {
 import type {
   StreamInboxRequest,
   StreamInboxResponse,
-} from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
+} from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 import type {
   SubscribeRequest,
   SubscribeResponse,
-} from '@tandem/contracts/grpc/tandem/presence/v1/presence_service';
+} from '@tandem/contracts/tandem/presence/v1/presence_service';
 import { serviceClientConstructor, services } from './grpc-client';
 
 export type FanoutStreamingClient = Client & {

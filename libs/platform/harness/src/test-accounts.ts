@@ -1,7 +1,7 @@
-import type { RegisterResponse } from '@tandem/contracts/grpc/tandem/accounts/v1/accounts_service';
-import type { SendRequest } from '@tandem/contracts/grpc/tandem/fanout/v1/fanout_service';
-import { type Envelope, EnvelopeType } from '@tandem/contracts/grpc/tandem/fanout/v1/inbox';
-import { DevicePlatform } from '@tandem/contracts/grpc/tandem/linking/v1/device_list';
+import type { RegisterResponse } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
+import type { SendRequest } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
+import { type Envelope, EnvelopeType } from '@tandem/contracts/tandem/fanout/v1/inbox';
+import { DevicePlatform } from '@tandem/contracts/tandem/linking/v1/device_list';
 import type {
   ApproveLinkResponse,
   BeginLinkResponse,
@@ -9,7 +9,7 @@ import type {
   GetDeviceListResponse,
   ListDevicesResponse,
   WatchLinkResponse,
-} from '@tandem/contracts/grpc/tandem/linking/v1/linking_service';
+} from '@tandem/contracts/tandem/linking/v1/linking_service';
 import { newDevice, newPhoneNumber, signDeviceList, signIn, type TestDevice, watchProof } from './devices';
 import { eventually, type GrpcTestClient } from './grpc-client';
 

@@ -52,7 +52,6 @@ export async function runServices(
     {
       ...grpcServerOptions({
         address: config.grpcAddress,
-        protoDir: config.protoDir,
         services: specs,
         health,
       }),
