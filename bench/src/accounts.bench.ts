@@ -30,8 +30,8 @@ async function embedded(): Promise<Setup> {
   return {
     name: 'embedded',
     processes: [tandem],
-    accounts: new GrpcTestClient(tandem.address, services.accounts.protoFile, services.accounts.name),
-    linking: new GrpcTestClient(tandem.address, services.linking.protoFile, services.linking.name),
+    accounts: new GrpcTestClient(tandem.address, services.accounts),
+    linking: new GrpcTestClient(tandem.address, services.linking),
     cleanUp: () => rmSync(dataDir, { recursive: true, force: true }),
   };
 }
@@ -58,8 +58,8 @@ async function distributed(kafkaBrokers: string, mongoUri: string): Promise<Setu
   return {
     name: 'distributed',
     processes: [accounts, linking],
-    accounts: new GrpcTestClient(accounts.address, services.accounts.protoFile, services.accounts.name),
-    linking: new GrpcTestClient(linking.address, services.linking.protoFile, services.linking.name),
+    accounts: new GrpcTestClient(accounts.address, services.accounts),
+    linking: new GrpcTestClient(linking.address, services.linking),
     cleanUp: () => undefined,
   };
 }

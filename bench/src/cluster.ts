@@ -153,7 +153,7 @@ function benchClients<Service extends BenchService>(
   served: string,
 ): BenchClients<Service> {
   const client = (name: keyof typeof services, address: string) =>
-    new GrpcTestClient(address, services[name].protoFile, services[name].name);
+    new GrpcTestClient(address, services[name]);
   return {
     accounts: client('accounts', accounts),
     linking: client('linking', linking),

@@ -33,10 +33,7 @@ import type {
   StreamInboxResponse,
 } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 import { type Envelope, EnvelopeType } from '@tandem/contracts/tandem/fanout/v1/inbox';
-import type {
-  DeviceKeys,
-  GetDeviceListResponse,
-} from '@tandem/contracts/tandem/linking/v1/linking_service';
+import type { DeviceKeys, GetDeviceListResponse } from '@tandem/contracts/tandem/linking/v1/linking_service';
 import {
   eventually,
   type FanoutStreamingClient,
@@ -164,18 +161,18 @@ class DeviceReceiver {
     this.call = call;
     let caughtUp = false;
     return new Promise<void>((ready, fail) => {
-      call.on('data', (item: StreamInboxResponse) => {
-        if (item.entry) {
-          if (item.entry.message) {
+      call.on('data', ({ item }: StreamInboxResponse) => {
+        if (item?.$case === 'entry') {
+          if (item.value.content?.$case === 'message') {
             const now = performance.now();
-            this.arrivals.set(item.entry.serverMessageId, now);
+            this.arrivals.set(item.value.serverMessageId, now);
             this.totals.messages++;
             this.totals.lastMessageAt = now;
           } else {
             this.totals.otherEntries++;
           }
-          this.ack(item.entry.serverMessageId);
-        } else if (item.caughtUp && !caughtUp) {
+          this.ack(item.value.serverMessageId);
+        } else if (item?.$case === 'caughtUp' && !caughtUp) {
           caughtUp = true;
           ready();
         }

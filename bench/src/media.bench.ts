@@ -54,7 +54,7 @@ async function disk(folder: string, bytes: Buffer): Promise<{ write: number; rea
 
 async function transfer(setup: Setup, blob: Buffer): Promise<void> {
   const client = (address: string, service: (typeof services)[keyof typeof services]) =>
-    new GrpcTestClient(address, service.protoFile, service.name);
+    new GrpcTestClient(address, service);
   const accounts = client(setup.address.accounts, services.accounts);
   const linking = client(setup.address.linking, services.linking);
   const media = client(setup.address.media, services.media);

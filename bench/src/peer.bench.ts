@@ -189,7 +189,7 @@ async function run(cluster: Cluster, size: ReturnType<typeof sizes>): Promise<vo
     const now = performance.now();
     for (const entry of response.entries) {
       if (entry.sequence > device.received) device.received = entry.sequence;
-      const content = entry.message?.content;
+      const content = entry.content?.$case === 'message' ? entry.content.value.content : undefined;
       if (!content) {
         totals.otherEntries++;
         continue;
@@ -222,7 +222,7 @@ async function run(cluster: Cluster, size: ReturnType<typeof sizes>): Promise<vo
             if (!caughtUp) fail(error);
             else totals.streamFailures++;
           });
-          call.write({ open: { afterSequence: 0 } });
+          call.write({ frame: { $case: 'open', value: { afterSequence: 0 } } });
         }),
     );
   await Promise.all(connectAll);
@@ -232,7 +232,7 @@ async function run(cluster: Cluster, size: ReturnType<typeof sizes>): Promise<vo
     for (const account of accounts)
       for (const device of account.devices)
         if (device.received > device.acked && device.call) {
-          device.call.write({ ack: { throughSequence: device.received } });
+          device.call.write({ frame: { $case: 'ack', value: { throughSequence: device.received } } });
           device.acked = device.received;
         }
   }, ACK_INTERVAL_MS);

@@ -32,6 +32,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type ClientReadableStream, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import type {
   HeartbeatResponse,
+  PresenceSnapshot,
   SubscribeResponse,
 } from '@tandem/contracts/tandem/presence/v1/presence_service';
 import { TypingState } from '@tandem/contracts/tandem/presence/v1/typing';
@@ -150,19 +151,19 @@ class Subscriber {
   ) {}
 
   /** Opens the stream; resolves with the snapshot, rejects when the stream fails before it. */
-  open(client: PresenceStreamingClient): Promise<SubscribeResponse['snapshot']> {
+  open(client: PresenceStreamingClient): Promise<PresenceSnapshot> {
     const metadata = new Metadata();
     metadata.set('authorization', `Bearer ${this.device.token}`);
     const call = client.Subscribe({ accountIds: [...this.watched] }, metadata);
     this.call = call;
     let snapshotted = false;
     return new Promise((ready, fail) => {
-      call.on('data', (item: SubscribeResponse) => {
-        if (item.snapshot && !snapshotted) {
+      call.on('data', ({ item }: SubscribeResponse) => {
+        if (item?.$case === 'snapshot' && !snapshotted) {
           snapshotted = true;
-          ready(item.snapshot);
-        } else if (item.presence?.online) {
-          this.onOnline(item.presence.accountId);
+          ready(item.value);
+        } else if (item?.$case === 'presence' && item.value.online) {
+          this.onOnline(item.value.accountId);
         }
       });
       call.on('error', (error: ServiceError) => {

@@ -3,9 +3,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, GrpcTestClient, REPOSITORY_ROOT } from '@tandem/harness';
+import { freePort, GrpcTestClient, REPOSITORY_ROOT, services } from '@tandem/harness';
 
-const HEALTH_PROTO = resolve(REPOSITORY_ROOT, 'node_modules/grpc-health-check/proto/health/v1/health.proto');
 /** grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING */
 const SERVING = 1;
 
@@ -86,7 +85,7 @@ export async function startBenchProcess(
     check();
     await sleep(100);
   }
-  const health = new GrpcTestClient(address, HEALTH_PROTO, 'grpc.health.v1.Health');
+  const health = new GrpcTestClient(address, services.health);
   try {
     for (;;) {
       const reply = await health

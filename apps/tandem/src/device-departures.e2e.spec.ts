@@ -69,7 +69,7 @@ async function embedded(): Promise<Deployment> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tandem-e2e-'));
   const tandem = await startServiceProcess('tandem', { TANDEM_DATA_DIR: dataDir });
   const client = (service: (typeof services)[keyof typeof services]) =>
-    new GrpcTestClient(tandem.address, service.protoFile, service.name);
+    new GrpcTestClient(tandem.address, service);
   const clients = {
     accounts: client(services.accounts),
     linking: client(services.linking),
@@ -104,7 +104,7 @@ class ConnectStream extends CollectedStream<ConnectResponse> {
       }
     ).Connect(bearer(token));
     super(call as never);
-    call.write({ open: { afterSequence: 0 } });
+    call.write({ frame: { $case: 'open', value: { afterSequence: 0 } } });
   }
 }
 

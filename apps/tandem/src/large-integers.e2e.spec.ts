@@ -9,11 +9,8 @@ import type {
   RecordBackupResponse,
 } from '@tandem/contracts/tandem/backups/v1/backups_service';
 import { BackupProvider } from '@tandem/contracts/tandem/backups/v1/backup';
-import type {
-  GetInboxStatusResponse,
-  SendResponse,
-} from '@tandem/contracts/tandem/fanout/v1/fanout_service';
-import { FIELD_METADATA_KEY, toTimestamp } from '@tandem/grpc';
+import type { GetInboxStatusResponse, SendResponse } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
+import { FIELD_METADATA_KEY } from '@tandem/grpc';
 import {
   createTestAccount,
   type DiscoveredRpc,
@@ -83,7 +80,7 @@ describe('64-bit numbers in requests, to npm start (every service in one process
     tandem = await startServiceProcess('tandem', { TANDEM_DATA_DIR: dataDir });
     raw = new Client(tandem.address, credentials.createInsecure());
     const client = (service: (typeof services)[keyof typeof services]) =>
-      new GrpcTestClient(tandem.address, service.protoFile, service.name);
+      new GrpcTestClient(tandem.address, service);
     [accounts, linking, fanout, backups] = [
       client(services.accounts),
       client(services.linking),
@@ -118,7 +115,7 @@ describe('64-bit numbers in requests, to npm start (every service in one process
     keyReference: 'hsm-vault:eu-1/backup-key-v2',
     messageCount: 12,
     mediaCount: 3,
-    createdAt: toTimestamp(new Date()),
+    createdAt: new Date(),
   });
 
   it('refuses a backup of 2^63 - 1 bytes, naming size_bytes and its range, and records nothing', async () => {

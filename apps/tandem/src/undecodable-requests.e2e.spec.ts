@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, credentials, Metadata, status } from '@grpc/grpc-js';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
   GetAccountResponse,
@@ -101,7 +100,7 @@ describe('requests that are not a valid protobuf message, to npm start (every se
         'not a valid tandem.accounts.v1.RegisterRequest: field 4 (device_name) is 50 bytes long, but only 3 remain',
     });
 
-    const accounts = new GrpcTestClient(tandem.address, services.accounts.protoFile, services.accounts.name);
+    const accounts = new GrpcTestClient(tandem.address, services.accounts);
     const device = newDevice();
     const registered = await accounts.call<RegisterResponse>('Register', {
       phoneNumber,
@@ -150,11 +149,11 @@ describe('requests that are not a valid protobuf message, to npm start (every se
     const failures = reports.flatMap((report) => report.failures);
     expect(failures.slice(0, 10), reports.map(formatReport).join('\n')).toEqual([]);
 
-    const health = new GrpcTestClient(tandem.address, healthProtoPath, 'grpc.health.v1.Health');
+    const health = new GrpcTestClient(tandem.address, services.health);
     await expect(health.call('Check', { service: '' })).resolves.toEqual({ status: 1 });
     health.close();
     const { accountId, token } = await registerAndSignIn(tandem.address);
-    const accounts = new GrpcTestClient(tandem.address, services.accounts.protoFile, services.accounts.name);
+    const accounts = new GrpcTestClient(tandem.address, services.accounts);
     const account = await accounts.call<GetAccountResponse>('GetAccount', { accountId }, token);
     expect(account.account?.accountId).toBe(accountId);
     accounts.close();

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { status } from '@grpc/grpc-js';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
@@ -87,8 +86,8 @@ async function embedded(): Promise<Deployment> {
   const start = () => startServiceProcess('tandem', { TANDEM_DATA_DIR: dataDir });
   let process = await start();
   const clients = () => ({
-    accounts: new GrpcTestClient(process.address, services.accounts.protoFile, services.accounts.name),
-    linking: new GrpcTestClient(process.address, services.linking.protoFile, services.linking.name),
+    accounts: new GrpcTestClient(process.address, services.accounts),
+    linking: new GrpcTestClient(process.address, services.linking),
   });
   const deployment = {
     ...clients(),
@@ -135,7 +134,7 @@ describe.each([
 
   it('answers gRPC health checks as SERVING', async () => {
     for (const address of tandem.addresses) {
-      const health = new GrpcTestClient(address, healthProtoPath, 'grpc.health.v1.Health');
+      const health = new GrpcTestClient(address, services.health);
       await expect(health.call('Check', { service: '' })).resolves.toEqual({ status: 1 });
       health.close();
     }

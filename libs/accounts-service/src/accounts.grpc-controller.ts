@@ -3,8 +3,7 @@ import { Controller, Inject, UseGuards } from '@nestjs/common';
 import { type AccountState, validatePhoneNumber } from '@tandem/accounts-domain';
 import { authenticatedDevice, DeviceAuthGuard, Public, requireOwnAccount } from '@tandem/auth';
 import {
-  type AccountsServiceController,
-  AccountsServiceControllerMethods,
+  AccountsServiceService,
   type BlockAccountRequest,
   type BlockAccountResponse,
   type DeleteAccountRequest,
@@ -27,7 +26,7 @@ import {
   type UpdateSettingsResponse,
 } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
 import { invalidArgument, notFound } from '@tandem/decider';
-import { requestContext } from '@tandem/grpc';
+import { type GrpcController, GrpcServiceMethods, requestContext } from '@tandem/grpc';
 import { AccountCommands } from './accounts.commands';
 import { AccountsReadModel } from './accounts-read-model.projection';
 
@@ -42,9 +41,9 @@ function registered(state: AccountState) {
 }
 
 @Controller()
-@AccountsServiceControllerMethods()
+@GrpcServiceMethods(AccountsServiceService)
 @UseGuards(DeviceAuthGuard)
-export class AccountsGrpcController implements AccountsServiceController {
+export class AccountsGrpcController implements GrpcController<typeof AccountsServiceService> {
   constructor(
     @Inject(AccountCommands) private readonly commands: AccountCommands,
     @Inject(AccountsReadModel) private readonly readModel: AccountsReadModel,

@@ -1,3 +1,4 @@
+import { AccountsServiceService } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
 import { deviceDirectoryProjection } from '@tandem/linking-events';
 import { defineService } from '@tandem/runtime';
 import { accountEventCodec } from './accounts.codec';
@@ -15,7 +16,7 @@ export const accountsService = defineService({
   name: 'accounts',
   grpc: {
     package: 'tandem.accounts.v1',
-    protoFile: 'tandem/accounts/v1/accounts_service.proto',
+    definition: AccountsServiceService,
     serviceName: 'tandem.accounts.v1.AccountsService',
   },
   controllers: [AccountsGrpcController],

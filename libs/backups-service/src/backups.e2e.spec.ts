@@ -10,18 +10,19 @@ import type {
 } from '@tandem/contracts/tandem/backups/v1/backups_service';
 import type { RegisterResponse } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
 import { SystemEntryKind } from '@tandem/contracts/tandem/fanout/v1/inbox';
-import { FIELD_METADATA_KEY, toTimestamp } from '@tandem/grpc';
+import { FIELD_METADATA_KEY } from '@tandem/grpc';
 import {
   createTestAccount,
   entriesOf,
   eventually,
-  type FanoutStreamingClient,
   fanoutStreamingClient,
+  type FanoutStreamingClient,
   grpcFailure,
   type GrpcTestClient,
   type InboxStream,
-  openInboxStream,
   newDevice,
+  oneofValue,
+  openInboxStream,
   services,
   signInByKey,
   type TestAccount,
@@ -52,7 +53,7 @@ function backupRequest(
     keyReference: 'hsm-vault:eu-1/backup-key-v2',
     messageCount: 18_204,
     mediaCount: 977,
-    createdAt: toTimestamp(createdAt),
+    createdAt,
     mediaIds: [],
     ...overrides,
   };
@@ -165,7 +166,8 @@ describe('backup metadata, services as processes on Kafka and MongoDB', () => {
   it('delivers every recorded backup to the inbox of each of the five devices', async () => {
     const recorded = (stream: InboxStream) =>
       entriesOf(stream.items).filter(
-        (entry) => entry.system?.kind === SystemEntryKind.SYSTEM_ENTRY_KIND_BACKUP_RECORDED,
+        (entry) =>
+          oneofValue(entry.content, 'system')?.kind === SystemEntryKind.SYSTEM_ENTRY_KIND_BACKUP_RECORDED,
       );
     expect(inboxes).toHaveLength(5);
     const seen = await Promise.all(
@@ -175,11 +177,11 @@ describe('backup metadata, services as processes on Kafka and MongoDB', () => {
     );
     for (const entries of seen) {
       expect(entries).toHaveLength(3);
-      expect(entries.map((entry) => entry.system?.payloadType)).toEqual(
+      expect(entries.map((entry) => oneofValue(entry.content, 'system')?.payloadType)).toEqual(
         Array(3).fill('tandem.backups.v1.BackupEvent'),
       );
-      expect(entries.map((entry) => entry.system?.sourceEventId)).toEqual(
-        seen[0]!.map((entry) => entry.system?.sourceEventId),
+      expect(entries.map((entry) => oneofValue(entry.content, 'system')?.sourceEventId)).toEqual(
+        seen[0]!.map((entry) => oneofValue(entry.content, 'system')?.sourceEventId),
       );
     }
   });
@@ -237,7 +239,7 @@ describe('backup metadata, services as processes on Kafka and MongoDB', () => {
       [{ mediaIds: ['AAAAAAAAAAAAAAAAAAAAAA', 'not a media id'] }, 'media_ids'],
       [{ mediaIds: ['AAAAAAAAAAAAAAAAAAAAAA', 'AAAAAAAAAAAAAAAAAAAAAA'] }, 'media_ids'],
       [{ createdAt: undefined }, 'created_at'],
-      [{ createdAt: toTimestamp(new Date(Date.now() + 3_600_000)) }, 'created_at'],
+      [{ createdAt: new Date(Date.now() + 3_600_000) }, 'created_at'],
     ];
     for (const [overrides, field] of cases) {
       const failure = await grpcFailure(

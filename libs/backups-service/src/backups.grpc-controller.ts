@@ -7,12 +7,10 @@ import {
   type RecordedBackup,
   validateProvider,
 } from '@tandem/backups-domain';
-import type { Timestamp } from '@tandem/contracts/google/protobuf/timestamp';
 import { BackupProvider } from '@tandem/contracts/tandem/backups/v1/backup';
 import {
   type Backup,
-  type BackupsServiceController,
-  BackupsServiceControllerMethods,
+  BackupsServiceService,
   type DeleteBackupRequest,
   type DeleteBackupResponse,
   type GetLatestBackupRequest,
@@ -23,7 +21,7 @@ import {
   type RecordBackupResponse,
 } from '@tandem/contracts/tandem/backups/v1/backups_service';
 import { invalidArgument, notFound } from '@tandem/decider';
-import { requestContext, toTimestamp } from '@tandem/grpc';
+import { type GrpcController, GrpcServiceMethods, requestContext } from '@tandem/grpc';
 import { type BackupListEntry, BackupListsProjection } from './backup-lists.projection';
 import { BackupCommands } from './backups.commands';
 
@@ -32,19 +30,6 @@ export const pageSizes = { default: 20, max: 100 } as const;
 function requireAccountId(accountId: string): string {
   if (!accountId) throw invalidArgument('account_id', 'is required');
   return accountId;
-}
-
-/**
- * A Timestamp as a Date, to the millisecond; undefined when absent (proto-loader gives null), an
- * invalid Date when out of range, for the domain to refuse.
- */
-function fromTimestamp(timestamp: Timestamp | null | undefined): Date | undefined {
-  if (!timestamp) return undefined;
-  const { seconds, nanos } = timestamp;
-  if (!Number.isSafeInteger(seconds) || !Number.isInteger(nanos) || nanos < 0 || nanos > 999_999_999) {
-    return new Date(Number.NaN);
-  }
-  return new Date(seconds * 1000 + Math.floor(nanos / 1_000_000));
 }
 
 /** The page token names the last backup of the page: its creation time and id. */
@@ -80,8 +65,8 @@ function fromRecorded(backup: RecordedBackup): Backup {
     keyReference: backup.keyReference,
     messageCount: backup.messageCount,
     mediaCount: backup.mediaCount,
-    createdAt: toTimestamp(backup.createdAt),
-    recordedAt: toTimestamp(backup.recordedAt),
+    createdAt: backup.createdAt,
+    recordedAt: backup.recordedAt,
     recordedByDeviceId: backup.recordedByDeviceId,
   };
 }
@@ -90,8 +75,8 @@ function fromEntry(entry: BackupListEntry): Backup {
   return {
     ...entry,
     sha256: Buffer.from(entry.sha256, 'base64'),
-    createdAt: toTimestamp(new Date(entry.createdAt)),
-    recordedAt: toTimestamp(new Date(entry.recordedAt)),
+    createdAt: new Date(entry.createdAt),
+    recordedAt: new Date(entry.recordedAt),
   };
 }
 
@@ -100,9 +85,9 @@ function fromEntry(entry: BackupListEntry): Backup {
  * decider says), reads from the backup lists read model. Every RPC is for the caller's own account.
  */
 @Controller()
-@BackupsServiceControllerMethods()
+@GrpcServiceMethods(BackupsServiceService)
 @UseGuards(DeviceAuthGuard)
-export class BackupsGrpcController implements BackupsServiceController {
+export class BackupsGrpcController implements GrpcController<typeof BackupsServiceService> {
   constructor(
     @Inject(BackupCommands) private readonly commands: BackupCommands,
     @Inject(BackupListsProjection) private readonly lists: BackupListsProjection,
@@ -124,7 +109,7 @@ export class BackupsGrpcController implements BackupsServiceController {
         keyReference: request.keyReference,
         messageCount: request.messageCount,
         mediaCount: request.mediaCount,
-        createdAt: fromTimestamp(request.createdAt),
+        createdAt: request.createdAt,
         mediaIds: request.mediaIds ?? [],
       },
       requestContext(metadata),

@@ -1,3 +1,4 @@
+import { BackupsServiceService } from '@tandem/contracts/tandem/backups/v1/backups_service';
 import { deviceDirectoryProjection } from '@tandem/linking-events';
 import { defineConsumer, defineService, eventFeed } from '@tandem/runtime';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
@@ -25,7 +26,7 @@ export const backupsService = defineService<BackupsParts>({
   name: 'backups',
   grpc: {
     package: 'tandem.backups.v1',
-    protoFile: 'tandem/backups/v1/backups_service.proto',
+    definition: BackupsServiceService,
     serviceName: 'tandem.backups.v1.BackupsService',
   },
   controllers: [BackupsGrpcController],

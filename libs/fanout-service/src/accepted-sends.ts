@@ -27,10 +27,7 @@ const REMEMBERED = 200_000;
 
 export const acceptedResponse = (record: AcceptedSendRecord, duplicate: boolean): SendResponse => ({
   serverMessageId: record.serverMessageId,
-  serverTimestamp: {
-    seconds: Math.floor(record.serverTimestamp / 1000),
-    nanos: (record.serverTimestamp % 1000) * 1_000_000,
-  },
+  serverTimestamp: new Date(record.serverTimestamp),
   duplicate,
 });
 

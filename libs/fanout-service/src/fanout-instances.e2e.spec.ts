@@ -4,10 +4,11 @@ import type { SendResponse } from '@tandem/contracts/tandem/fanout/v1/fanout_ser
 import {
   createTestAccount,
   eventually,
-  type FanoutStreamingClient,
   fanoutStreamingClient,
+  type FanoutStreamingClient,
   type GrpcTestClient,
   type InboxStream,
+  oneofValue,
   openInboxStream,
   services,
   type SignedInDevice,
@@ -96,7 +97,7 @@ describe('fan-out with two instances, services as processes on Kafka and MongoDB
     const device = b.devices[2]!;
     const first = await openInbox(device, 0);
     await openInbox(device, 1);
-    await first.until((items) => items.find((item) => item.superseded), 15_000);
+    await first.until((items) => items.find((item) => oneofValue(item.item, 'superseded')), 15_000);
     await first.closed();
     expect(first.error?.code ?? status.ABORTED).toBe(status.ABORTED);
   });

@@ -15,12 +15,13 @@ import type { GetDeviceListResponse } from '@tandem/contracts/tandem/linking/v1/
 import {
   createTestAccount,
   eventually,
-  type FanoutStreamingClient,
   fanoutStreamingClient,
+  type FanoutStreamingClient,
   type GrpcTestClient,
   type InboxStream,
-  openInboxStream,
   messagesOf,
+  oneofValue,
+  openInboxStream,
   type ServiceProcess,
   services,
   type SignedInDevice,
@@ -34,10 +35,7 @@ import { DelayingProxy, testInfrastructure, uniqueName } from '@tandem/testing';
 /** A signed-in device of a test account. */
 type Device = SignedInDevice;
 
-type Timestamp = NonNullable<SendResponse['serverTimestamp']>;
-
-const millisOf = (timestamp: Timestamp | undefined): number =>
-  timestamp ? Number(timestamp.seconds) * 1000 + timestamp.nanos / 1e6 : Number.NaN;
+const millisOf = (date: Date | undefined): number => date?.getTime() ?? Number.NaN;
 
 /** One Send attempt and what came of it. */
 interface Attempt {
@@ -386,7 +384,10 @@ describe.each(
     const profileEntries = (stream: InboxStream) =>
       stream
         .entries()
-        .filter((entry) => entry.system?.kind === SystemEntryKind.SYSTEM_ENTRY_KIND_PROFILE_UPDATED);
+        .filter(
+          (entry) =>
+            oneofValue(entry.content, 'system')?.kind === SystemEntryKind.SYSTEM_ENTRY_KIND_PROFILE_UPDATED,
+        );
     if (stop.storeDelayMs > 0) {
       // The profile changes fanout had in hand at the stop reach each of B's devices.
       for (const device of b.devices) {
@@ -449,7 +450,7 @@ describe.each(
       // Each entry is the message as accepted, with this device's ciphertext.
       for (const entry of messages) {
         const message = byServerId.get(entry.serverMessageId)!;
-        expect(entry.message, name).toEqual({
+        expect(oneofValue(entry.content, 'message'), name).toEqual({
           senderAccountId: a.accountId,
           senderDeviceId: a.primary.deviceId,
           recipientAccountId: b.accountId,
@@ -464,7 +465,10 @@ describe.each(
       // inbox holds them as their commits reached the relay, their timestamps may go back.
       const position = new Map(ids.map((id, index) => [id, index]));
       const timestamp = new Map(
-        messages.map((entry) => [entry.serverMessageId, millisOf(entry.message!.serverTimestamp)]),
+        messages.map((entry) => [
+          entry.serverMessageId,
+          millisOf(oneofValue(entry.content, 'message')!.serverTimestamp),
+        ]),
       );
       const outOfOrder = burst.flatMap((earlier) => {
         const earlierId = earlier.response!.serverMessageId;

@@ -17,13 +17,14 @@ import {
   createTestAccount,
   entriesOf,
   eventually,
-  type FanoutStreamingClient,
   fanoutStreamingClient,
+  type FanoutStreamingClient,
   grpcFailure,
   type GrpcTestClient,
   type InboxStream,
-  openInboxStream,
   messagesOf,
+  oneofValue,
+  openInboxStream,
   receiptsOf,
   services,
   type SignedInDevice,
@@ -141,7 +142,9 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
           ? received
           : undefined;
       });
-      expect(messages.map(({ serverMessageId, message }) => ({ serverMessageId, message }))).toEqual(
+      expect(
+        messages.map(({ serverMessageId, content }) => ({ serverMessageId, message: content?.value })),
+      ).toEqual(
         sent.map(({ request, response }) => ({
           serverMessageId: response.serverMessageId,
           message: {
@@ -162,9 +165,11 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
   it('delivers the backlog to a device that comes online, then marks it caught up', async () => {
     const stream = await openInbox(latecomer);
     const backlog = stream.backlog();
-    expect(backlog.entries.filter((entry) => entry.message).map((entry) => entry.serverMessageId)).toEqual(
-      sentIds(),
-    );
+    expect(
+      backlog.entries
+        .filter((entry) => oneofValue(entry.content, 'message'))
+        .map((entry) => entry.serverMessageId),
+    ).toEqual(sentIds());
     expect(backlog.lastSequence).toBe(backlog.entries.at(-1)!.sequence);
     expectGapFree(stream);
   });
@@ -277,12 +282,13 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
       const stream = streams.get(device)!;
       const update = await stream.until((items) =>
         entriesOf(items).find(
-          (entry) => entry.system?.kind === SystemEntryKind.SYSTEM_ENTRY_KIND_PROFILE_UPDATED,
+          (entry) =>
+            oneofValue(entry.content, 'system')?.kind === SystemEntryKind.SYSTEM_ENTRY_KIND_PROFILE_UPDATED,
         ),
       );
-      expect(update.system!.payloadType).toMatch(/^tandem\.accounts\.v1\./);
-      expect(Buffer.from(update.system!.payload).includes(displayName)).toBe(true);
-      updates.push(update.system!.sourceEventId);
+      expect(oneofValue(update.content, 'system')!.payloadType).toMatch(/^tandem\.accounts\.v1\./);
+      expect(Buffer.from(oneofValue(update.content, 'system')!.payload).includes(displayName)).toBe(true);
+      updates.push(oneofValue(update.content, 'system')!.sourceEventId);
       expectGapFree(stream);
     }
     expect(updates[0]).not.toBe('');
@@ -294,7 +300,11 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
       streams
         .get(device)!
         .entries()
-        .filter((entry) => entry.system?.kind === SystemEntryKind.SYSTEM_ENTRY_KIND_BLOCKED_ACCOUNTS_CHANGED);
+        .filter(
+          (entry) =>
+            oneofValue(entry.content, 'system')?.kind ===
+            SystemEntryKind.SYSTEM_ENTRY_KIND_BLOCKED_ACCOUNTS_CHANGED,
+        );
     /** Every device of B has seen `count` changes of its blocked accounts: fanout applied them. */
     const untilBlockChanges = async (count: number) => {
       for (const device of b.devices) {
@@ -363,7 +373,7 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
     const first = streams.get(device)!;
     const second = await openInbox(device);
     await first.closed();
-    expect(first.items.at(-1)).toMatchObject({ superseded: {} });
+    expect(first.items.at(-1)).toMatchObject({ item: { $case: 'superseded', value: {} } });
     expect([undefined, status.ABORTED]).toContain(first.error?.code);
     expect(second.backlog().entries.map((entry) => entry.serverMessageId)).toEqual(
       expect.arrayContaining(first.entries().map((entry) => entry.serverMessageId)),
@@ -391,14 +401,16 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
     const responses: ConnectResponse[] = [];
     connection.on('data', (response: ConnectResponse) => responses.push(response));
     connection.on('error', () => undefined);
-    connection.write({ open: { afterSequence: 0 } });
+    connection.write({ frame: { $case: 'open', value: { afterSequence: 0 } } });
 
     const backlog = await eventually(async () => {
       const caughtUp = responses.findIndex((response) => response.caughtUp);
       const entries = responses
         .slice(0, caughtUp < 0 ? responses.length : caughtUp)
         .flatMap((response) => response.entries);
-      expect(entries.filter((entry) => entry.message).map((entry) => entry.serverMessageId)).toEqual(ids);
+      expect(
+        entries.filter((entry) => oneofValue(entry.content, 'message')).map((entry) => entry.serverMessageId),
+      ).toEqual(ids);
       expect(caughtUp).toBeGreaterThanOrEqual(0);
       return entries;
     });
@@ -408,7 +420,7 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
       backlog.at(-1)!.sequence,
     );
 
-    connection.write({ ack: { throughSequence: backlog.at(-1)!.sequence } });
+    connection.write({ frame: { $case: 'ack', value: { throughSequence: backlog.at(-1)!.sequence } } });
     await eventually(async () => {
       const inbox = await fanout.call<GetInboxStatusResponse>('GetInboxStatus', {}, c.primary.token);
       expect(inbox.depth).toBe(0);
@@ -432,9 +444,13 @@ describe('fanning out messages, services as processes on Kafka and MongoDB', () 
     const beyond = connect();
     const failed = new Promise<ServiceError>((resolve) => beyond.on('error', resolve));
     beyond.on('data', (response: ConnectResponse) => {
-      if (response.caughtUp) beyond.write({ ack: { throughSequence: response.caughtUp.lastSequence + 100 } });
+      if (response.caughtUp) {
+        beyond.write({
+          frame: { $case: 'ack', value: { throughSequence: response.caughtUp.lastSequence + 100 } },
+        });
+      }
     });
-    beyond.write({ open: { afterSequence: 0 } });
+    beyond.write({ frame: { $case: 'open', value: { afterSequence: 0 } } });
     expect((await failed).code).toBe(status.INVALID_ARGUMENT);
   });
 });

@@ -6,8 +6,7 @@ import {
   type AckResponse,
   type ConnectRequest,
   type ConnectResponse,
-  type FanoutServiceController,
-  FanoutServiceControllerMethods,
+  FanoutServiceService,
   type GetInboxStatusRequest,
   type GetInboxStatusResponse,
   type SendRequest,
@@ -17,7 +16,7 @@ import {
 } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 import { invalidArgument } from '@tandem/decider';
 import { maxInboxDepth } from '@tandem/fanout-domain';
-import { type RateLimit, requestContext, toTimestamp } from '@tandem/grpc';
+import { type GrpcController, GrpcServiceMethods, type RateLimit, requestContext } from '@tandem/grpc';
 import { Observable } from 'rxjs';
 import { DeviceListsProjection } from './device-lists.projection';
 import { FanoutCommands } from './fanout.commands';
@@ -28,9 +27,9 @@ import { InboxTiers } from './inbox-tiers';
 export const SEND_RATE_LIMIT = Symbol('SendRateLimit');
 
 @Controller()
-@FanoutServiceControllerMethods()
+@GrpcServiceMethods(FanoutServiceService)
 @UseGuards(DeviceAuthGuard)
-export class FanoutGrpcController implements FanoutServiceController {
+export class FanoutGrpcController implements GrpcController<typeof FanoutServiceService> {
   constructor(
     @Inject(FanoutCommands) private readonly commands: FanoutCommands,
     @Inject(InboxStreams) private readonly streams: InboxStreams,
@@ -85,7 +84,7 @@ export class FanoutGrpcController implements FanoutServiceController {
       const frames = requests.subscribe({
         next: (request) => {
           if (!open) {
-            const after = request.open?.afterSequence;
+            const after = request.frame?.$case === 'open' ? request.frame.value.afterSequence : undefined;
             if (after === undefined)
               return fail(invalidArgument('open', 'the first request must open the inbox'));
             if (!Number.isSafeInteger(after) || after < 0) {
@@ -94,11 +93,11 @@ export class FanoutGrpcController implements FanoutServiceController {
             const write = (response: ConnectResponse) =>
               call ? void call.write(response) : subscriber.next(response);
             open = this.streams.open(device.accountId, device.deviceId, after, {
-              next: (item) =>
+              next: ({ item }) =>
                 write({
-                  entries: item.entry ? [item.entry] : [],
-                  caughtUp: item.caughtUp,
-                  superseded: item.superseded,
+                  entries: item?.$case === 'entry' ? [item.value] : [],
+                  caughtUp: item?.$case === 'caughtUp' ? item.value : undefined,
+                  superseded: item?.$case === 'superseded' ? item.value : undefined,
                 }),
               entries: (entries) =>
                 write({ entries: [...entries], caughtUp: undefined, superseded: undefined }),
@@ -106,8 +105,10 @@ export class FanoutGrpcController implements FanoutServiceController {
             });
             return;
           }
-          if (!request.ack) return fail(invalidArgument('open', 'the inbox is open already; send acks'));
-          const through = request.ack.throughSequence;
+          if (request.frame?.$case !== 'ack') {
+            return fail(invalidArgument('open', 'the inbox is open already; send acks'));
+          }
+          const through = request.frame.value.throughSequence;
           if (!Number.isSafeInteger(through) || through < 1 || through > open.sentThrough()) {
             return fail(
               invalidArgument(
@@ -155,7 +156,7 @@ export class FanoutGrpcController implements FanoutServiceController {
         list?.devices.find((known) => known.deviceId === device.deviceId)?.primary ?? false,
       ),
       lastSequence: inbox?.lastSequence ?? 0,
-      oldestAppendedAt: oldest ? toTimestamp(new Date(oldest.appendedAt)) : undefined,
+      oldestAppendedAt: oldest ? new Date(oldest.appendedAt) : undefined,
     };
   }
 }

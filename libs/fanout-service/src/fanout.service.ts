@@ -1,3 +1,4 @@
+import { FanoutServiceService } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 import { type BlocksProjection, blocksProjection } from '@tandem/accounts-events';
 import {
   DeviceDepartures,
@@ -76,7 +77,7 @@ export const fanoutService = defineService<FanoutParts>({
   name: 'fanout',
   grpc: {
     package: 'tandem.fanout.v1',
-    protoFile: 'tandem/fanout/v1/fanout_service.proto',
+    definition: FanoutServiceService,
     serviceName: 'tandem.fanout.v1.FanoutService',
   },
   controllers: [FanoutGrpcController],

@@ -4,7 +4,7 @@ import { type Histogram, type Span, SpanKind } from '@opentelemetry/api';
 import type { InboxEntry } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import type { StreamInboxResponse } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 import type { DeviceDepartures, DeviceStreamHolder } from '@tandem/linking-events';
-import { GrpcStatusError, toTimestamp } from '@tandem/grpc';
+import { GrpcStatusError } from '@tandem/grpc';
 import {
   contextFrom,
   LATENCY_BUCKETS_SECONDS,
@@ -20,7 +20,7 @@ import type { AppendedEntries } from './inboxes.projection';
 export interface InboxSink {
   next(item: StreamInboxResponse): void;
   /** Sends several entries at once, in one response, where the call can (Connect). */
-  entries?(entries: readonly NonNullable<StreamInboxResponse['entry']>[]): void;
+  entries?(entries: readonly InboxEntry[]): void;
   error(error: unknown): void;
 }
 
@@ -58,36 +58,6 @@ const PAGE = 256;
 
 /** Ends an open stream when called; `sentThrough` tells the last sequence it sent. */
 export type OpenStream = (() => void) & { readonly sentThrough: () => number };
-
-/** An InboxEntry as the gRPC stream sends it (Timestamps as {seconds, nanos}, oneofs as properties). */
-export function toResponseEntry(entry: InboxEntry): StreamInboxResponse['entry'] {
-  const content = entry.content;
-  const at = (date: Date | undefined) => (date ? toTimestamp(date) : undefined);
-  return {
-    serverMessageId: entry.serverMessageId,
-    sequence: entry.sequence,
-    appendedAt: at(entry.appendedAt),
-    message:
-      content?.$case === 'message'
-        ? { ...content.value, serverTimestamp: at(content.value.serverTimestamp) }
-        : undefined,
-    receipt:
-      content?.$case === 'receipt'
-        ? { ...content.value, deliveredAt: at(content.value.deliveredAt) }
-        : undefined,
-    system: content?.$case === 'system' ? content.value : undefined,
-    entriesDropped: content?.$case === 'entriesDropped' ? content.value : undefined,
-    receipts:
-      content?.$case === 'receipts'
-        ? {
-            receipts: content.value.receipts.map((receipt) => ({
-              ...receipt,
-              deliveredAt: at(receipt.deliveredAt),
-            })),
-          }
-        : undefined,
-  };
-}
 
 /**
  * One device's open inbox stream: the backlog after the requested sequence, in order, then a
@@ -127,7 +97,7 @@ class InboxStream {
   async start(): Promise<void> {
     await this.drain();
     if (this.closed) return;
-    this.sink.next({ caughtUp: { lastSequence: this.lastSent } });
+    this.sink.next({ item: { $case: 'caughtUp', value: { lastSequence: this.lastSent } } });
     this.live = true;
     if (this.readAgain) await this.drain();
   }
@@ -191,8 +161,8 @@ class InboxStream {
     if (entries.length === 0) return;
     const spans = entries.map((traced) => this.startPush(traced));
     this.lastSent = entries.at(-1)!.entry.sequence;
-    if (this.sink.entries) this.sink.entries(entries.map(({ entry }) => toResponseEntry(entry)!));
-    else for (const { entry } of entries) this.sink.next({ entry: toResponseEntry(entry) });
+    if (this.sink.entries) this.sink.entries(entries.map(({ entry }) => entry));
+    else for (const { entry } of entries) this.sink.next({ item: { $case: 'entry', value: entry } });
     for (const span of spans) span?.end();
     for (const { entry } of entries) this.measure(entry);
   }
@@ -228,7 +198,7 @@ class InboxStream {
   /** Another stream opened for the device: says so, then ends with ABORTED. */
   supersede(): void {
     if (this.closed) return;
-    this.sink.next({ superseded: {} });
+    this.sink.next({ item: { $case: 'superseded', value: {} } });
     this.end(new GrpcStatusError(status.ABORTED, 'another stream opened for this device; this one ends'));
   }
 

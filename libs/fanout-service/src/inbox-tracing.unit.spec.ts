@@ -79,7 +79,7 @@ describe('tracing a system entry from its event to the devices', () => {
   it("appends in a span per device under the event's span, then pushes under the append's", async () => {
     const online = sink();
     streams.open(ACCOUNT, 1, 0, online);
-    await online.until((item) => item.caughtUp !== undefined);
+    await online.until(({ item }) => item?.$case === 'caughtUp');
     const traced = traceContextOf(trace.setSpan(context.active(), request))!;
     const event: StoredEvent = {
       eventId: 'e-1',
@@ -115,7 +115,7 @@ describe('tracing a system entry from its event to the devices', () => {
       partition: 0,
       records: [{ ...record, topic: TOPIC, partition: 0, offset: '0', headers: {}, timestamp: Date.now() }],
     });
-    await online.until((item) => item.entry?.serverMessageId === 'm-1');
+    await online.until(({ item }) => item?.$case === 'entry' && item.value.serverMessageId === 'm-1');
 
     const appends = spans('fanout.inbox.append');
     expect(appends.map((span) => span.attributes['tandem.device.id']).sort()).toEqual([1, 2]);
@@ -134,7 +134,7 @@ describe('tracing a system entry from its event to the devices', () => {
   it('continues the trace when a device that was offline gets the entry from its backlog', async () => {
     const later = sink();
     streams.open(ACCOUNT, 2, 0, later);
-    await later.until((item) => item.caughtUp !== undefined);
+    await later.until(({ item }) => item?.$case === 'caughtUp');
 
     const appendToDevice2 = spans('fanout.inbox.append').find(
       (span) => span.attributes['tandem.device.id'] === 2,

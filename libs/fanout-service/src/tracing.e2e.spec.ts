@@ -6,12 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegisterResponse } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
 import {
   eventually,
-  type FanoutStreamingClient,
   fanoutStreamingClient,
+  type FanoutStreamingClient,
   type GrpcTestClient,
   InboxStream,
   newDevice,
   newPhoneNumber,
+  oneofValue,
   services,
   signIn,
   TestInstallation,
@@ -167,12 +168,14 @@ describe('tracing a registration from the RPC through Kafka to the push to the d
       async () => {
         const opening = new InboxStream(streamingClient, token);
         opened.push(opening);
-        await opening.until((items) => items.find((item) => item.caughtUp));
+        await opening.until((items) => items.find((item) => oneofValue(item.item, 'caughtUp')));
         return opening;
       },
       { retryOn: [status.UNAUTHENTICATED, status.UNAVAILABLE], timeoutMs: 30_000 },
     );
-    await stream.until((items) => items.find((item) => item.entry?.system));
+    await stream.until((items) =>
+      items.find((item) => oneofValue(item.item, 'entry')?.content?.$case === 'system'),
+    );
 
     const traced = () => receiver.spans.filter((span) => span.traceId === traceId);
     let push: ReceivedSpan | undefined;

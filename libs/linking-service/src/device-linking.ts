@@ -15,7 +15,7 @@ import { DeviceListChangeKind } from '@tandem/contracts/tandem/linking/v1/linkin
 import { unlinkReasonToJSON } from '@tandem/contracts/tandem/linking/v1/events';
 import { invalidArgument, notFound, permissionDenied } from '@tandem/decider';
 import type { CommandContext, CommandHandler, EventCodec, EventStore } from '@tandem/event-sourcing';
-import { GrpcStatusError, toTimestamp } from '@tandem/grpc';
+import { GrpcStatusError } from '@tandem/grpc';
 import { status } from '@grpc/grpc-js';
 import {
   currentListContent,
@@ -99,7 +99,7 @@ export class DeviceLinking {
     return {
       sessionId,
       qrPayload: `tandem://link?v=1&s=${sessionId}&k=${key}`,
-      expiresAt: toTimestamp(state.expiresAt),
+      expiresAt: state.expiresAt,
     };
   }
 
@@ -129,14 +129,15 @@ export class DeviceLinking {
         if (state.status === 'approved') {
           const { state: list } = await this.deviceLists.load(state.accountId);
           const deviceId = list.linkedSessions.get(sessionId);
-          if (deviceId !== undefined) return { approved: { accountId: state.accountId, deviceId } };
+          if (deviceId !== undefined)
+            return { outcome: { $case: 'approved', value: { accountId: state.accountId, deviceId } } };
         } else if (
           state.status === 'expired' ||
           (state.status === 'started' && Date.now() >= state.expiresAt.getTime())
         ) {
-          return { expired: {} };
+          return { outcome: { $case: 'expired', value: {} } };
         }
-        if (cancelled()) return { expired: {} };
+        if (cancelled()) return { outcome: { $case: 'expired', value: {} } };
         if (this.streamsEnded)
           throw new GrpcStatusError(status.UNAVAILABLE, 'the server is shutting down; watch again');
         await sleep(this.watchPollMs);
@@ -219,11 +220,11 @@ export class DeviceLinking {
           deviceId: device.deviceId,
           name: device.name,
           primary: device.primary,
-          linkedAt: toTimestamp(device.linkedAt),
+          linkedAt: device.linkedAt,
           identityKey: Buffer.from(device.identityKey),
           registrationId: device.registrationId,
           platform: device.platform,
-          lastActiveAt: lastActiveAt ? toTimestamp(lastActiveAt) : undefined,
+          lastActiveAt,
         };
       }),
     );
@@ -256,7 +257,6 @@ export class DeviceLinking {
     const changes: DeviceListChange[] = [];
     for (const stored of await this.store.readStream(accountId)) {
       const event = this.codec.decode(stored.payload);
-      const at = toTimestamp(stored.occurredAt);
       switch (event.$case) {
         case 'deviceLinked':
           names.set(event.value.deviceId, event.value.name);
@@ -266,7 +266,7 @@ export class DeviceLinking {
             deviceName: event.value.name,
             byDeviceId: event.value.byDeviceId,
             reason: '',
-            at,
+            at: stored.occurredAt,
             listVersion: event.value.listVersion,
           });
           break;
@@ -277,7 +277,7 @@ export class DeviceLinking {
             deviceName: names.get(event.value.deviceId) ?? '',
             byDeviceId: event.value.byDeviceId,
             reason: unlinkReasonToJSON(event.value.reason).replace('UNLINK_REASON_', ''),
-            at,
+            at: stored.occurredAt,
             listVersion: event.value.listVersion,
           });
           break;
@@ -289,7 +289,7 @@ export class DeviceLinking {
             deviceName: event.value.name,
             byDeviceId: event.value.byDeviceId,
             reason: '',
-            at,
+            at: stored.occurredAt,
             listVersion: changes.at(-1)?.listVersion ?? 0,
           });
           break;
@@ -300,7 +300,7 @@ export class DeviceLinking {
             deviceName: '',
             byDeviceId: 0,
             reason: '',
-            at,
+            at: stored.occurredAt,
             listVersion: event.value.listVersion,
           });
           break;

@@ -187,7 +187,9 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
       expect(session.qrPayload).toMatch(qrPattern);
       const approved = await approval;
       expect(approved).toEqual({ deviceId: list.nextDeviceId, listVersion: list.listVersion + 1 });
-      expect(await watched).toMatchObject([{ approved: { accountId, deviceId: approved.deviceId } }]);
+      expect(await watched).toMatchObject([
+        { outcome: { $case: 'approved', value: { accountId, deviceId: approved.deviceId } } },
+      ]);
       const token = await signIn(linking, companion, accountId, approved.deviceId);
       companions.set(approved.deviceId, { device: companion, token });
       sessionsByDevice.set(approved.deviceId, session.sessionId);
@@ -297,7 +299,9 @@ describe('linking companion devices, services as processes on Kafka and MongoDB'
     const { approval, watched } = await link(companion, 'Tablet');
     const approved = await approval;
     expect(approved.deviceId).toBe(6);
-    expect(await watched).toMatchObject([{ approved: { accountId, deviceId: 6 } }]);
+    expect(await watched).toMatchObject([
+      { outcome: { $case: 'approved', value: { accountId, deviceId: 6 } } },
+    ]);
     await expectListsAgree();
   });
 

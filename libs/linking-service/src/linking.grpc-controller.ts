@@ -10,8 +10,7 @@ import {
   type CreateSignInChallengeResponse,
   type GetDeviceListRequest,
   type GetDeviceListResponse,
-  type LinkingServiceController,
-  LinkingServiceControllerMethods,
+  LinkingServiceService,
   type ListDeviceListChangesRequest,
   type ListDeviceListChangesResponse,
   type ListDevicesRequest,
@@ -28,7 +27,7 @@ import {
   type WatchLinkResponse,
 } from '@tandem/contracts/tandem/linking/v1/linking_service';
 import { invalidArgument } from '@tandem/decider';
-import { type RateLimit, requestContext, toTimestamp } from '@tandem/grpc';
+import { type GrpcController, GrpcServiceMethods, type RateLimit, requestContext } from '@tandem/grpc';
 import { Observable } from 'rxjs';
 import { DeviceLinking } from './device-linking';
 import { SignIn, validatePrincipal } from './sign-in';
@@ -56,9 +55,9 @@ function sourceAddress(call: ServerUnaryCall<unknown, unknown> | undefined): str
 }
 
 @Controller()
-@LinkingServiceControllerMethods()
+@GrpcServiceMethods(LinkingServiceService)
 @UseGuards(DeviceAuthGuard)
-export class LinkingGrpcController implements LinkingServiceController {
+export class LinkingGrpcController implements GrpcController<typeof LinkingServiceService> {
   constructor(
     @Inject(SignIn) private readonly signInFlow: SignIn,
     @Inject(DeviceLinking) private readonly linking: DeviceLinking,
@@ -72,7 +71,7 @@ export class LinkingGrpcController implements LinkingServiceController {
       request.deviceId,
       request.identityKey,
     );
-    return { challenge, expiresAt: toTimestamp(expiresAt), deviceId };
+    return { challenge, expiresAt: expiresAt, deviceId };
   }
 
   @Public()
@@ -84,7 +83,7 @@ export class LinkingGrpcController implements LinkingServiceController {
       request.challenge,
       request.signature,
     );
-    return { token, expiresAt: toTimestamp(expiresAt) };
+    return { token, expiresAt: expiresAt };
   }
 
   async listDevices(request: ListDevicesRequest, metadata?: Metadata): Promise<ListDevicesResponse> {

@@ -1,3 +1,4 @@
+import { LinkingServiceService } from '@tandem/contracts/tandem/linking/v1/linking_service';
 import { deviceDirectoryProjection, type DeviceDirectory } from '@tandem/linking-events';
 import { CommandHandler } from '@tandem/event-sourcing';
 import { deviceListDecider, linkSessionDecider } from '@tandem/linking-domain';
@@ -35,7 +36,7 @@ export const linkingService = defineService<LinkingParts>({
   name: 'linking',
   grpc: {
     package: 'tandem.linking.v1',
-    protoFile: 'tandem/linking/v1/linking_service.proto',
+    definition: LinkingServiceService,
     serviceName: 'tandem.linking.v1.LinkingService',
   },
   controllers: [LinkingGrpcController],

@@ -25,29 +25,30 @@ import {
   type StartUploadResponse,
   type UploadResponse,
 } from '@tandem/contracts/tandem/media/v1/media_service';
-import { DETAILS_METADATA_KEY, FIELD_METADATA_KEY, toTimestamp } from '@tandem/grpc';
+import { DETAILS_METADATA_KEY, FIELD_METADATA_KEY } from '@tandem/grpc';
 import {
   createTestAccount,
   downloadMedia,
   entriesOf,
-  messagesOf,
   eventually,
-  grpcFailure,
-  GrpcTestClient,
-  type MediaStreamingClient,
-  mediaStreamingClient,
   type FanoutStreamingClient,
   fanoutStreamingClient,
+  grpcFailure,
+  GrpcTestClient,
   linkCompanion,
+  type MediaStreamingClient,
+  mediaStreamingClient,
+  messagesOf,
+  oneofValue,
   openInboxStream,
-  signDeviceList,
-  testMessage,
+  sendUpload,
   type ServiceProcess,
   services,
-  sendUpload,
+  signDeviceList,
   startServiceProcess,
   type TestAccount,
   TestInstallation,
+  testMessage,
 } from '@tandem/harness';
 import { testInfrastructure, testS3, uniqueBucket, uniqueName } from '@tandem/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,7 +87,7 @@ async function embedded(extraEnv: Readonly<Record<string, string>> = {}): Promis
     ...extraEnv,
   });
   const client = (service: (typeof services)[keyof typeof services]) =>
-    new GrpcTestClient(tandem.address, service.protoFile, service.name);
+    new GrpcTestClient(tandem.address, service);
   const installation = {
     accounts: client(services.accounts),
     backups: client(services.backups),
@@ -715,8 +716,8 @@ describe.each(modes)('media, $mode', ({ open, onS3 }) => {
       phoneInbox.cancel();
       const history = received.map((entry) => ({
         id: entry.serverMessageId,
-        from: entry.message!.senderAccountId,
-        content: Buffer.from(entry.message!.content).toString('base64'),
+        from: oneofValue(entry.content, 'message')!.senderAccountId,
+        content: Buffer.from(oneofValue(entry.content, 'message')!.content).toString('base64'),
       }));
 
       const laptop = await linkCompanion(installation.linking, erin.primary, 'New laptop');
@@ -734,12 +735,13 @@ describe.each(modes)('media, $mode', ({ open, onS3 }) => {
         (items) =>
           entriesOf(items).find(
             (candidate) =>
-              candidate.system?.kind === SystemEntryKind.SYSTEM_ENTRY_KIND_HISTORY_BUNDLE_ANNOUNCED,
+              oneofValue(candidate.content, 'system')?.kind ===
+              SystemEntryKind.SYSTEM_ENTRY_KIND_HISTORY_BUNDLE_ANNOUNCED,
           ),
         30_000,
       );
       laptopInbox.cancel();
-      const event = MediaEvent.decode(entry.system!.payload).event;
+      const event = MediaEvent.decode(oneofValue(entry.content, 'system')!.payload).event;
       expect(event?.$case).toBe('historyBundleAnnounced');
       const bundle = (event as { value: HistoryBundleAnnounced }).value;
       expect(bundle.bundleId).toBe(bundleId);
@@ -1032,7 +1034,7 @@ describe.each(modes)('media kept by backups, $mode', ({ open }) => {
       keyReference: '',
       messageCount: 10,
       mediaCount: mediaIds.length,
-      createdAt: toTimestamp(createdAt),
+      createdAt,
       mediaIds,
     };
     return eventually(
@@ -1057,7 +1059,7 @@ describe.each(modes)('media kept by backups, $mode', ({ open }) => {
     // Past its retention and several sweeps later, the referenced blob is still there, bytes and all.
     await new Promise((done) => setTimeout(done, 3000));
     const media = await call<GetMediaResponse>('GetMedia', { mediaId: keptId });
-    expect(Number(media.media!.expiresAt!.seconds) * 1000).toBeLessThan(Date.now());
+    expect(Math.floor(media.media!.expiresAt!.getTime() / 1000) * 1000).toBeLessThan(Date.now());
     expect((await download(keptId)).equals(kept)).toBe(true);
 
     const newer = await record('backup-2', new Date(), []);

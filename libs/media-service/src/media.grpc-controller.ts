@@ -34,13 +34,13 @@ import {
   type GetUploadStatusRequest,
   type GetUploadStatusResponse,
   type Media,
-  type MediaServiceController,
+  type MediaServiceService,
   type StartUploadRequest,
   type StartUploadResponse,
   type UploadRequest,
   type UploadResponse,
 } from '@tandem/contracts/tandem/media/v1/media_service';
-import { GrpcStatusError, requestContext, toGrpcError, toTimestamp } from '@tandem/grpc';
+import { type GrpcController, GrpcStatusError, requestContext, toGrpcError } from '@tandem/grpc';
 import {
   byteRange,
   type EndedBundle,
@@ -87,7 +87,7 @@ const toBundle = (bundle: OpenBundle | EndedBundle): HistoryBundle => ({
     sizeBytes: part.sizeBytes,
     sha256: Buffer.from(part.sha256),
     uploadedAt: undefined,
-    expiresAt: toTimestamp(bundle.expiresAt),
+    expiresAt: bundle.expiresAt,
   })),
   partsReceived: bundle.received.size,
   partsTotal: bundle.parts.length,
@@ -95,15 +95,15 @@ const toBundle = (bundle: OpenBundle | EndedBundle): HistoryBundle => ({
     bundle.status === 'open'
       ? HistoryBundleState.HISTORY_BUNDLE_STATE_OPEN
       : (bundleStates[bundle.reason] ?? HistoryBundleState.HISTORY_BUNDLE_STATE_UNSPECIFIED),
-  expiresAt: toTimestamp(bundle.expiresAt),
+  expiresAt: bundle.expiresAt,
 });
 
 const toMedia = (media: Uploaded): Media => ({
   mediaId: media.mediaId,
   sizeBytes: media.sizeBytes,
   sha256: Buffer.from(media.sha256),
-  uploadedAt: toTimestamp(media.uploadedAt),
-  expiresAt: toTimestamp(media.expiresAt),
+  uploadedAt: media.uploadedAt,
+  expiresAt: media.expiresAt,
 });
 
 /**
@@ -112,7 +112,7 @@ const toMedia = (media: Uploaded): Media => ({
  */
 @Controller()
 @UseGuards(DeviceAuthGuard)
-export class MediaGrpcController implements Omit<MediaServiceController, 'upload'> {
+export class MediaGrpcController implements Omit<GrpcController<typeof MediaServiceService>, 'upload'> {
   constructor(
     @Inject(MediaCommands) private readonly commands: MediaCommands,
     @Inject(MediaUploads) private readonly uploads: MediaUploads,
@@ -185,7 +185,7 @@ export class MediaGrpcController implements Omit<MediaServiceController, 'upload
     return {
       mediaId,
       maxChunkBytes: mediaLimits.maxChunkBytes,
-      uploadExpiresAt: toTimestamp(upload.uploadExpiresAt),
+      uploadExpiresAt: upload.uploadExpiresAt,
     };
   }
 
@@ -238,7 +238,7 @@ export class MediaGrpcController implements Omit<MediaServiceController, 'upload
         : await this.blobs.committedBytes(mediaId, media.sizeBytes),
       sizeBytes: media.sizeBytes,
       completed,
-      uploadExpiresAt: completed ? undefined : toTimestamp(media.uploadExpiresAt),
+      uploadExpiresAt: completed ? undefined : media.uploadExpiresAt,
     };
   }
 
@@ -257,7 +257,7 @@ export class MediaGrpcController implements Omit<MediaServiceController, 'upload
       sizeBytes,
       partBytes,
       parts: parts.map(({ partNumber, offset, length, url }) => ({ partNumber, offset, length, url })),
-      urlsExpireAt: toTimestamp(new Date(madeAt + UPLOAD_URL_SECONDS * 1000)),
+      urlsExpireAt: new Date(madeAt + UPLOAD_URL_SECONDS * 1000),
     };
   }
 
@@ -294,7 +294,7 @@ export class MediaGrpcController implements Omit<MediaServiceController, 'upload
     return {
       media: toMedia(media),
       url,
-      urlExpiresAt: toTimestamp(new Date(Date.now() + DOWNLOAD_URL_SECONDS * 1000)),
+      urlExpiresAt: new Date(Date.now() + DOWNLOAD_URL_SECONDS * 1000),
     };
   }
 

@@ -1,3 +1,4 @@
+import { MediaServiceService } from '@tandem/contracts/tandem/media/v1/media_service';
 import { BlocksProjection, blocksProjection } from '@tandem/accounts-events';
 import { deviceDirectoryProjection, type DeviceDirectory } from '@tandem/linking-events';
 import { join } from 'node:path';
@@ -59,7 +60,7 @@ export const mediaService = defineService<MediaParts>({
   name: 'media',
   grpc: {
     package: 'tandem.media.v1',
-    protoFile: 'tandem/media/v1/media_service.proto',
+    definition: MediaServiceService,
     serviceName: 'tandem.media.v1.MediaService',
   },
   controllers: [MediaGrpcController],

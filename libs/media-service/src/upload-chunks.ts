@@ -35,9 +35,9 @@ export function uploadStream(call: ServerReadableStream<UploadRequest, UploadRes
 
   const header = (async () => {
     const first = await next();
-    if (first.done || !first.value.header)
+    if (first.done || first.value.part?.$case !== 'header')
       throw invalidArgument('header', 'the first message must be the header');
-    return first.value.header;
+    return first.value.part.value;
   })();
   header.catch(() => undefined);
 
@@ -46,8 +46,9 @@ export function uploadStream(call: ServerReadableStream<UploadRequest, UploadRes
     for (;;) {
       const message = await next();
       if (message.done) return;
-      if (message.value.header) throw invalidArgument('header', 'only the first message is a header');
-      yield message.value.chunk ?? EMPTY;
+      const { part } = message.value;
+      if (part?.$case === 'header') throw invalidArgument('header', 'only the first message is a header');
+      yield part?.value ?? EMPTY;
     }
   }
 

@@ -5,7 +5,7 @@ import type {
   Typing,
 } from '@tandem/contracts/tandem/presence/v1/presence_service';
 import type { DeviceDepartures, DeviceStreamHolder } from '@tandem/linking-events';
-import { GrpcStatusError, toTimestamp } from '@tandem/grpc';
+import { GrpcStatusError } from '@tandem/grpc';
 import {
   type AccountPresence,
   presenceSeenBy,
@@ -27,7 +27,7 @@ export interface PresenceSink {
 const toItem = (view: PresenceView): AccountPresenceItem => ({
   accountId: view.accountId,
   online: view.online,
-  lastSeen: view.lastSeen ? toTimestamp(view.lastSeen) : undefined,
+  lastSeen: view.lastSeen,
   lastSeenHidden: view.lastSeenHidden,
 });
 
@@ -35,7 +35,7 @@ const toTyping = (update: TypingUpdate): Typing => ({
   accountId: update.accountId,
   chatAccountId: update.chatAccountId,
   state: update.state as number,
-  expiresAt: update.expiresAt ? toTimestamp(update.expiresAt) : undefined,
+  expiresAt: update.expiresAt,
 });
 
 /** One Subscribe call: what it watches, what it may see, and what it was last sent of each account. */
@@ -65,7 +65,7 @@ class Subscription {
     const view = this.viewOf(presence);
     if (sameView(this.sent.get(presence.accountId), view)) return;
     this.sent.set(presence.accountId, view);
-    this.sink.next({ presence: toItem(view) });
+    this.sink.next({ item: { $case: 'presence', value: toItem(view) } });
   }
 
   next(item: SubscribeResponse): void {
@@ -125,12 +125,15 @@ export class PresenceSubscriptions implements DeviceStreamHolder {
           return toItem(view);
         });
         subscription.next({
-          snapshot: {
-            presences,
-            typing: this.typing
-              .inChat(viewer, accountIds)
-              .filter((update) => subscription.sights.get(update.accountId) !== 'nothing')
-              .map(toTyping),
+          item: {
+            $case: 'snapshot',
+            value: {
+              presences,
+              typing: this.typing
+                .inChat(viewer, accountIds)
+                .filter((update) => subscription.sights.get(update.accountId) !== 'nothing')
+                .map(toTyping),
+            },
           },
         });
         subscription.live = true;
@@ -157,7 +160,7 @@ export class PresenceSubscriptions implements DeviceStreamHolder {
         subscription.watched.has(update.accountId) &&
         subscription.sights.get(update.accountId) !== 'nothing'
       )
-        subscription.next({ typing: toTyping(update) });
+        subscription.next({ item: { $case: 'typing', value: toTyping(update) } });
     }
   }
 

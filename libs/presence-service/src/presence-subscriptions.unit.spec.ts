@@ -39,14 +39,22 @@ const settings = (accountId: string, visibility: LastSeenVisibility, version: nu
   metadata: { aggregateVersion: version } as EventMetadata,
 });
 
+/** What a subscription sent of one item, named by its case: `{ snapshot }`, `{ presence }` or `{ typing }`. */
+type SentItem = Partial<{
+  [Case in NonNullable<SubscribeResponse['item']>['$case']]: Extract<
+    NonNullable<SubscribeResponse['item']>,
+    { $case: Case }
+  >['value'];
+}>;
+
 /** A sink that keeps what a subscription sent. */
 function aSink() {
-  const items: SubscribeResponse[] = [];
+  const items: SentItem[] = [];
   const errors: unknown[] = [];
   return {
     items,
     errors,
-    next: (item: SubscribeResponse) => items.push(item),
+    next: ({ item }: SubscribeResponse) => items.push(item ? { [item.$case]: item.value } : {}),
     error: (e: unknown) => errors.push(e),
   };
 }
@@ -126,7 +134,7 @@ describe('presence subscriptions', () => {
               {
                 accountId: bob,
                 online: false,
-                lastSeen: { seconds: at(10).getTime() / 1000, nanos: 0 },
+                lastSeen: at(10),
                 lastSeenHidden: false,
               },
               { accountId: carol, online: false, lastSeen: undefined, lastSeenHidden: true },
@@ -265,7 +273,7 @@ describe('presence subscriptions', () => {
             accountId: bob,
             chatAccountId: alice,
             state: TypingState.TYPING_STATE_TYPING,
-            expiresAt: { seconds: at(105).getTime() / 1000, nanos: 0 },
+            expiresAt: at(105),
           },
         },
       ]);

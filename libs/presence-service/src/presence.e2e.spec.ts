@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Metadata, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Timestamp } from '@tandem/contracts/google/protobuf/timestamp';
 import { LastSeenVisibility } from '@tandem/contracts/tandem/accounts/v1/settings';
 import type { SendResponse } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
 import type {
@@ -17,13 +16,14 @@ import {
   CollectedStream,
   createTestAccount,
   eventually,
-  type FanoutStreamingClient,
   fanoutStreamingClient,
+  type FanoutStreamingClient,
   grpcFailure,
   type GrpcTestClient,
+  oneofValue,
   openInboxStream,
-  type PresenceStreamingClient,
   presenceStreamingClient,
+  type PresenceStreamingClient,
   type ServiceProcess,
   services,
   type SignedInDevice,
@@ -33,8 +33,7 @@ import {
 } from '@tandem/harness';
 import { testInfrastructure, uniqueName } from '@tandem/testing';
 
-const millis = (timestamp: Timestamp | undefined): number | undefined =>
-  timestamp ? Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1e6) : undefined;
+const millis = (date: Date | undefined): number | undefined => date?.getTime();
 
 /** One Subscribe call, its items collected as they arrive. */
 class PresenceStream extends CollectedStream<SubscribeResponse> {
@@ -45,22 +44,22 @@ class PresenceStream extends CollectedStream<SubscribeResponse> {
   }
 
   snapshot(): AccountPresence[] {
-    const first = this.items[0]?.snapshot;
+    const first = oneofValue(this.items[0]?.item, 'snapshot');
     if (!first) throw new Error(`no snapshot first: ${this.describe()}`);
     return first.presences;
   }
 
   /** The presence items after the first `after` items, with when each arrived. */
   presences(after = 0): { presence: AccountPresence; receivedAt: number }[] {
-    return this.items.flatMap((item, index) =>
-      index >= after && item.presence
-        ? [{ presence: item.presence, receivedAt: this.receivedAt[index]! }]
+    return this.items.flatMap(({ item }, index) =>
+      index >= after && item?.$case === 'presence'
+        ? [{ presence: item.value, receivedAt: this.receivedAt[index]! }]
         : [],
     );
   }
 
   typing(after = 0): Typing[] {
-    return this.items.slice(after).flatMap((item) => (item.typing ? [item.typing] : []));
+    return this.items.slice(after).flatMap(({ item }) => (item?.$case === 'typing' ? [item.value] : []));
   }
 }
 
@@ -165,7 +164,7 @@ describe('presence, services as processes on Kafka and MongoDB', () => {
 
   it('shows B offline without last seen before any of its devices was online', () => {
     expect(subscription.snapshot()).toEqual([
-      { accountId: b.accountId, online: false, lastSeen: null, lastSeenHidden: false },
+      { accountId: b.accountId, online: false, lastSeen: undefined, lastSeenHidden: false },
     ]);
   });
 
@@ -272,7 +271,7 @@ describe('presence, services as processes on Kafka and MongoDB', () => {
     expect(hidden.presence).toEqual({
       accountId: b.accountId,
       online: false,
-      lastSeen: null,
+      lastSeen: undefined,
       lastSeenHidden: true,
     });
 
@@ -314,7 +313,7 @@ describe('presence, services as processes on Kafka and MongoDB', () => {
     expect(hidden.presence).toEqual({
       accountId: b.accountId,
       online: false,
-      lastSeen: null,
+      lastSeen: undefined,
       lastSeenHidden: true,
     });
     const fresh = await subscribe(a.primary, [b.accountId]);
@@ -348,7 +347,7 @@ describe('presence, services as processes on Kafka and MongoDB', () => {
 
     const restored = await subscribe(a.primary, [b.accountId]);
     expect(restored.snapshot()).toEqual([
-      { accountId: b.accountId, online: true, lastSeen: null, lastSeenHidden: false },
+      { accountId: b.accountId, online: true, lastSeen: undefined, lastSeenHidden: false },
     ]);
 
     const closedAt = Date.now();

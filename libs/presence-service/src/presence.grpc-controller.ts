@@ -5,14 +5,13 @@ import type { TypingState } from '@tandem/contracts/tandem/presence/v1/typing';
 import {
   type HeartbeatRequest,
   type HeartbeatResponse,
-  type PresenceServiceController,
-  PresenceServiceControllerMethods,
+  PresenceServiceService,
   type SetTypingRequest,
   type SetTypingResponse,
   type SubscribeRequest,
   type SubscribeResponse,
 } from '@tandem/contracts/tandem/presence/v1/presence_service';
-import { type RateLimit, requestContext, toTimestamp } from '@tandem/grpc';
+import { type GrpcController, GrpcServiceMethods, type RateLimit, requestContext } from '@tandem/grpc';
 import { subscribedAccounts } from '@tandem/presence-domain';
 import { Observable } from 'rxjs';
 import { PresenceBook } from './presence-book';
@@ -26,9 +25,9 @@ export const PRESENCE_RATE_LIMIT = Symbol('PresenceRateLimit');
 export const HEARTBEAT_INTERVAL_SECONDS = Symbol('HeartbeatIntervalSeconds');
 
 @Controller()
-@PresenceServiceControllerMethods()
+@GrpcServiceMethods(PresenceServiceService)
 @UseGuards(DeviceAuthGuard)
-export class PresenceGrpcController implements PresenceServiceController {
+export class PresenceGrpcController implements GrpcController<typeof PresenceServiceService> {
   constructor(
     @Inject(PresenceBook) private readonly book: PresenceBook,
     @Inject(TypingIndicators) private readonly typing: TypingIndicators,
@@ -42,7 +41,7 @@ export class PresenceGrpcController implements PresenceServiceController {
     await this.rate.consume(`${device.accountId}:${device.deviceId}`);
     const onlineUntil = this.book.heartbeat(device.accountId, device.deviceId);
     await this.book.flush();
-    return { onlineUntil: toTimestamp(onlineUntil), intervalSeconds: this.intervalSeconds };
+    return { onlineUntil: onlineUntil, intervalSeconds: this.intervalSeconds };
   }
 
   async setTyping(request: SetTypingRequest, metadata?: Metadata): Promise<SetTypingResponse> {
@@ -54,7 +53,7 @@ export class PresenceGrpcController implements PresenceServiceController {
       request.state as number as TypingState,
       requestContext(metadata).correlationId,
     );
-    return { expiresAt: expiresAt ? toTimestamp(expiresAt) : undefined };
+    return { expiresAt };
   }
 
   subscribe(

@@ -1,3 +1,4 @@
+import { PresenceServiceService } from '@tandem/contracts/tandem/presence/v1/presence_service';
 import {
   deviceDeparturesWorker,
   deviceDirectoryProjection,
@@ -84,7 +85,7 @@ export const presenceService = defineService<PresenceParts>({
   name: 'presence',
   grpc: {
     package: 'tandem.presence.v1',
-    protoFile: 'tandem/presence/v1/presence_service.proto',
+    definition: PresenceServiceService,
     serviceName: 'tandem.presence.v1.PresenceService',
   },
   controllers: [PresenceGrpcController],

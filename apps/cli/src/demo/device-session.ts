@@ -65,7 +65,7 @@ export class DeviceSession {
       challenge,
       signature: signChallenge(keys, challenge),
     });
-    const expiresAtMs = expiresAt ? expiresAt.seconds * 1000 : Date.now() + REFRESH_BEFORE_MS * 2;
+    const expiresAtMs = expiresAt ? expiresAt.getTime() : Date.now() + REFRESH_BEFORE_MS * 2;
     this.current = { token, expiresAtMs };
   }
 }

@@ -1,4 +1,3 @@
-import type { Timestamp } from '@tandem/contracts/google/protobuf/timestamp';
 import { DevicePlatform } from '@tandem/contracts/tandem/linking/v1/device_list';
 import { DeviceSession } from './device-session';
 import type { ProfileStore } from './profiles';
@@ -9,8 +8,7 @@ export interface DevicesOptions {
   readonly server?: string;
 }
 
-const when = (timestamp: Timestamp | undefined): string =>
-  timestamp ? new Date(timestamp.seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : '-';
+const when = (date: Date | undefined): string => (date ? date.toISOString().replace(/\.\d+Z$/, 'Z') : '-');
 
 /** Lists the devices of the profile's account, as any of its devices sees them. */
 export async function devices(store: ProfileStore, options: DevicesOptions): Promise<void> {

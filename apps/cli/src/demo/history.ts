@@ -19,8 +19,8 @@ const PART_BYTES = 1024 * 1024;
 
 /** A history message as the phone keeps it from an inbox entry. */
 export function historyMessageOf(entry: InboxEntry): HistoryMessage | undefined {
-  if (!entry.message) return undefined;
-  const { senderAccountId, senderDeviceId, content } = entry.message;
+  if (entry.content?.$case !== 'message') return undefined;
+  const { senderAccountId, senderDeviceId, content } = entry.content.value;
   return {
     id: entry.serverMessageId,
     from: `${senderAccountId}/${senderDeviceId}`,
@@ -55,9 +55,9 @@ async function uploadPart(client: TandemClient, token: string, bytes: Buffer): P
     const call = client.media.clientStream<UploadRequest, UploadResponse>('upload', token, (error, answer) =>
       error ? reject(error) : resolve(answer as UploadResponse),
     );
-    call.write({ header: { mediaId, offset: 0 } });
+    call.write({ part: { $case: 'header', value: { mediaId, offset: 0 } } });
     for (let at = 0; at < bytes.length; at += PART_BYTES) {
-      call.write({ chunk: bytes.subarray(at, at + PART_BYTES) });
+      call.write({ part: { $case: 'chunk', value: bytes.subarray(at, at + PART_BYTES) } });
     }
     call.end();
   });
@@ -157,12 +157,16 @@ export async function receiveHistory(
     );
     found = await new Promise<boolean>((resolve, reject) => {
       const timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
-      stream.write({ open: { afterSequence: 0 } });
+      stream.write({ frame: { $case: 'open', value: { afterSequence: 0 } } });
       stream.on('data', (response: ConnectResponse) => {
         for (const entry of response.entries) {
           lastSequence = Math.max(lastSequence, entry.sequence);
-          if (entry.system?.kind === SystemEntryKind.SYSTEM_ENTRY_KIND_HISTORY_BUNDLE_ANNOUNCED) {
-            const event = MediaEvent.decode(entry.system.payload).event;
+          const content = entry.content;
+          if (
+            content?.$case === 'system' &&
+            content.value.kind === SystemEntryKind.SYSTEM_ENTRY_KIND_HISTORY_BUNDLE_ANNOUNCED
+          ) {
+            const event = MediaEvent.decode(content.value.payload).event;
             if (event?.$case === 'historyBundleAnnounced') {
               announced = {
                 bundleId: event.value.bundleId,
@@ -171,10 +175,12 @@ export async function receiveHistory(
               };
             }
           }
-          const sharedKey = entry.message ? demoHistoryKeyOf(entry.message.content) : undefined;
+          const sharedKey =
+            content?.$case === 'message' ? demoHistoryKeyOf(content.value.content) : undefined;
           if (sharedKey) key = sharedKey;
         }
-        if (lastSequence > 0) stream.write({ ack: { throughSequence: lastSequence } });
+        if (lastSequence > 0)
+          stream.write({ frame: { $case: 'ack', value: { throughSequence: lastSequence } } });
         if (announced && key && key.bundleId === announced.bundleId) {
           clearTimeout(timer);
           resolve(true);

@@ -28,34 +28,35 @@ export function describeEntry(entry: InboxEntry, me: { readonly accountId: strin
     named(`${accountId}/${deviceId}`, nameOf(accountId, deviceId));
   const account = (accountId: string) => named(accountId, nameOf(accountId));
   const at = `#${entry.sequence}`;
+  const kind = entry.content;
 
-  if (entry.message) {
-    const { senderAccountId, senderDeviceId, recipientAccountId, content } = entry.message;
+  if (kind?.$case === 'message') {
+    const { senderAccountId, senderDeviceId, recipientAccountId, content } = kind.value;
     const to = recipientAccountId === me.accountId ? '' : ` to ${account(recipientAccountId)}`;
     const text = demoText(content) ?? `<${content.length} bytes that are not a demo message>`;
     return `${at} from ${device(senderAccountId, senderDeviceId)}${to}: ${text}`;
   }
-  if (entry.receipt) {
-    const { recipientAccountId, recipientDeviceId, serverMessageIds } = entry.receipt;
+  if (kind?.$case === 'receipt') {
+    const { recipientAccountId, recipientDeviceId, serverMessageIds } = kind.value;
     return `${at} receipt: ${device(recipientAccountId, recipientDeviceId)} received ${serverMessageIds.join(', ')}`;
   }
-  if (entry.receipts) {
-    return entry.receipts.receipts
+  if (kind?.$case === 'receipts') {
+    return kind.value.receipts
       .map(
         ({ recipientAccountId, recipientDeviceId, serverMessageIds }) =>
           `${at} receipt: ${device(recipientAccountId, recipientDeviceId)} received ${serverMessageIds.join(', ')}`,
       )
       .join('\n');
   }
-  if (entry.system) {
-    const kind = (SystemEntryKind[entry.system.kind] ?? String(entry.system.kind)).replace(
+  if (kind?.$case === 'system') {
+    const system = (SystemEntryKind[kind.value.kind] ?? String(kind.value.kind)).replace(
       /^SYSTEM_ENTRY_KIND_/,
       '',
     );
-    return `${at} system: ${kind} (${entry.system.payloadType})`;
+    return `${at} system: ${system} (${kind.value.payloadType})`;
   }
-  if (entry.entriesDropped) {
-    const { firstSequence, lastSequence, droppedCount } = entry.entriesDropped;
+  if (kind?.$case === 'entriesDropped') {
+    const { firstSequence, lastSequence, droppedCount } = kind.value;
     return `${at} notice: the inbox was full, ${droppedCount} entries of #${firstSequence} to #${lastSequence} were dropped`;
   }
   return `${at} entry of a kind this CLI does not know (${entry.serverMessageId})`;

@@ -1,8 +1,4 @@
-import {
-  EnvelopeType,
-  type InboxEntry,
-  SystemEntryKind,
-} from '@tandem/contracts/tandem/fanout/v1/inbox';
+import { EnvelopeType, type InboxEntry, SystemEntryKind } from '@tandem/contracts/tandem/fanout/v1/inbox';
 import { describe, expect, it } from 'vitest';
 import { demoContent } from './demo-messages';
 import { newDeviceKeys } from './device-keys';
@@ -24,11 +20,11 @@ const nameOf = namesFromProfiles([
   profile('alice-laptop', 'A', 2),
   profile('bob', 'B', 1),
 ]);
-const entry = (sequence: number, content: Partial<InboxEntry>): InboxEntry => ({
+const entry = (sequence: number, content: InboxEntry['content']): InboxEntry => ({
   serverMessageId: `id-${sequence}`,
   sequence,
   appendedAt: undefined,
-  ...content,
+  content,
 });
 const message = (sender: string, senderDevice: number, recipient: string, content: Buffer) => ({
   senderAccountId: sender,
@@ -42,7 +38,7 @@ const message = (sender: string, senderDevice: number, recipient: string, conten
 describe('printing inbox entries', () => {
   it('shows a message by its sending device, named by the profiles here, and its text', () => {
     const line = describeEntry(
-      entry(3, { message: message('B', 1, 'A', demoContent('hi')) }),
+      entry(3, { $case: 'message', value: message('B', 1, 'A', demoContent('hi')) }),
       { accountId: 'A' },
       nameOf,
     );
@@ -52,7 +48,7 @@ describe('printing inbox entries', () => {
 
   it('names the recipient of a copy of what another own device sent', () => {
     const line = describeEntry(
-      entry(4, { message: message('A', 1, 'B', demoContent('hello')) }),
+      entry(4, { $case: 'message', value: message('A', 1, 'B', demoContent('hello')) }),
       { accountId: 'A' },
       nameOf,
     );
@@ -62,7 +58,7 @@ describe('printing inbox entries', () => {
 
   it('leaves out names it does not know, and says when content is no demo text', () => {
     const line = describeEntry(
-      entry(5, { message: message('C', 7, 'A', Buffer.from([1, 2, 3])) }),
+      entry(5, { $case: 'message', value: message('C', 7, 'A', Buffer.from([1, 2, 3])) }),
       { accountId: 'A' },
       nameOf,
     );
@@ -73,7 +69,8 @@ describe('printing inbox entries', () => {
   it('shows a receipt, a system entry and a drop notice', () => {
     const me = { accountId: 'A' };
     const receipt = entry(6, {
-      receipt: {
+      $case: 'receipt',
+      value: {
         recipientAccountId: 'B',
         recipientDeviceId: 3,
         serverMessageIds: ['m1', 'm2'],
@@ -81,14 +78,18 @@ describe('printing inbox entries', () => {
       },
     });
     const system = entry(7, {
-      system: {
+      $case: 'system',
+      value: {
         kind: SystemEntryKind.SYSTEM_ENTRY_KIND_DEVICE_LIST_CHANGED,
         sourceEventId: 'e1',
         payloadType: 'tandem.linking.v1.DeviceListEvent',
         payload: Buffer.alloc(0),
       },
     });
-    const dropped = entry(8, { entriesDropped: { firstSequence: 1, lastSequence: 5, droppedCount: 4 } });
+    const dropped = entry(8, {
+      $case: 'entriesDropped',
+      value: { firstSequence: 1, lastSequence: 5, droppedCount: 4 },
+    });
 
     expect(describeEntry(receipt, me, nameOf)).toBe('#6 receipt: B/3 (bob) received m1, m2');
     expect(describeEntry(system, me, nameOf)).toBe(

@@ -1,9 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { DevicePlatform } from '@tandem/contracts/tandem/linking/v1/device_list';
-import type {
-  LinkApproved,
-  WatchLinkResponse,
-} from '@tandem/contracts/tandem/linking/v1/linking_service';
+import type { LinkApproved, WatchLinkResponse } from '@tandem/contracts/tandem/linking/v1/linking_service';
 import { toString as qrCode } from 'qrcode';
 import { type DeviceKeys, newDeviceKeys, watchProof } from './device-keys';
 import { DeviceSession } from './device-session';
@@ -50,7 +47,7 @@ export async function link(store: ProfileStore, options: LinkOptions): Promise<v
           throw error;
         });
       const seconds = session.expiresAt
-        ? Math.max(0, Math.round(session.expiresAt.seconds - Date.now() / 1000))
+        ? Math.max(0, Math.round((session.expiresAt.getTime() - Date.now()) / 1000))
         : undefined;
       console.log(await qrCode(session.qrPayload, { type: 'terminal', small: true }));
       console.log(session.qrPayload);
@@ -118,8 +115,9 @@ function watchLink(
       outcome();
     };
     call.on('data', (response: WatchLinkResponse) => {
-      if (response.approved) settle(() => resolve(response.approved));
-      else if (response.expired) settle(() => resolve(undefined));
+      const { outcome } = response;
+      if (outcome?.$case === 'approved') settle(() => resolve(outcome.value));
+      else if (outcome?.$case === 'expired') settle(() => resolve(undefined));
     });
     call.on('error', (error) => settle(() => reject(error)));
     call.on('end', () => settle(() => reject(new Error('the link session ended without an outcome'))));

@@ -46,7 +46,7 @@ export async function receive(store: ProfileStore, options: ReceiveOptions): Pro
     console.log(describeEntry(entry, profile, namesFromProfiles(await store.loadAll())));
     const kept = historyMessageOf(entry);
     if (kept) await store.addHistory(profile.name, [kept]);
-    connection.write({ ack: { throughSequence: entry.sequence } });
+    connection.write({ frame: { $case: 'ack', value: { throughSequence: entry.sequence } } });
     profile = { ...profile, lastSequence: Math.max(profile.lastSequence, entry.sequence) };
     await store.save(profile);
   };
@@ -74,7 +74,7 @@ export async function receive(store: ProfileStore, options: ReceiveOptions): Pro
         );
         call = stream;
         let ended = false;
-        stream.write({ open: { afterSequence: profile.lastSequence } });
+        stream.write({ frame: { $case: 'open', value: { afterSequence: profile.lastSequence } } });
         stream.on('data', (response: ConnectResponse) => {
           for (const entry of response.entries) enqueue(() => handle(entry, stream));
           if (response.caughtUp) {

@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Client,
@@ -6,45 +5,23 @@ import {
   type ClientReadableStream,
   type ClientWritableStream,
   credentials,
-  loadPackageDefinition,
+  makeGenericClientConstructor,
   Metadata,
-  type ServiceClientConstructor,
+  type ServiceDefinition,
   type ServiceError,
   status,
 } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import type { AccountsServiceClient } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
-import type { FanoutServiceClient } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
-import type { LinkingServiceClient } from '@tandem/contracts/tandem/linking/v1/linking_service';
-import type { MediaServiceClient } from '@tandem/contracts/tandem/media/v1/media_service';
-import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
-import type { Observable } from 'rxjs';
-
-/** The repository's proto/ folder, found from this file in the source tree or in dist/. */
-function protoDir(): string {
-  if (process.env['TANDEM_PROTO_DIR']) return resolve(process.env['TANDEM_PROTO_DIR']);
-  const marker = '/apps/cli/';
-  const root = __dirname.slice(0, __dirname.lastIndexOf(marker)).replace(/\/dist$/, '');
-  return resolve(root, 'proto');
-}
+import { AccountsServiceService } from '@tandem/contracts/tandem/accounts/v1/accounts_service';
+import { FanoutServiceService } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
+import { LinkingServiceService } from '@tandem/contracts/tandem/linking/v1/linking_service';
+import { MediaServiceService } from '@tandem/contracts/tandem/media/v1/media_service';
+import type { GrpcRequestOf, GrpcResponseOf } from '@tandem/grpc';
 
 const SERVICES = {
-  accounts: {
-    file: 'tandem/accounts/v1/accounts_service.proto',
-    path: ['tandem', 'accounts', 'v1', 'AccountsService'],
-  },
-  linking: {
-    file: 'tandem/linking/v1/linking_service.proto',
-    path: ['tandem', 'linking', 'v1', 'LinkingService'],
-  },
-  fanout: {
-    file: 'tandem/fanout/v1/fanout_service.proto',
-    path: ['tandem', 'fanout', 'v1', 'FanoutService'],
-  },
-  media: {
-    file: 'tandem/media/v1/media_service.proto',
-    path: ['tandem', 'media', 'v1', 'MediaService'],
-  },
+  accounts: { definition: AccountsServiceService, name: 'tandem.accounts.v1.AccountsService' },
+  linking: { definition: LinkingServiceService, name: 'tandem.linking.v1.LinkingService' },
+  fanout: { definition: FanoutServiceService, name: 'tandem.fanout.v1.FanoutService' },
+  media: { definition: MediaServiceService, name: 'tandem.media.v1.MediaService' },
 } as const;
 
 /** Where Tandem listens when neither --server, TANDEM_SERVER nor a profile says otherwise. */
@@ -53,13 +30,8 @@ export const DEFAULT_SERVER = '127.0.0.1:50051';
 /** How long a unary call may take before the CLI gives up on it. */
 const CALL_DEADLINE_MS = 15_000;
 
-type RequestOf<Rpc> = Rpc extends (request: infer Request, metadata?: Metadata) => Observable<unknown>
-  ? Request
-  : never;
-type ResponseOf<Rpc> = Rpc extends (...args: never[]) => Observable<infer Response> ? Response : never;
-
 /**
- * One Tandem gRPC service as a client calls it, typed by the generated service interface:
+ * One Tandem gRPC service as a client calls it, typed by the generated service definition:
  * `call` for unary RPCs, `stream` for server-streaming ones, `duplex` for bidirectional ones. A `token` is sent as
  * `authorization: Bearer <token>`.
  */
@@ -68,9 +40,9 @@ export class ServiceClient<Rpcs> {
 
   call<Method extends keyof Rpcs & string>(
     method: Method,
-    request: RequestOf<Rpcs[Method]>,
+    request: GrpcRequestOf<Rpcs[Method]>,
     token?: string,
-  ): Promise<ResponseOf<Rpcs[Method]>> {
+  ): Promise<GrpcResponseOf<Rpcs[Method]>> {
     const rpc = this.method(method);
     return new Promise((resolvePromise, reject) => {
       rpc.call(
@@ -78,7 +50,7 @@ export class ServiceClient<Rpcs> {
         request,
         metadataWith(token),
         { deadline: Date.now() + CALL_DEADLINE_MS },
-        (error: ServiceError | null, response: ResponseOf<Rpcs[Method]>) =>
+        (error: ServiceError | null, response: GrpcResponseOf<Rpcs[Method]>) =>
           error ? reject(error) : resolvePromise(response),
       );
     });
@@ -86,9 +58,9 @@ export class ServiceClient<Rpcs> {
 
   stream<Method extends keyof Rpcs & string>(
     method: Method,
-    request: RequestOf<Rpcs[Method]>,
+    request: GrpcRequestOf<Rpcs[Method]>,
     token?: string,
-  ): ClientReadableStream<ResponseOf<Rpcs[Method]>> {
+  ): ClientReadableStream<GrpcResponseOf<Rpcs[Method]>> {
     return this.method(method).call(this.client, request, metadataWith(token));
   }
 
@@ -122,32 +94,25 @@ function metadataWith(token: string | undefined): Metadata {
   return metadata;
 }
 
-/** Tandem's services at one address, loaded from proto/ the way any gRPC client does. */
+/** Tandem's services at one address, with the clients generated from proto/. */
 export class TandemClient {
-  readonly accounts: ServiceClient<AccountsServiceClient>;
-  readonly linking: ServiceClient<LinkingServiceClient>;
-  readonly fanout: ServiceClient<FanoutServiceClient>;
-  readonly media: ServiceClient<MediaServiceClient>;
+  readonly accounts: ServiceClient<typeof AccountsServiceService>;
+  readonly linking: ServiceClient<typeof LinkingServiceService>;
+  readonly fanout: ServiceClient<typeof FanoutServiceService>;
+  readonly media: ServiceClient<typeof MediaServiceService>;
   private readonly clients: Client[];
 
   constructor(readonly address: string) {
-    const dir = protoDir();
-    const loaded = loadPackageDefinition(
-      loadSync(
-        Object.values(SERVICES).map((service) => resolve(dir, service.file)),
-        { ...GRPC_LOADER_OPTIONS, includeDirs: [dir] },
-      ),
-    );
-    const connect = (path: readonly string[]): Client => {
-      let found: unknown = loaded;
-      for (const part of path) found = (found as Record<string, unknown>)[part];
-      return new (found as ServiceClientConstructor)(address, credentials.createInsecure());
-    };
+    const connect = (service: { definition: ServiceDefinition; name: string }): Client =>
+      new (makeGenericClientConstructor(service.definition, service.name))(
+        address,
+        credentials.createInsecure(),
+      );
     this.clients = [
-      connect(SERVICES.accounts.path),
-      connect(SERVICES.linking.path),
-      connect(SERVICES.fanout.path),
-      connect(SERVICES.media.path),
+      connect(SERVICES.accounts),
+      connect(SERVICES.linking),
+      connect(SERVICES.fanout),
+      connect(SERVICES.media),
     ];
     this.accounts = new ServiceClient(this.clients[0]!);
     this.linking = new ServiceClient(this.clients[1]!);

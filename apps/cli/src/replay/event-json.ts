@@ -5,11 +5,7 @@ import { FanoutEvent } from '@tandem/contracts/tandem/fanout/v1/events';
 import { InboxSignal } from '@tandem/contracts/tandem/fanout/v1/signals';
 import { DeviceListEvent } from '@tandem/contracts/tandem/linking/v1/events';
 import { MediaEvent } from '@tandem/contracts/tandem/media/v1/events';
-import {
-  PresenceEvent,
-  RestoreMarker,
-  TypingEvent,
-} from '@tandem/contracts/tandem/presence/v1/events';
+import { PresenceEvent, RestoreMarker, TypingEvent } from '@tandem/contracts/tandem/presence/v1/events';
 import type { IncomingRecord } from '@tandem/messaging';
 
 /** What the replay tools need of a generated message: bytes in, readable JSON out. */

@@ -25,8 +25,6 @@ export interface TandemConfig {
   readonly topicPartitions: number;
   /** Prefix of every topic and consumer group name, to share a Kafka cluster between installations. */
   readonly topicPrefix: string;
-  /** Folder with the .proto files the gRPC server loads. */
-  readonly protoDir: string;
   readonly tokens: {
     /** PKCS#8 PEM Ed25519 key that signs device tokens (the linking service); generated into dataDir when unset. */
     readonly privateKeyPem: string | undefined;
@@ -147,13 +145,6 @@ function port(env: NodeJS.ProcessEnv, name: string): number {
   return value;
 }
 
-/** The repository's proto/ folder, found from this file in the source tree or in dist/. */
-function defaultProtoDir(): string {
-  const marker = '/libs/platform/config/';
-  const root = __dirname.slice(0, __dirname.lastIndexOf(marker)).replace(/\/dist$/, '');
-  return resolve(root, 'proto');
-}
-
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): TandemConfig {
   const brokers = (env['KAFKA_BROKERS'] ?? '')
     .split(',')
@@ -176,7 +167,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TandemConfig {
     grpcAddress: env['TANDEM_GRPC_ADDRESS'] || '127.0.0.1:50051',
     topicPartitions: integer(env, 'TANDEM_TOPIC_PARTITIONS', 6),
     topicPrefix: env['TANDEM_TOPIC_PREFIX'] ?? '',
-    protoDir: env['TANDEM_PROTO_DIR'] ? resolve(env['TANDEM_PROTO_DIR']) : defaultProtoDir(),
     tokens: {
       privateKeyPem: env['TANDEM_TOKEN_PRIVATE_KEY'] || undefined,
       publicKeyPem: env['TANDEM_TOKEN_PUBLIC_KEY'] || undefined,

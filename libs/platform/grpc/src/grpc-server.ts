@@ -1,19 +1,20 @@
-import { join } from 'node:path';
-import type { Server } from '@grpc/grpc-js';
+import type { Server, ServiceDefinition } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { type GrpcOptions, Transport } from '@nestjs/microservices';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
-import { GRPC_LOADER_OPTIONS } from './grpc-loader-options';
+import { HealthImplementation } from 'grpc-health-check';
 import { reflectionDefinition } from './reflection';
 import { decodeRequestsStrictly, decodingStrictly, refuseUndecodableRequests } from './request-decoding';
 
-/** One Tandem gRPC service: its proto package, file and fully qualified service name. */
+/** One Tandem gRPC service: its proto package, generated definition and fully qualified service name. */
 export interface GrpcServiceSpec {
   /** e.g. `tandem.accounts.v1` */
   readonly package: string;
-  /** Path below the proto folder, e.g. `tandem/accounts/v1/accounts_service.proto`. */
-  readonly protoFile: string;
+  /**
+   * The service definition generated from its .proto (e.g. `AccountsServiceService`): its methods'
+   * paths and the generated encode and decode of their messages.
+   */
+  readonly definition: ServiceDefinition;
   /** e.g. `tandem.accounts.v1.AccountsService`, the name health checks use. */
   readonly serviceName: string;
 }
@@ -21,7 +22,6 @@ export interface GrpcServiceSpec {
 export interface GrpcServerOptions {
   /** host:port to listen on. */
   readonly address: string;
-  readonly protoDir: string;
   readonly services: readonly GrpcServiceSpec[];
   /** Reports NOT_SERVING until the process is ready and again while it shuts down. */
   readonly health: HealthImplementation;
@@ -56,8 +56,11 @@ export function grpcServerOptions(options: GrpcServerOptions): GrpcOptions {
     options: {
       url: options.address,
       package: options.services.map((spec) => spec.package),
-      protoPath: options.services.map((spec) => join(options.protoDir, spec.protoFile)),
-      loader: { ...GRPC_LOADER_OPTIONS, includeDirs: [options.protoDir] },
+      // NestJS hands the server these definitions instead of loading .proto files with proto-loader,
+      // so requests and responses are the generated types, encoded and decoded by generated code.
+      packageDefinition: Object.fromEntries(
+        options.services.map((spec) => [spec.serviceName, spec.definition]),
+      ) as unknown as PackageDefinition,
       gracefulShutdown: true,
       channelOptions: { interceptors: [refuseUndecodableRequests] },
       onLoadPackageDefinition: (definition: PackageDefinition, server: Server) => {
@@ -67,10 +70,7 @@ export function grpcServerOptions(options: GrpcServerOptions): GrpcOptions {
           addService: (service, implementation) =>
             server.addService(decodingStrictly(service), implementation),
         } as Pick<Server, 'addService'> as Server;
-        const protoFiles = options.services.map((spec) => join(options.protoDir, spec.protoFile));
-        new ReflectionService(
-          reflectionDefinition([...protoFiles, healthProtoPath], [options.protoDir]),
-        ).addToServer(strictServer);
+        new ReflectionService(reflectionDefinition()).addToServer(strictServer);
         options.health.addToServer(strictServer);
       },
     },

@@ -7,13 +7,14 @@ import {
   status,
 } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
-import { Root, type Type } from 'protobufjs';
+import { Root, Service, type Type } from 'protobufjs';
 import {
   FileDescriptorProto,
   type IFileDescriptorProto,
   type IFileDescriptorSet,
 } from 'protobufjs/ext/descriptor';
 import { FIELD_METADATA_KEY } from './grpc-errors';
+import { fileDescriptorSet } from './descriptors';
 import { requestBytesProblem } from './wire-format';
 
 /**
@@ -35,18 +36,33 @@ const rootFromDescriptor = (Root as unknown as { fromDescriptor(set: IFileDescri
 
 /** A resolved protobufjs root of encoded FileDescriptorProtos (as proto-loader and reflection carry them). */
 export function rootOfDescriptors(fileDescriptorProtos: readonly Uint8Array[]): Root {
-  const root = rootFromDescriptor({
+  return rootOfDescriptorSet({
     file: fileDescriptorProtos.map((bytes) => FileDescriptorProto.decode(bytes) as IFileDescriptorProto),
   });
+}
+
+/** A resolved protobufjs root of a FileDescriptorSet. */
+export function rootOfDescriptorSet(set: IFileDescriptorSet): Root {
+  const root = rootFromDescriptor(set);
   root.resolveAll();
   return root;
 }
 
+/** The request types of Tandem's services (and health's), from the descriptors buf built. */
+let tandemRoot: Root | undefined;
+const tandemTypes = () => (tandemRoot ??= rootOfDescriptorSet(fileDescriptorSet()));
+
 /** One protobufjs root per package definition: proto-loader gives all its methods the same files. */
 const roots = new WeakMap<readonly Buffer[], Root>();
 
-/** A method's request type, from the file descriptors proto-loader attaches to its definitions. */
+/**
+ * A method's request type: from the descriptors buf built, or for a service defined elsewhere
+ * (server reflection's own), from the file descriptors proto-loader attached to its definition.
+ */
 function requestTypeOf(method: MethodDefinition<unknown, unknown>): Type | undefined {
+  const [, serviceName = '', methodName = ''] = method.path.split('/');
+  const known = tandemTypes().lookup(serviceName);
+  if (known instanceof Service) return known.methods[methodName]?.resolvedRequestType ?? undefined;
   const files = (method as { requestType?: { fileDescriptorProtos?: Buffer[] } }).requestType
     ?.fileDescriptorProtos;
   if (!files) return undefined;
@@ -55,7 +71,6 @@ function requestTypeOf(method: MethodDefinition<unknown, unknown>): Type | undef
     root = rootOfDescriptors(files);
     roots.set(files, root);
   }
-  const [, serviceName = '', methodName = ''] = method.path.split('/');
   return root.lookupService(serviceName).methods[methodName]?.resolvedRequestType ?? undefined;
 }
 
@@ -88,7 +103,7 @@ export function decodingStrictly<Service extends ServiceDefinition>(service: Ser
   ) as Service;
 }
 
-/** Makes every service of a proto-loader package definition decode its requests strictly. */
+/** Makes every service of a package definition (generated or proto-loader's) decode its requests strictly. */
 export function decodeRequestsStrictly(definition: PackageDefinition): void {
   for (const [name, entry] of Object.entries(definition)) {
     if (!('format' in entry)) {

@@ -34,8 +34,9 @@ const wireTypeOfScalar: Readonly<Record<string, number>> = {
 const varint32 = new Set(['int32', 'uint32', 'sint32', 'bool']);
 
 /**
- * The 64-bit integer kinds. Tandem decodes them into JavaScript numbers (`longs: Number`), which
- * hold integers exactly only up to 2^53 - 1 in size, so a value beyond is refused here, never rounded.
+ * The 64-bit integer kinds. Tandem decodes them into JavaScript numbers (ts-proto's
+ * `forceLong=number`), which hold integers exactly only up to 2^53 - 1 in size, so a value beyond
+ * is refused here, never rounded.
  */
 const integers64 = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
 
@@ -82,11 +83,11 @@ function wireTypeOf(kind: Kind): number {
 }
 
 /**
- * Walks the protobuf wire format of one message against its type. It refuses what protobufjs
- * (through @grpc/proto-loader) would decode wrongly or leniently: a length running past the end of
- * its message, a truncated varint or fixed-width value, a field with a wire type its declared type
- * cannot have, an unmatched group, field number 0, a string that is not UTF-8, and varints longer
- * than protobufjs reads correctly. Unknown fields are allowed when well formed.
+ * Walks the protobuf wire format of one message against its type. It refuses what a decoder would
+ * take wrongly or leniently: a length running past the end of its message, a truncated varint or
+ * fixed-width value, a field with a wire type its declared type cannot have, an unmatched group,
+ * field number 0, a string that is not UTF-8, and 32-bit varints of 6 to 9 bytes (which protobufjs
+ * reads wrongly). Unknown fields are allowed when well formed.
  */
 class WireReader {
   private pos = 0;
@@ -162,9 +163,13 @@ class WireReader {
   private value(kind: Kind, end: number, depth: number, name: string, field: Field): void {
     if ('message' in kind) {
       const messageEnd = this.length(end, name);
+      const start = this.pos;
       this.enclosing.push(field);
       this.message(kind.message, messageEnd, depth + 1);
       this.enclosing.pop();
+      if (kind.message.fullName === '.google.protobuf.Timestamp') {
+        this.checkTimestamp(kind.message, start, messageEnd, field);
+      }
       return;
     }
     const wireType = wireTypeOf(kind);
@@ -238,6 +243,19 @@ class WireReader {
     const path = [...this.enclosing, field].map((each) => snakeCase(each.name)).join('.');
     const bound = value > 0n ? `at most ${MAX_SAFE}` : `at least -${MAX_SAFE}`;
     this.outOfRange = { reason: `${path} must be ${bound}`, field: path };
+  }
+
+  /**
+   * Records `field`, a well-formed google.protobuf.Timestamp at `start` to `end`, as out of range
+   * (the first one only) when its nanos are not 0 to 999,999,999, as a Timestamp's must be: the
+   * decoder would otherwise carry them over into the seconds of the Date it makes.
+   */
+  private checkTimestamp(type: Type, start: number, end: number, field: Field): void {
+    if (this.outOfRange) return;
+    const { nanos } = type.decode(this.bytes.subarray(start, end)) as unknown as { nanos: number };
+    if (nanos >= 0 && nanos <= 999_999_999) return;
+    const path = [...this.enclosing, field].map((each) => snakeCase(each.name)).join('.');
+    this.outOfRange = { reason: `${path}.nanos must be 0 to 999999999`, field: path };
   }
 
   /** Reads a length and returns where the value it announces ends. */

@@ -223,3 +223,41 @@ describe('a 64-bit integer in a request', () => {
     expect(wireFormatProblem(wide, encode(wide, { unsigned: '18446744073709551615' }))).toBeUndefined();
   });
 });
+
+describe('a google.protobuf.Timestamp in a request', () => {
+  const { root: timestamps } = parse(`
+    syntax = "proto3";
+    package google.protobuf;
+    message Timestamp { int64 seconds = 1; int32 nanos = 2; }
+  `);
+  parse(
+    `
+    syntax = "proto3";
+    package sample.v1;
+    message Dated { google.protobuf.Timestamp created_at = 1; Dated inner = 2; }
+  `,
+    timestamps,
+  );
+  timestamps.resolveAll();
+  const dated = timestamps.lookupType('sample.v1.Dated');
+
+  it('is taken with nanos from 0 to 999,999,999', () => {
+    for (const nanos of [0, 1, 999_999_999]) {
+      expect(requestBytesProblem(dated, encode(dated, { createdAt: { seconds: 1, nanos } }))).toBeUndefined();
+    }
+  });
+
+  it('is refused with nanos beyond, naming the field, also in a nested message', () => {
+    expect(
+      requestBytesProblem(dated, encode(dated, { createdAt: { seconds: 1, nanos: 1_000_000_000 } })),
+    ).toEqual({
+      reason: 'created_at.nanos must be 0 to 999999999',
+      field: 'created_at',
+    });
+    expect(requestBytesProblem(dated, encode(dated, { inner: { createdAt: { nanos: -1 } } }))).toEqual({
+      reason: 'inner.created_at.nanos must be 0 to 999999999',
+      field: 'inner.created_at',
+    });
+    expect(wireFormatProblem(dated, encode(dated, { createdAt: { nanos: -1 } }))).toBeUndefined();
+  });
+});

@@ -1,20 +1,12 @@
-import { resolve } from 'node:path';
-import { loadSync } from '@grpc/proto-loader';
-import { GRPC_LOADER_OPTIONS, rootOfDescriptors, wireFormatProblem } from '@tandem/grpc';
+import { fileDescriptorSet, rootOfDescriptorSet, wireFormatProblem } from '@tandem/grpc';
 import type { Type } from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { FuzzInputs, Random, seedRequest } from './fuzz-inputs';
-import { PROTO_DIR, services } from './grpc-client';
+import { services } from './grpc-client';
 
 /** The request type of every RPC of Tandem's services, as the server decodes them. */
 function requestTypes(): Type[] {
-  const definition = loadSync(
-    Object.values(services).map((service) => resolve(PROTO_DIR, service.protoFile)),
-    { ...GRPC_LOADER_OPTIONS, includeDirs: [PROTO_DIR] },
-  );
-  const files = Object.values(definition).find((entry) => 'fileDescriptorProtos' in entry)!
-    .fileDescriptorProtos as Buffer[];
-  const root = rootOfDescriptors(files);
+  const root = rootOfDescriptorSet(fileDescriptorSet());
   return Object.values(services).flatMap((service) =>
     Object.values(root.lookupService(service.name).methods).map((method) => method.resolvedRequestType!),
   );

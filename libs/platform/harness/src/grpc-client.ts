@@ -1,53 +1,75 @@
-import { resolve } from 'node:path';
 import {
   credentials,
-  loadPackageDefinition,
+  makeGenericClientConstructor,
   Metadata,
   type ServiceClientConstructor,
+  type ServiceDefinition,
   type ServiceError,
   status,
 } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { GRPC_LOADER_OPTIONS } from '@tandem/grpc';
-import { REPOSITORY_ROOT } from './repository';
+import * as health from '@tandem/contracts/health/v1/health';
+import * as accountsService from '@tandem/contracts/tandem/accounts/v1/accounts_service';
+import * as backupsService from '@tandem/contracts/tandem/backups/v1/backups_service';
+import * as fanoutService from '@tandem/contracts/tandem/fanout/v1/fanout_service';
+import * as linkingService from '@tandem/contracts/tandem/linking/v1/linking_service';
+import * as mediaService from '@tandem/contracts/tandem/media/v1/media_service';
+import * as presenceService from '@tandem/contracts/tandem/presence/v1/presence_service';
+import { fileDescriptorSet, rootOfDescriptorSet } from '@tandem/grpc';
+import type { Root } from 'protobufjs';
 
-export const PROTO_DIR = resolve(REPOSITORY_ROOT, 'proto');
-
-/** The gRPC services of Tandem, as clients address them. */
+/** The gRPC services of Tandem, as clients address them: name and generated module. */
 export const services = {
-  accounts: {
-    protoFile: 'tandem/accounts/v1/accounts_service.proto',
-    name: 'tandem.accounts.v1.AccountsService',
-  },
-  linking: { protoFile: 'tandem/linking/v1/linking_service.proto', name: 'tandem.linking.v1.LinkingService' },
-  fanout: { protoFile: 'tandem/fanout/v1/fanout_service.proto', name: 'tandem.fanout.v1.FanoutService' },
-  presence: {
-    protoFile: 'tandem/presence/v1/presence_service.proto',
-    name: 'tandem.presence.v1.PresenceService',
-  },
-  backups: { protoFile: 'tandem/backups/v1/backups_service.proto', name: 'tandem.backups.v1.BackupsService' },
-  media: { protoFile: 'tandem/media/v1/media_service.proto', name: 'tandem.media.v1.MediaService' },
+  accounts: { name: 'tandem.accounts.v1.AccountsService', contracts: accountsService },
+  linking: { name: 'tandem.linking.v1.LinkingService', contracts: linkingService },
+  fanout: { name: 'tandem.fanout.v1.FanoutService', contracts: fanoutService },
+  presence: { name: 'tandem.presence.v1.PresenceService', contracts: presenceService },
+  backups: { name: 'tandem.backups.v1.BackupsService', contracts: backupsService },
+  media: { name: 'tandem.media.v1.MediaService', contracts: mediaService },
+  /** `grpc.health.v1.Health`, which every server carries. */
+  health: { name: 'grpc.health.v1.Health', contracts: health },
 } as const;
 
 /** A Tandem gRPC service as `services` names it. */
 export interface ServiceAddress {
-  readonly protoFile: string;
   readonly name: string;
+  /** The module generated from the service's .proto: its service definition and messages. */
+  readonly contracts: object;
+}
+
+interface MessageFns {
+  fromPartial(object: object): unknown;
 }
 
 const clientConstructors = new Map<string, ServiceClientConstructor>();
+let descriptors: Root | undefined;
 
-/** The client class of a service, loaded once from its .proto the way clients load it. */
+/**
+ * The client class of a service, from its generated definition: its methods are named as in the
+ * .proto (`BeginLink`), and a request may leave fields out, as a test writes it (they are encoded
+ * with their defaults).
+ */
 export function serviceClientConstructor(service: ServiceAddress): ServiceClientConstructor {
   let constructor = clientConstructors.get(service.name);
   if (!constructor) {
-    const definition = loadSync(resolve(PROTO_DIR, service.protoFile), {
-      ...GRPC_LOADER_OPTIONS,
-      includeDirs: [PROTO_DIR],
-    });
-    let found: unknown = loadPackageDefinition(definition);
-    for (const part of service.name.split('.')) found = (found as Record<string, unknown>)[part];
-    constructor = found as ServiceClientConstructor;
+    const exports = service.contracts as Record<string, unknown>;
+    const shortName = service.name.slice(service.name.lastIndexOf('.') + 1);
+    const generated = exports[`${shortName}Service`] as ServiceDefinition;
+    const methods = (descriptors ??= rootOfDescriptorSet(fileDescriptorSet())).lookupService(
+      service.name,
+    ).methods;
+    const definition: Record<string, ServiceDefinition[string]> = {};
+    for (const method of Object.values(generated)) {
+      const rpc = method.path.slice(method.path.lastIndexOf('/') + 1);
+      const requestType = methods[rpc]?.resolvedRequestType?.name ?? '';
+      const request = exports[requestType] as MessageFns | undefined;
+      if (!request)
+        throw new Error(`no ${requestType || `request of ${rpc}`} in the module of ${service.name}`);
+      definition[rpc] = {
+        ...method,
+        requestSerialize: (value: object) => method.requestSerialize(request.fromPartial(value)),
+      };
+    }
+    constructor = makeGenericClientConstructor(definition, service.name);
     clientConstructors.set(service.name, constructor);
   }
   return constructor;
@@ -59,12 +81,12 @@ type UnaryMethod = (
   callback: (error: ServiceError | null, response: unknown) => void,
 ) => void;
 
-/** A real gRPC client for one Tandem service, loaded from its .proto the way clients do. */
+/** A real gRPC client for one Tandem service, built from its generated definition. */
 export class GrpcTestClient {
   private readonly client: Record<string, UnaryMethod> & { close(): void };
 
-  constructor(address: string, protoFile: string, serviceName: string) {
-    const Client = serviceClientConstructor({ protoFile, name: serviceName });
+  constructor(address: string, service: ServiceAddress) {
+    const Client = serviceClientConstructor(service);
     this.client = new Client(address, credentials.createInsecure()) as unknown as typeof this.client;
   }
 

@@ -6,26 +6,39 @@ import { eventually } from './grpc-client';
 import type { FanoutStreamingClient } from './streaming-clients';
 
 export const entriesOf = (items: readonly StreamInboxResponse[]): InboxEntry[] =>
-  items.flatMap((item) => (item.entry ? [item.entry] : []));
+  items.flatMap(({ item }) => (item?.$case === 'entry' ? [item.value] : []));
 
 export const messagesOf = (items: readonly StreamInboxResponse[]): InboxEntry[] =>
-  entriesOf(items).filter((entry) => entry.message);
+  entriesOf(items).filter((entry) => entry.content?.$case === 'message');
 
 /** The delivery receipts the items hold, single or gathered in one entry. */
 export const receiptsOf = (items: readonly StreamInboxResponse[]): DeliveryReceipt[] =>
-  entriesOf(items).flatMap((entry) => [
-    ...(entry.receipt ? [entry.receipt] : []),
-    ...(entry.receipts?.receipts ?? []),
-  ]);
+  entriesOf(items).flatMap(({ content }) =>
+    content?.$case === 'receipt'
+      ? [content.value]
+      : content?.$case === 'receipts'
+        ? content.value.receipts
+        : [],
+  );
+
+/** The last sequence a caught_up item names, if it is one. */
+const caughtUpThrough = ({ item }: StreamInboxResponse): number | undefined =>
+  item?.$case === 'caughtUp' ? item.value.lastSequence : undefined;
 
 function describeEntry(entry: InboxEntry): string {
-  if (entry.message) return `message ${entry.serverMessageId}`;
-  if (entry.receipt) return `receipt of ${entry.receipt.serverMessageIds.join(',')}`;
-  if (entry.receipts) {
-    return `receipts of ${entry.receipts.receipts.flatMap((receipt) => receipt.serverMessageIds).join(',')}`;
+  const content = entry.content;
+  switch (content?.$case) {
+    case 'message':
+      return `message ${entry.serverMessageId}`;
+    case 'receipt':
+      return `receipt of ${content.value.serverMessageIds.join(',')}`;
+    case 'receipts':
+      return `receipts of ${content.value.receipts.flatMap((receipt) => receipt.serverMessageIds).join(',')}`;
+    case 'system':
+      return `system entry of kind ${content.value.kind}`;
+    default:
+      return 'entries dropped';
   }
-  if (entry.system) return `system entry of kind ${entry.system.kind}`;
-  return 'entries dropped';
 }
 
 /** One device's StreamInbox call, its items collected as they arrive. */
@@ -35,8 +48,8 @@ export class InboxStream extends CollectedStream<StreamInboxResponse> {
     metadata.set('authorization', `Bearer ${token}`);
     super(client.StreamInbox({ afterSequence }, metadata), (items) =>
       JSON.stringify(
-        items.map((item) =>
-          item.entry ? `${item.entry.sequence}: ${describeEntry(item.entry)}` : Object.keys(item).join(','),
+        items.map(({ item }) =>
+          item?.$case === 'entry' ? `${item.value.sequence}: ${describeEntry(item.value)}` : item?.$case,
         ),
       ),
     );
@@ -52,11 +65,11 @@ export class InboxStream extends CollectedStream<StreamInboxResponse> {
 
   /** The entries before the first caught_up, and the last sequence it names. */
   backlog(): { entries: InboxEntry[]; lastSequence: number } {
-    const index = this.items.findIndex((item) => item.caughtUp);
+    const index = this.items.findIndex((item) => caughtUpThrough(item) !== undefined);
     if (index < 0) throw new Error(`not caught up: ${this.describe()}`);
     return {
       entries: entriesOf(this.items.slice(0, index)),
-      lastSequence: this.items[index]!.caughtUp!.lastSequence,
+      lastSequence: caughtUpThrough(this.items[index]!)!,
     };
   }
 }
@@ -74,7 +87,7 @@ export function openInboxStream(
     async () => {
       const stream = new InboxStream(client, token, options.afterSequence ?? 0);
       try {
-        await stream.until((items) => items.find((item) => item.caughtUp));
+        await stream.until((items) => items.find((item) => caughtUpThrough(item) !== undefined));
       } catch (error) {
         stream.cancel();
         throw error;

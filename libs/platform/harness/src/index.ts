@@ -11,3 +11,4 @@ export * from './fuzz-inputs';
 export * from './request-fuzzing';
 export * from './rpc-discovery';
 export * from './media-transfer';
+export * from './oneofs';

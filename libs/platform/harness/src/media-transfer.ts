@@ -70,7 +70,7 @@ export async function sendUpload(
   answered.catch(() => undefined);
   let failed = false;
   call.on('error', () => (failed = true));
-  call.write({ header: { mediaId, offset } });
+  call.write({ part: { $case: 'header', value: { mediaId, offset } } });
   for (let at = 0; at < bytes.length && !failed; at += chunkBytes) {
     if (options.cancelAfterBytes !== undefined && at >= options.cancelAfterBytes) {
       await new Promise((done) => setTimeout(done, options.cancelDelayMs ?? 500));
@@ -79,7 +79,7 @@ export async function sendUpload(
       return 'cancelled';
     }
     const chunk = Buffer.from(bytes.buffer, bytes.byteOffset + at, Math.min(chunkBytes, bytes.length - at));
-    if (!call.write({ chunk })) {
+    if (!call.write({ part: { $case: 'chunk', value: chunk } })) {
       await Promise.race([once(call, 'drain'), answered.catch(() => undefined)]);
     }
   }

@@ -83,8 +83,8 @@ function call(client: Client, rpc: DiscoveredRpc, bytes: Uint8Array, metadata: M
 
 /** Registers a fresh account at `address` and signs its primary in; resolves with its id and token. */
 export async function registerAndSignIn(address: string): Promise<{ accountId: string; token: string }> {
-  const accounts = new GrpcTestClient(address, services.accounts.protoFile, services.accounts.name);
-  const linking = new GrpcTestClient(address, services.linking.protoFile, services.linking.name);
+  const accounts = new GrpcTestClient(address, services.accounts);
+  const linking = new GrpcTestClient(address, services.linking);
   try {
     const device = newDevice();
     const { accountId } = await accounts.call<RegisterResponse>('Register', {

@@ -65,7 +65,7 @@ export class TestInstallation {
 
   /** A GrpcTestClient of `service` on the process, closed by stop(). */
   client(process: ServiceProcess, service: TandemService): GrpcTestClient {
-    return this.connect(process, (address) => new GrpcTestClient(address, service.protoFile, service.name));
+    return this.connect(process, (address) => new GrpcTestClient(address, service));
   }
 
   /** A client `create` makes for the process's address (a streaming client), closed by stop(). */

@@ -49,7 +49,6 @@ export async function runServices(
     {
       ...grpcServerOptions({
         address: config.grpcAddress,
-        protoDir: config.protoDir,
         services: specs,
         health,
       }),
