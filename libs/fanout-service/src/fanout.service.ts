@@ -6,6 +6,7 @@ import {
   type DeviceDirectory,
   deviceDirectoryProjection,
 } from '@tandem/linking-events';
+import type { EventCodec } from '@tandem/event-sourcing';
 import type { RateLimit } from '@tandem/grpc';
 import type { TopicSpec } from '@tandem/messaging';
 import { defineConsumer, defineService, eventFeed, type ServiceContext } from '@tandem/runtime';
@@ -29,7 +30,7 @@ import { InboxStreams } from './inbox-streams';
 import { InboxTiers } from './inbox-tiers';
 import { type InboxesProjection, inboxes } from './inboxes.projection';
 import { InstanceConnections } from './instance-connections';
-import { SystemEntries } from './system-entries.consumer';
+import { type SourceEvent, SystemEntries } from './system-entries.consumer';
 
 /** How long signals are kept: they matter for moments only. */
 const SIGNAL_RETENTION_MS = 60 * 60 * 1000;
@@ -66,6 +67,14 @@ interface FanoutParts {
   readonly sendRate: RateLimit;
 }
 
+/** The consumer that turns one service's events about an account into system entries. */
+const systemEntriesOf = <E extends SourceEvent>(topic: string, group: string, codec: EventCodec<E>) =>
+  defineConsumer({
+    name: `system-entries-of-${topic}`,
+    feed: eventFeed(topic, group, codec),
+    handler: (parts: FanoutParts) => parts.systemEntries.of(codec),
+  });
+
 /**
  * The fan-out service: accepts messages onto tandem.fanout.events, folds that topic into every
  * device's inbox and streams it to the device. It keeps its own device lists and device directory
@@ -85,26 +94,10 @@ export const fanoutService = defineService<FanoutParts>({
   topics: (service) => [signalsTopic(service)].filter((topic) => topic !== undefined),
   projections: [deviceDirectory, deviceLists, blocks, inboxes],
   consumers: [
-    defineConsumer({
-      name: 'system-entries-of-device-lists',
-      feed: eventFeed('linking', 'linking-events', deviceListEventCodec),
-      handler: (parts: FanoutParts) => parts.systemEntries.of(deviceListEventCodec),
-    }),
-    defineConsumer({
-      name: 'system-entries-of-accounts',
-      feed: eventFeed('accounts', 'accounts-events', accountEventCodec),
-      handler: (parts: FanoutParts) => parts.systemEntries.of(accountEventCodec),
-    }),
-    defineConsumer({
-      name: 'system-entries-of-backups',
-      feed: eventFeed('backups', 'backups-events', backupEventCodec),
-      handler: (parts: FanoutParts) => parts.systemEntries.of(backupEventCodec),
-    }),
-    defineConsumer({
-      name: 'system-entries-of-media',
-      feed: eventFeed('media', 'media-events', mediaEventCodec),
-      handler: (parts: FanoutParts) => parts.systemEntries.of(mediaEventCodec),
-    }),
+    systemEntriesOf('linking', 'linking-events', deviceListEventCodec),
+    systemEntriesOf('accounts', 'accounts-events', accountEventCodec),
+    systemEntriesOf('backups', 'backups-events', backupEventCodec),
+    systemEntriesOf('media', 'media-events', mediaEventCodec),
   ],
   jobs: [
     {

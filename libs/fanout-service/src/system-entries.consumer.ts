@@ -24,7 +24,7 @@ const kinds: Readonly<Record<string, SystemEntryKind>> = {
 /** The event cases that reach only the device they name (`value.deviceId`), not every device. */
 const forOneDevice: ReadonlySet<string> = new Set(['historyBundleAnnounced']);
 
-type SourceEvent = { $case: string; value: { accountId: string; deviceId?: number } };
+export type SourceEvent = { $case: string; value: { accountId: string; deviceId?: number } };
 
 /**
  * Carries other services' events about an account (profile, settings, blocked accounts, device
