@@ -20,6 +20,7 @@ export const accountsService = defineService({
     serviceName: 'tandem.accounts.v1.AccountsService',
   },
   controllers: [AccountsGrpcController],
+  payloads: [accountEventCodec],
   events: { payloadType: accountEventCodec.payloadType },
   projections: [accountsReadModel, deviceDirectory],
   consumers: [],

@@ -30,6 +30,7 @@ export const backupsService = defineService<BackupsParts>({
     serviceName: 'tandem.backups.v1.BackupsService',
   },
   controllers: [BackupsGrpcController],
+  payloads: [backupEventCodec],
   events: { payloadType: backupEventCodec.payloadType },
   projections: [backupLists, deviceDirectory],
   consumers: [

@@ -25,7 +25,7 @@ import { FanoutGrpcController, SEND_RATE_LIMIT } from './fanout.grpc-controller'
 import { FanoutLog } from './fanout-log';
 import { expireInboxEntries } from './inbox-expiry';
 import { InboxNotifications } from './inbox-notifications';
-import { InboxSignals } from './inbox-signals';
+import { InboxSignals, SIGNALS_TOPIC } from './inbox-signals';
 import { InboxStreams } from './inbox-streams';
 import { InboxTiers } from './inbox-tiers';
 import { type InboxesProjection, inboxes } from './inboxes.projection';
@@ -42,7 +42,7 @@ const INSTANCE_ALIVE_INTERVAL_MS = 20_000;
 const signalsTopic = ({ config }: ServiceContext): TopicSpec | undefined =>
   config.mode === 'distributed'
     ? {
-        name: `${config.topicPrefix}tandem.fanout.signals`,
+        name: `${config.topicPrefix}${SIGNALS_TOPIC}`,
         partitions: config.topicPartitions,
         retentionMs: SIGNAL_RETENTION_MS,
       }
@@ -90,6 +90,7 @@ export const fanoutService = defineService<FanoutParts>({
     serviceName: 'tandem.fanout.v1.FanoutService',
   },
   controllers: [FanoutGrpcController],
+  payloads: [fanoutEventCodec],
   events: { payloadType: fanoutEventCodec.payloadType },
   topics: (service) => [signalsTopic(service)].filter((topic) => topic !== undefined),
   projections: [deviceDirectory, deviceLists, blocks, inboxes],

@@ -14,6 +14,9 @@ type Signal = NonNullable<InboxSignal['signal']>;
  * (a consumer group of its own, from the end) and passes over its own. Signals matter for
  * moments only: one that cannot be published is logged and not retried.
  */
+/** The topic the fan-out instances signal each other on (distributed mode), after the prefix. */
+export const SIGNALS_TOPIC = 'tandem.fanout.signals';
+
 export class InboxSignals implements StreamAnnouncer {
   constructor(
     private readonly log: EventLog,

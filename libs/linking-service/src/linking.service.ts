@@ -40,6 +40,7 @@ export const linkingService = defineService<LinkingParts>({
     serviceName: 'tandem.linking.v1.LinkingService',
   },
   controllers: [LinkingGrpcController],
+  payloads: [deviceListEventCodec],
   events: { payloadType: deviceListEventCodec.payloadType },
   projections: [deviceDirectory, linkSessions],
   consumers: [

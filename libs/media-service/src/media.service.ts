@@ -64,6 +64,7 @@ export const mediaService = defineService<MediaParts>({
     serviceName: 'tandem.media.v1.MediaService',
   },
   controllers: [MediaGrpcController],
+  payloads: [mediaEventCodec],
   events: { payloadType: mediaEventCodec.payloadType },
   projections: [deviceDirectory, mediaIndex, mediaBlocks, backupReferences],
   consumers: [

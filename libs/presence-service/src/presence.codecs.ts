@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { FanoutEvent } from '@tandem/contracts/tandem/fanout/v1/events';
-import { PresenceEvent, TypingEvent } from '@tandem/contracts/tandem/presence/v1/events';
-import { type EventCodec, oneofEventCodec, toRecord } from '@tandem/event-sourcing';
+import { PresenceEvent, RestoreMarker, TypingEvent } from '@tandem/contracts/tandem/presence/v1/events';
+import { type EventCodec, oneofEventCodec, type PayloadJson, toRecord } from '@tandem/event-sourcing';
 import type { OutgoingRecord } from '@tandem/messaging';
 
 // The accounts service's events: last-seen visibility, blocks and deleted accounts.
@@ -32,6 +32,12 @@ export const typingEventCodec = oneofEventCodec<TypingDomainEvent>(
 
 /** The payload type of a RestoreMarker record, which no event consumer takes for an event. */
 export const RESTORE_MARKER_TYPE = 'tandem.presence.v1.RestoreMarker';
+
+/** A RestoreMarker as `tandem events` prints it. */
+export const restoreMarkerJson: PayloadJson = {
+  payloadType: RESTORE_MARKER_TYPE,
+  toJson: (payload) => RestoreMarker.toJSON(RestoreMarker.decode(payload)),
+};
 
 export interface RecordOrigin {
   /** The aggregate: the account. */

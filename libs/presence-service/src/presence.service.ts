@@ -12,7 +12,13 @@ import type { TandemConfig } from '@tandem/config';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { FanoutEventsConsumer } from './fanout-events.consumer';
 import { type PresencePrivacy, presencePrivacy, type PrivacyListener } from './presence-privacy.projection';
-import { accountEventCodec, eventRecord, presenceEventCodec } from './presence.codecs';
+import {
+  accountEventCodec,
+  eventRecord,
+  presenceEventCodec,
+  restoreMarkerJson,
+  typingEventCodec,
+} from './presence.codecs';
 import {
   HEARTBEAT_INTERVAL_SECONDS,
   PRESENCE_RATE_LIMIT,
@@ -89,6 +95,7 @@ export const presenceService = defineService<PresenceParts>({
     serviceName: 'tandem.presence.v1.PresenceService',
   },
   controllers: [PresenceGrpcController],
+  payloads: [presenceEventCodec, typingEventCodec, restoreMarkerJson],
   topics: (service) => [presenceTopic(service), typingTopic(service.config)],
   projections: [deviceDirectory, presencePrivacy],
   consumers: [

@@ -1,12 +1,8 @@
 import { resolve } from 'node:path';
 import { type KafkaSecurity, loadKafkaSecurity } from '@tandem/config';
 
-/** The services that publish to a topic `<prefix>tandem.<service>.events`. */
-export const SERVICES = ['accounts', 'linking', 'fanout', 'backups', 'presence', 'media'] as const;
-export type ServiceName = (typeof SERVICES)[number];
-
-export const isService = (name: string): name is ServiceName =>
-  (SERVICES as readonly string[]).includes(name);
+/** A service's name, as its definition declares it (see services.ts). */
+export type ServiceName = string;
 
 /** What the replay commands are told on the command line about where Tandem keeps its data. */
 export interface ConnectionOptions {
@@ -71,11 +67,6 @@ export function resolveConnection(
     dataDir: resolve(options.dataDir || env['TANDEM_DATA_DIR'] || 'data'),
     topicPrefix,
   };
-}
-
-/** A service's topic, or the name given when it is not a service's. */
-export function topicName(connection: Connection, topicOrService: string): string {
-  return isService(topicOrService) ? serviceTopic(connection, topicOrService) : topicOrService;
 }
 
 export const serviceTopic = (connection: Connection, service: ServiceName): string =>

@@ -1,4 +1,5 @@
-import { type CommandIO, type Connection, topicName, UsageError } from './connection';
+import { type CommandIO, type Connection, UsageError } from './connection';
+import { topicName } from './services';
 import { declaredGroups } from './consumer-groups';
 import type { LogSource } from './log-source';
 import type { KafkaLogSource } from './log-source.kafka';

@@ -1,42 +1,26 @@
-import { AccountEvent } from '@tandem/contracts/tandem/accounts/v1/events';
-import { BackupEvent } from '@tandem/contracts/tandem/backups/v1/events';
 import { EventEnvelope } from '@tandem/contracts/tandem/eventing/v1/envelope';
-import { FanoutEvent } from '@tandem/contracts/tandem/fanout/v1/events';
 import { InboxSignal } from '@tandem/contracts/tandem/fanout/v1/signals';
-import { DeviceListEvent } from '@tandem/contracts/tandem/linking/v1/events';
-import { MediaEvent } from '@tandem/contracts/tandem/media/v1/events';
-import { PresenceEvent, RestoreMarker, TypingEvent } from '@tandem/contracts/tandem/presence/v1/events';
+import type { PayloadJson } from '@tandem/event-sourcing';
+import { SIGNALS_TOPIC } from '@tandem/fanout-service';
 import type { IncomingRecord } from '@tandem/messaging';
-
-/** What the replay tools need of a generated message: bytes in, readable JSON out. */
-interface JsonMessage {
-  decode(input: Uint8Array): unknown;
-  toJSON(message: never): unknown;
-}
+import { PAYLOADS } from './services';
 
 /**
- * The payload messages of the envelopes on Tandem's topics, by the envelope's `payloadType`. Each
- * service's codec (libs/<service>-service/src/*.codecs.ts) names one of these; a unit test keeps them in step.
- * The generated toJSON gives field names as in the .proto's JSON mapping, enums by name, timestamps
- * as ISO strings and bytes as base64, so ciphertext is never decoded: it stays base64.
+ * How the payloads of the envelopes on Tandem's topics print, by the envelope's `payloadType`: as
+ * each service declares them (`payloads`, from its codecs). The generated toJSON gives field names
+ * as in the .proto's JSON mapping, enums by name, timestamps as ISO strings and bytes as base64, so
+ * ciphertext is never decoded: it stays base64.
  */
-export const PAYLOAD_MESSAGES: ReadonlyMap<string, JsonMessage> = new Map<string, JsonMessage>([
-  ['tandem.accounts.v1.AccountEvent', AccountEvent],
-  ['tandem.linking.v1.DeviceListEvent', DeviceListEvent],
-  ['tandem.fanout.v1.FanoutEvent', FanoutEvent],
-  ['tandem.backups.v1.BackupEvent', BackupEvent],
-  ['tandem.media.v1.MediaEvent', MediaEvent],
-  ['tandem.presence.v1.PresenceEvent', PresenceEvent],
-  ['tandem.presence.v1.TypingEvent', TypingEvent],
-  ['tandem.presence.v1.RestoreMarker', RestoreMarker],
-]);
+export const PAYLOAD_MESSAGES: ReadonlyMap<string, PayloadJson> = PAYLOADS;
 
 /** Records that carry no envelope: fan-out's signals between its instances. */
-const BARE_MESSAGES: readonly {
-  readonly topicSuffix: string;
-  readonly type: string;
-  readonly message: JsonMessage;
-}[] = [{ topicSuffix: 'tandem.fanout.signals', type: 'tandem.fanout.v1.InboxSignal', message: InboxSignal }];
+const BARE_MESSAGES = [
+  {
+    topicSuffix: SIGNALS_TOPIC,
+    type: 'tandem.fanout.v1.InboxSignal',
+    toJson: (value: Uint8Array) => InboxSignal.toJSON(InboxSignal.decode(value)),
+  },
+] as const;
 
 /** `entriesStored` -> `EntriesStored`, as event types are named. */
 const typeName = (oneofCase: string): string => oneofCase.charAt(0).toUpperCase() + oneofCase.slice(1);
@@ -88,7 +72,7 @@ function withSystemEntryDecoded(payload: unknown): unknown {
   const message = entry?.payloadType ? PAYLOAD_MESSAGES.get(entry.payloadType) : undefined;
   if (!entry || !message || entry.payload === undefined) return payload;
   try {
-    const decoded = caseValue(message.toJSON(message.decode(Buffer.from(entry.payload, 'base64')) as never));
+    const decoded = caseValue(message.toJson(Buffer.from(entry.payload, 'base64')));
     return { ...(payload as object), entry: { ...entry, payloadDecoded: decoded } };
   } catch {
     return payload;
@@ -124,7 +108,7 @@ export function decodeRecord(record: IncomingRecord): EventJson {
   const bare = BARE_MESSAGES.find((candidate) => record.topic.endsWith(candidate.topicSuffix));
   if (bare) {
     try {
-      const json = bare.message.toJSON(bare.message.decode(record.value) as never);
+      const json = bare.toJson(record.value);
       return {
         ...undecodable(record, ''),
         type: typeName(Object.keys(json ?? {}).find((field) => field !== 'originInstanceId') ?? ''),
@@ -166,7 +150,7 @@ export function decodeRecord(record: IncomingRecord): EventJson {
     return undecodable(record, `unknown payload type "${envelope.payloadType}"`, metadata);
   }
   try {
-    const payload = caseValue(message.toJSON(message.decode(envelope.payload) as never));
+    const payload = caseValue(message.toJson(envelope.payload));
     return {
       ...metadata,
       payload:

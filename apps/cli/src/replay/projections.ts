@@ -3,7 +3,8 @@ import { fromRecord, type ReceivedEvent } from '@tandem/event-sourcing';
 import type { RecordBatch } from '@tandem/messaging';
 import type { AnyServiceDefinition, Feed, ProjectionDefinition } from '@tandem/runtime';
 import { TANDEM_SERVICES } from '@tandem/services';
-import { isService, SERVICES, type ServiceName, UsageError } from './connection';
+import { type ServiceName, UsageError } from './connection';
+import { isService, SERVICES } from './services';
 
 /** Replays a service's topic from its beginning to its current end, batch by batch. */
 export type Replay = (service: ServiceName, onBatch: (batch: RecordBatch) => Promise<void>) => Promise<void>;

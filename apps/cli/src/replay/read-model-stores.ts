@@ -5,11 +5,11 @@ import { MongoClient } from 'mongodb';
 import {
   type Connection,
   READ_MODEL_PREFIX,
-  SERVICES,
   type ServiceName,
   serviceDatabase,
   UsageError,
 } from './connection';
+import { SERVICES } from './services';
 
 /** A document store and where it is, for messages. */
 export interface NamedStore {

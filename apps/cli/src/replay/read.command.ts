@@ -1,5 +1,6 @@
 import type { RecordBatch } from '@tandem/messaging';
-import { type CommandIO, type Connection, topicName } from './connection';
+import type { CommandIO, Connection } from './connection';
+import { topicName } from './services';
 import { type EventFilter, isEmptyFilter, matches, mayMatch, needsDecoding } from './event-filter';
 import { decodeRecord, headerType } from './event-json';
 import type { LogSource } from './log-source';

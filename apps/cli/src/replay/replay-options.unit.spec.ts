@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { resolveConnection, topicName, UsageError } from './connection';
+import { resolveConnection, UsageError } from './connection';
+import { topicName } from './services';
 import { newOffsets, resetTarget } from './consumers-reset.command';
 import { decodeRecord } from './event-json';
 import { formatDuration, formatProgress } from './progress';

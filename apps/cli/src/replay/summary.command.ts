@@ -1,4 +1,5 @@
-import { type CommandIO, type Connection, topicName } from './connection';
+import type { CommandIO, Connection } from './connection';
+import { topicName } from './services';
 import { decodeRecord, headerType } from './event-json';
 import type { GroupPositions, LogSource } from './log-source';
 import type { PartitionRange } from './positions';

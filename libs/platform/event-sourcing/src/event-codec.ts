@@ -15,10 +15,17 @@ export interface EventCodec<E> {
   partitionKeyOf(event: E): string;
 }
 
+/** A payload type and how `tandem events` prints its bytes: as the .proto's JSON mapping does. */
+export interface PayloadJson {
+  readonly payloadType: string;
+  toJson(payload: Uint8Array): unknown;
+}
+
 /** The shape ts-proto generates for a message holding a oneof named `event`. */
 interface OneofMessageFns<E> {
   encode(message: { event: E | undefined }): BinaryWriter;
   decode(input: Uint8Array): { event: E | undefined };
+  toJSON(message: { event: E | undefined }): unknown;
 }
 
 /** `accountRegistered` -> `AccountRegistered`. */
@@ -33,7 +40,7 @@ export function oneofEventCodec<E extends { $case: string; value: { accountId: s
   payloadType: string,
   message: OneofMessageFns<E>,
   partitionKeyOf: (event: E) => string = (event) => event.value.accountId,
-): EventCodec<E> {
+): EventCodec<E> & PayloadJson {
   return {
     payloadType,
     encode: (event) => message.encode({ event }).finish(),
@@ -44,5 +51,6 @@ export function oneofEventCodec<E extends { $case: string; value: { accountId: s
     },
     typeOf: (event) => eventTypeName(event.$case),
     partitionKeyOf,
+    toJson: (payload) => message.toJSON(message.decode(payload)),
   };
 }

@@ -2,7 +2,7 @@ import type { Provider, Type } from '@nestjs/common';
 import type { DeviceLookup, DeviceTokens } from '@tandem/auth';
 import type { TandemConfig } from '@tandem/config';
 import type { DocumentStore } from '@tandem/documents';
-import type { EventCodec, EventStore, OutboxRelay, ReceivedEvent } from '@tandem/event-sourcing';
+import type { EventCodec, EventStore, OutboxRelay, PayloadJson, ReceivedEvent } from '@tandem/event-sourcing';
 import type { GrpcServiceSpec } from '@tandem/grpc';
 import type { EventLog, RecordBatch, TopicSpec } from '@tandem/messaging';
 import type { Logger } from '@tandem/observability';
@@ -141,6 +141,11 @@ export interface ServiceDefinition<Parts = unknown> {
   readonly controllers: readonly Type[];
   /** Its event store's payload type: the store is relayed to `tandem.<name>.events`. */
   readonly events?: { readonly payloadType: string; readonly compacted?: boolean };
+  /**
+   * What it writes into envelopes on its topics, by payload type, as `tandem events` prints them:
+   * its event codecs (the one of its event store first).
+   */
+  readonly payloads: readonly PayloadJson[];
   /** Topics it publishes to besides its own events (short-lived signals and the like). */
   topics?(context: ServiceContext): readonly TopicSpec[];
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each projection its own types
