@@ -14,11 +14,7 @@ const deviceDirectory = deviceDirectoryProjection('device-directory');
  */
 export const accountsService = defineService({
   name: 'accounts',
-  grpc: {
-    package: 'tandem.accounts.v1',
-    definition: AccountsServiceService,
-    serviceName: 'tandem.accounts.v1.AccountsService',
-  },
+  grpc: AccountsServiceService,
   controllers: [AccountsGrpcController],
   payloads: [accountEventCodec],
   events: { payloadType: accountEventCodec.payloadType },

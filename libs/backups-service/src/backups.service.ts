@@ -24,11 +24,7 @@ interface BackupsParts {
  */
 export const backupsService = defineService<BackupsParts>({
   name: 'backups',
-  grpc: {
-    package: 'tandem.backups.v1',
-    definition: BackupsServiceService,
-    serviceName: 'tandem.backups.v1.BackupsService',
-  },
+  grpc: BackupsServiceService,
   controllers: [BackupsGrpcController],
   payloads: [backupEventCodec],
   events: { payloadType: backupEventCodec.payloadType },

@@ -84,11 +84,7 @@ const systemEntriesOf = <E extends SourceEvent>(topic: string, group: string, co
  */
 export const fanoutService = defineService<FanoutParts>({
   name: 'fanout',
-  grpc: {
-    package: 'tandem.fanout.v1',
-    definition: FanoutServiceService,
-    serviceName: 'tandem.fanout.v1.FanoutService',
-  },
+  grpc: FanoutServiceService,
   controllers: [FanoutGrpcController],
   payloads: [fanoutEventCodec],
   events: { payloadType: fanoutEventCodec.payloadType },

@@ -34,11 +34,7 @@ interface LinkingParts {
  */
 export const linkingService = defineService<LinkingParts>({
   name: 'linking',
-  grpc: {
-    package: 'tandem.linking.v1',
-    definition: LinkingServiceService,
-    serviceName: 'tandem.linking.v1.LinkingService',
-  },
+  grpc: LinkingServiceService,
   controllers: [LinkingGrpcController],
   payloads: [deviceListEventCodec],
   events: { payloadType: deviceListEventCodec.payloadType },

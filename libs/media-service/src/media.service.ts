@@ -58,11 +58,7 @@ interface MediaParts {
  */
 export const mediaService = defineService<MediaParts>({
   name: 'media',
-  grpc: {
-    package: 'tandem.media.v1',
-    definition: MediaServiceService,
-    serviceName: 'tandem.media.v1.MediaService',
-  },
+  grpc: MediaServiceService,
   controllers: [MediaGrpcController],
   payloads: [mediaEventCodec],
   events: { payloadType: mediaEventCodec.payloadType },

@@ -89,11 +89,7 @@ interface PresenceParts {
  */
 export const presenceService = defineService<PresenceParts>({
   name: 'presence',
-  grpc: {
-    package: 'tandem.presence.v1',
-    definition: PresenceServiceService,
-    serviceName: 'tandem.presence.v1.PresenceService',
-  },
+  grpc: PresenceServiceService,
   controllers: [PresenceGrpcController],
   payloads: [presenceEventCodec, typingEventCodec, restoreMarkerJson],
   topics: (service) => [presenceTopic(service), typingTopic(service.config)],

@@ -19,6 +19,14 @@ export interface GrpcServiceSpec {
   readonly serviceName: string;
 }
 
+/** The spec of a generated service definition: its package and name, read from its methods' paths. */
+export function grpcServiceOf(definition: ServiceDefinition): GrpcServiceSpec {
+  const path = Object.values(definition)[0]?.path ?? '';
+  const serviceName = path.slice(1, path.lastIndexOf('/'));
+  if (!serviceName) throw new Error('a gRPC service definition without methods');
+  return { package: serviceName.slice(0, serviceName.lastIndexOf('.')), definition, serviceName };
+}
+
 export interface GrpcServerOptions {
   /** host:port to listen on. */
   readonly address: string;

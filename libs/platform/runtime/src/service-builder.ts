@@ -14,7 +14,7 @@ import {
   type ReceivedEvent,
   toRecord,
 } from '@tandem/event-sourcing';
-import type { GrpcServiceSpec } from '@tandem/grpc';
+import { type GrpcServiceSpec, grpcServiceOf } from '@tandem/grpc';
 import type { RecordBatch, Subscription, TopicSpec } from '@tandem/messaging';
 import type { Infrastructure, RateLimits } from './infrastructure';
 import type { Feed, ProjectionDefinition, ServiceContext, ServiceDefinition } from './service-definition';
@@ -255,7 +255,7 @@ export async function buildService<Parts>(
   ];
   return {
     name,
-    grpc: definition.grpc,
+    grpc: grpcServiceOf(definition.grpc),
     module: grpcModule(name, definition.controllers, providers),
     topics: [...topics.values()],
     workers,

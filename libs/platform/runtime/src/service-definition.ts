@@ -3,7 +3,7 @@ import type { DeviceLookup, DeviceTokens } from '@tandem/auth';
 import type { TandemConfig } from '@tandem/config';
 import type { DocumentStore } from '@tandem/documents';
 import type { EventCodec, EventStore, OutboxRelay, PayloadJson, ReceivedEvent } from '@tandem/event-sourcing';
-import type { GrpcServiceSpec } from '@tandem/grpc';
+import type { ServiceDefinition as GrpcService } from '@grpc/grpc-js';
 import type { EventLog, RecordBatch, TopicSpec } from '@tandem/messaging';
 import type { Logger } from '@tandem/observability';
 import type { RateLimits } from './infrastructure';
@@ -136,7 +136,8 @@ export interface ServiceContext {
  */
 export interface ServiceDefinition<Parts = unknown> {
   readonly name: string;
-  readonly grpc: GrpcServiceSpec;
+  /** Its gRPC service, as generated from its .proto (e.g. `AccountsServiceService`). */
+  readonly grpc: GrpcService;
   /** The NestJS controllers of its gRPC service: the edge, and all Nest does. */
   readonly controllers: readonly Type[];
   /** Its event store's payload type: the store is relayed to `tandem.<name>.events`. */
