@@ -26,8 +26,10 @@ import {
   type WatchLinkRequest,
   type WatchLinkResponse,
 } from '@tandem/contracts/tandem/linking/v1/linking_service';
+import type { TandemConfig } from '@tandem/config';
 import { invalidArgument } from '@tandem/decider';
 import { type GrpcController, GrpcServiceMethods, type RateLimit, requestContext } from '@tandem/grpc';
+import type { RateLimits } from '@tandem/runtime';
 import { Observable } from 'rxjs';
 import { DeviceLinking } from './device-linking';
 import { SignIn, validatePrincipal } from './sign-in';
@@ -41,6 +43,31 @@ export interface LinkRateLimits {
   readonly beginLinkPerAddress: RateLimit;
   readonly approveLinkPerAccount: RateLimit;
   readonly signInPerDevice: RateLimit;
+}
+
+/** Linking's limits as the configuration sets them (TANDEM_LINK_RATE_LIMIT, TANDEM_SIGN_IN_RATE_LIMIT). */
+export function linkRateLimits(limits: RateLimits, config: TandemConfig['linking']): LinkRateLimits {
+  const { requests: points, windowSeconds } = config.rateLimit;
+  return {
+    beginLinkPerAddress: limits.limit({
+      name: 'begin-link',
+      what: 'link sessions from this address',
+      points,
+      windowSeconds,
+    }),
+    approveLinkPerAccount: limits.limit({
+      name: 'approve-link',
+      what: 'link approvals for this account',
+      points,
+      windowSeconds,
+    }),
+    signInPerDevice: limits.limit({
+      name: 'sign-in',
+      what: 'sign-in attempts for this device',
+      points: config.signInRateLimit.requests,
+      windowSeconds: config.signInRateLimit.windowSeconds,
+    }),
+  };
 }
 
 function requireAccountId(accountId: string): string {

@@ -7,7 +7,12 @@ import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { DeviceActivity } from './device-activity';
 import { DeviceLinking, type DeviceLists, type LinkSessions } from './device-linking';
 import { type LinkSessionsProjection, linkSessions } from './link-sessions.projection';
-import { LINK_RATE_LIMITS, type LinkRateLimits, LinkingGrpcController } from './linking.grpc-controller';
+import {
+  LINK_RATE_LIMITS,
+  type LinkRateLimits,
+  LinkingGrpcController,
+  linkRateLimits,
+} from './linking.grpc-controller';
 import { accountEventCodec, deviceListEventCodec } from './linking.codecs';
 import { SignIn } from './sign-in';
 import { expireLinkSessions, unlinkCompanionsOfInactivePrimaries } from './sweepers';
@@ -72,8 +77,6 @@ export const linkingService = defineService<LinkingParts>({
     const deviceLists = new CommandHandler(store, deviceListDecider, deviceListEventCodec, options);
     const linkSessionCommands = new CommandHandler(store, linkSessionDecider, deviceListEventCodec, options);
     const activity = new DeviceActivity(service.documents.collection('device_activity'));
-    const rateLimits = await service.rateLimits();
-    const { requests: points, windowSeconds } = config.linking.rateLimit;
     return {
       deviceLists,
       linkSessionCommands,
@@ -86,26 +89,7 @@ export const linkingService = defineService<LinkingParts>({
         linkSessionTtlMs: config.linking.linkSessionTtlSeconds * 1000,
       }),
       signIn: new SignIn(deviceLists, service.tokens, activity),
-      limits: {
-        beginLinkPerAddress: rateLimits.limit({
-          name: 'begin-link',
-          what: 'link sessions from this address',
-          points,
-          windowSeconds,
-        }),
-        approveLinkPerAccount: rateLimits.limit({
-          name: 'approve-link',
-          what: 'link approvals for this account',
-          points,
-          windowSeconds,
-        }),
-        signInPerDevice: rateLimits.limit({
-          name: 'sign-in',
-          what: 'sign-in attempts for this device',
-          points: config.linking.signInRateLimit.requests,
-          windowSeconds: config.linking.signInRateLimit.windowSeconds,
-        }),
-      },
+      limits: linkRateLimits(await service.rateLimits(), config.linking),
     };
   },
   providers: (parts) => [

@@ -2,8 +2,7 @@ import { MediaServiceService } from '@tandem/contracts/tandem/media/v1/media_ser
 import { BlocksProjection, blocksProjection } from '@tandem/accounts-events';
 import { deviceDirectoryProjection, type DeviceDirectory } from '@tandem/linking-events';
 import { join } from 'node:path';
-import { BLOB_STORE, type BlobStore, FilesystemBlobStore, S3BlobStore } from '@tandem/blobs';
-import type { TandemConfig } from '@tandem/config';
+import { BLOB_STORE, openBlobStore } from '@tandem/blobs';
 import { defineConsumer, defineService, eventFeed } from '@tandem/runtime';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { BlobJanitor } from './blob-janitor.consumer';
@@ -15,22 +14,6 @@ import { HistoryBundleCommands, HistoryBundleDepartures, HistoryBundleFollower }
 import { MediaCommands } from './media.commands';
 import { MEDIA_LOGGER, MediaGrpcController } from './media.grpc-controller';
 import { MediaUploads } from './media-uploads';
-
-/**
- * Where the service keeps blobs: the S3-compatible object store the configuration names, else a
- * folder in the data folder.
- */
-export function openBlobStore(config: TandemConfig): BlobStore & { ensureBucket?: () => Promise<void> } {
-  const { s3 } = config.media;
-  if (!s3) return new FilesystemBlobStore(join(config.dataDir, 'media'));
-  return new S3BlobStore({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    bucket: s3.bucket,
-    credentials: s3.credentials,
-    forcePathStyle: s3.forcePathStyle,
-  });
-}
 
 const deviceDirectory = deviceDirectoryProjection('device-directory');
 const mediaBlocks = blocksProjection('media-blocks', 'accounts-events');
@@ -101,7 +84,7 @@ export const mediaService = defineService<MediaParts>({
   build(service) {
     const { config, documents } = service;
     const store = service.eventStore();
-    const blobs = openBlobStore(config);
+    const blobs = openBlobStore(config.media.s3, join(config.dataDir, 'media'));
     const commands = new MediaCommands(store, config.media, service.onAppended);
     const directory = service.projection(deviceDirectory);
     const index = service.projection(mediaIndex);

@@ -28,6 +28,23 @@ export interface PresenceBookOptions {
   readonly forgetInstancesAfterMs: number;
 }
 
+/**
+ * How long a fan-out instance presence has not heard say InstanceAlive counts as alive: fanout's
+ * valid_for_ms, so a restarted presence keeps the streams it restored until the instances that
+ * hold them say they are alive (every 20 s), or drops them when they do not.
+ */
+const INSTANCE_GRACE_MS = 60_000;
+
+/** After how long seen dead a fan-out instance and the streams it held are forgotten. */
+const FORGET_INSTANCES_AFTER_MS = 10 * 60_000;
+
+/** The book's options for a heartbeat timeout (TANDEM_PRESENCE_TIMEOUT_SECONDS). */
+export const presenceBookOptions = (timeoutSeconds: number): PresenceBookOptions => ({
+  heartbeatTimeoutMs: timeoutSeconds * 1000,
+  instanceGraceMs: INSTANCE_GRACE_MS,
+  forgetInstancesAfterMs: FORGET_INSTANCES_AFTER_MS,
+});
+
 /** A presence record to write to the compacted topic: the account's `version`-th. */
 export interface PresenceRecord {
   readonly record: PresenceChanged;

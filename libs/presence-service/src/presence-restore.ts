@@ -14,6 +14,9 @@ export function markerKey(partition: number, partitions: number): string {
   }
 }
 
+/** How long restoring from the compacted topic may take before the start fails. */
+export const RESTORE_TIMEOUT_MS = 120_000;
+
 export interface RestoreOptions {
   readonly log: EventLog;
   readonly topic: TopicSpec;

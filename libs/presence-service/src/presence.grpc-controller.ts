@@ -11,7 +11,13 @@ import {
   type SubscribeRequest,
   type SubscribeResponse,
 } from '@tandem/contracts/tandem/presence/v1/presence_service';
-import { type GrpcController, GrpcServiceMethods, type RateLimit, requestContext } from '@tandem/grpc';
+import {
+  type GrpcController,
+  GrpcServiceMethods,
+  MemoryRateLimit,
+  type RateLimit,
+  requestContext,
+} from '@tandem/grpc';
 import { subscribedAccounts } from '@tandem/presence-domain';
 import { Observable } from 'rxjs';
 import { PresenceBook } from './presence-book';
@@ -19,6 +25,21 @@ import { PresenceSubscriptions } from './presence-subscriptions';
 import { TypingIndicators } from './typing-indicators';
 
 /** The per-device budget of heartbeats and typing updates. */
+/** Heartbeats and typing updates one device may send per minute. */
+const UPDATES_PER_MINUTE = 120;
+
+/**
+ * The limit of presence updates per device: in memory even in distributed mode, as presence runs
+ * as one replica (it holds every device's presence in memory), so one process's count is the whole.
+ */
+export const presenceRateLimit = (): RateLimit =>
+  new MemoryRateLimit({
+    name: 'presence-updates',
+    what: 'presence updates from this device',
+    points: UPDATES_PER_MINUTE,
+    windowSeconds: 60,
+  });
+
 export const PRESENCE_RATE_LIMIT = Symbol('PresenceRateLimit');
 
 /** How often a client should send heartbeats, in seconds. */

@@ -5,16 +5,13 @@ import {
   DeviceDepartures,
   type DeviceDirectory,
 } from '@tandem/linking-events';
-import { MemoryRateLimit } from '@tandem/grpc';
 import type { TopicSpec } from '@tandem/messaging';
 import { batchFeed, defineConsumer, defineService, eventFeed, type ServiceContext } from '@tandem/runtime';
-import type { TandemConfig } from '@tandem/config';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { FanoutEventsConsumer } from './fanout-events.consumer';
 import { type PresencePrivacy, presencePrivacy, type PrivacyListener } from './presence-privacy.projection';
 import {
   accountEventCodec,
-  eventRecord,
   presenceEventCodec,
   restoreMarkerJson,
   typingEventCodec,
@@ -23,42 +20,18 @@ import {
   HEARTBEAT_INTERVAL_SECONDS,
   PRESENCE_RATE_LIMIT,
   PresenceGrpcController,
+  presenceRateLimit,
 } from './presence.grpc-controller';
-import { PresenceBook } from './presence-book';
-import { restoreWorker } from './presence-restore';
+import { PresenceBook, presenceBookOptions } from './presence-book';
+import { PresenceLog } from './presence-log';
+import { RESTORE_TIMEOUT_MS, restoreWorker } from './presence-restore';
 import { PresenceSubscriptions } from './presence-subscriptions';
-import { TypingIndicators } from './typing-indicators';
-
-/** How long typing records are kept: typing matters for seconds. */
-const TYPING_RETENTION_MS = 60_000;
-
-/**
- * How long a fan-out instance presence has not heard say InstanceAlive counts as alive: fanout's
- * valid_for_ms, so a restarted presence keeps the streams it restored until the instances that
- * hold them say they are alive (every 20 s), or drops them when they do not.
- */
-const INSTANCE_GRACE_MS = 60_000;
-
-/** After how long seen dead a fan-out instance and the streams it held are forgotten. */
-const FORGET_INSTANCES_AFTER_MS = 10 * 60_000;
-
-/** How long restoring from the compacted topic may take before the start fails. */
-const RESTORE_TIMEOUT_MS = 120_000;
-
-/** Heartbeats and typing updates one device may send per minute. */
-const UPDATES_PER_MINUTE = 120;
+import { TypingIndicators, typingTopic } from './typing-indicators';
 
 /** Everyone's presence, compacted: the last record of each account is its presence. */
 const presenceTopic = (service: ServiceContext): TopicSpec => ({
   ...service.topic('presence'),
   compacted: true,
-});
-
-/** The short-lived topic of typing updates. */
-const typingTopic = (config: TandemConfig): TopicSpec => ({
-  name: `${config.topicPrefix}tandem.presence.typing`,
-  partitions: config.topicPartitions,
-  retentionMs: TYPING_RETENTION_MS,
 });
 
 const deviceDirectory = deviceDirectoryProjection('linking-events');
@@ -121,26 +94,12 @@ export const presenceService = defineService<PresenceParts>({
   build(service) {
     const { eventLog, config, logger } = service;
     const clock = () => new Date();
-    const topic = presenceTopic(service).name;
     const reportError = (error: unknown, message: string) => logger.error({ err: error }, message);
+    const presenceLog = new PresenceLog(eventLog, presenceTopic(service).name, clock);
     const book = new PresenceBook(
-      (records) =>
-        eventLog.publish(
-          topic,
-          records.map(({ record, version }) =>
-            eventRecord(
-              presenceEventCodec,
-              { $case: 'presenceChanged', value: record },
-              { aggregateId: record.accountId, version, occurredAt: record.changedAt ?? clock() },
-            ),
-          ),
-        ),
+      presenceLog.publish,
       clock,
-      {
-        heartbeatTimeoutMs: config.presence.timeoutSeconds * 1000,
-        instanceGraceMs: INSTANCE_GRACE_MS,
-        forgetInstancesAfterMs: FORGET_INSTANCES_AFTER_MS,
-      },
+      presenceBookOptions(config.presence.timeoutSeconds),
     );
     const typing: TypingIndicators = new TypingIndicators({
       log: eventLog,
@@ -180,17 +139,7 @@ export const presenceService = defineService<PresenceParts>({
     { provide: PresenceBook, useValue: book },
     { provide: TypingIndicators, useValue: typing },
     { provide: PresenceSubscriptions, useValue: subscriptions },
-    {
-      provide: PRESENCE_RATE_LIMIT,
-      // In memory even in distributed mode: presence runs as one replica (it holds every
-      // device's presence in memory), so one process's count is the whole count.
-      useValue: new MemoryRateLimit({
-        name: 'presence-updates',
-        what: 'presence updates from this device',
-        points: UPDATES_PER_MINUTE,
-        windowSeconds: 60,
-      }),
-    },
+    { provide: PRESENCE_RATE_LIMIT, useValue: presenceRateLimit() },
     {
       provide: HEARTBEAT_INTERVAL_SECONDS,
       useValue: Math.max(1, Math.floor(config.presence.timeoutSeconds / 3)),

@@ -1,6 +1,7 @@
 import type { TypingState } from '@tandem/contracts/tandem/presence/v1/typing';
 import { fromRecord } from '@tandem/event-sourcing';
-import type { EventLog, Subscription } from '@tandem/messaging';
+import type { TandemConfig } from '@tandem/config';
+import type { EventLog, Subscription, TopicSpec } from '@tandem/messaging';
 import {
   applyTyping,
   decideTyping,
@@ -12,6 +13,16 @@ import {
 } from '@tandem/presence-domain';
 import type { Worker } from '@tandem/runtime';
 import { eventRecord, typingEventCodec } from './presence.codecs';
+
+/** How long typing records are kept: typing matters for seconds. */
+const TYPING_RETENTION_MS = 60_000;
+
+/** The short-lived topic of typing updates. */
+export const typingTopic = (config: TandemConfig): TopicSpec => ({
+  name: `${config.topicPrefix}tandem.presence.typing`,
+  partitions: config.topicPartitions,
+  retentionMs: TYPING_RETENTION_MS,
+});
 
 export interface TypingOptions {
   readonly log: EventLog;
