@@ -134,10 +134,7 @@ export async function buildService<Parts>(
   const { name } = definition;
   const { config, logger, eventLog } = infrastructure;
   const documents = await infrastructure.documents(name);
-  const ownTopic: TopicSpec = {
-    ...infrastructure.topic(name),
-    ...(definition.events?.compacted ? { compacted: true } : {}),
-  };
+  const ownTopic = infrastructure.topic(name);
   let store: EventStore | undefined;
   let relay: OutboxRelay | undefined;
   if (definition.events) {

@@ -141,7 +141,7 @@ export interface ServiceDefinition<Parts = unknown> {
   /** The NestJS controllers of its gRPC service: the edge, and all Nest does. */
   readonly controllers: readonly Type[];
   /** Its event store's payload type: the store is relayed to `tandem.<name>.events`. */
-  readonly events?: { readonly payloadType: string; readonly compacted?: boolean };
+  readonly events?: { readonly payloadType: string };
   /**
    * What it writes into envelopes on its topics, by payload type, as `tandem events` prints them:
    * its event codecs (the one of its event store first).
