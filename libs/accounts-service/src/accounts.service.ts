@@ -18,14 +18,14 @@ export const accountsService = defineService({
   controllers: [AccountsGrpcController],
   payloads: [accountEventCodec],
   events: { payloadType: accountEventCodec.payloadType },
-  projections: [accountsReadModel, deviceDirectory],
-  consumers: [],
-  jobs: [],
   build: (service) => ({
     commands: new AccountCommands(service.eventStore(), service.onAppended),
     readModel: service.projection(accountsReadModel),
     directory: service.projection(deviceDirectory),
   }),
+  projections: [accountsReadModel, deviceDirectory],
+  consumers: [],
+  jobs: [],
   providers: ({ commands, readModel }) => [
     { provide: AccountCommands, useValue: commands },
     { provide: AccountsReadModel, useValue: readModel },

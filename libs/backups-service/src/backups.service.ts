@@ -1,6 +1,6 @@
 import { BackupsServiceService } from '@tandem/contracts/tandem/backups/v1/backups_service';
 import { deviceDirectoryProjection } from '@tandem/linking-events';
-import { defineConsumer, defineService, eventFeed } from '@tandem/runtime';
+import { defineService, eventFeed } from '@tandem/runtime';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { BackupListsProjection, backupLists } from './backup-lists.projection';
 import { accountEventCodec, backupEventCodec } from './backups.codecs';
@@ -9,34 +9,18 @@ import { BackupsGrpcController } from './backups.grpc-controller';
 
 const deviceDirectory = deviceDirectoryProjection('device-directory');
 
-interface BackupsParts {
-  readonly commands: BackupCommands;
-  readonly lists: BackupListsProjection;
-  readonly accountsEvents: AccountsEventsConsumer;
-  readonly directory: ReturnType<typeof deviceDirectory.create>;
-}
-
 /**
  * The backups service: each account's backup list (event store and relay to
  * tandem.backups.events), the backup lists read model built from that topic, the consumer that
  * purges a deleted account's backups (tandem.accounts.events) and the device directory it
  * authenticates devices with (tandem.linking.events).
  */
-export const backupsService = defineService<BackupsParts>({
+export const backupsService = defineService({
   name: 'backups',
   grpc: BackupsServiceService,
   controllers: [BackupsGrpcController],
   payloads: [backupEventCodec],
   events: { payloadType: backupEventCodec.payloadType },
-  projections: [backupLists, deviceDirectory],
-  consumers: [
-    defineConsumer({
-      name: 'purge-deleted-accounts',
-      feed: eventFeed('accounts', 'accounts-events', accountEventCodec),
-      handler: (parts: BackupsParts) => parts.accountsEvents,
-    }),
-  ],
-  jobs: [],
   build(service) {
     const commands = new BackupCommands(
       service.eventStore(),
@@ -50,6 +34,15 @@ export const backupsService = defineService<BackupsParts>({
       directory: service.projection(deviceDirectory),
     };
   },
+  projections: [backupLists, deviceDirectory],
+  consumers: [
+    {
+      name: 'purge-deleted-accounts',
+      feed: eventFeed('accounts', 'accounts-events', accountEventCodec),
+      handler: (parts) => parts.accountsEvents,
+    },
+  ],
+  jobs: [],
   providers: ({ commands, lists }) => [
     { provide: BackupCommands, useValue: commands },
     { provide: BackupListsProjection, useValue: lists },

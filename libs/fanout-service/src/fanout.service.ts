@@ -1,15 +1,9 @@
 import { FanoutServiceService } from '@tandem/contracts/tandem/fanout/v1/fanout_service';
-import { type BlocksProjection, blocksProjection } from '@tandem/accounts-events';
-import {
-  DeviceDepartures,
-  deviceDeparturesWorker,
-  type DeviceDirectory,
-  deviceDirectoryProjection,
-} from '@tandem/linking-events';
-import type { EventCodec } from '@tandem/event-sourcing';
-import type { RateLimit } from '@tandem/grpc';
+import { blocksProjection } from '@tandem/accounts-events';
+import { DeviceDepartures, deviceDeparturesWorker, deviceDirectoryProjection } from '@tandem/linking-events';
+
 import type { TopicSpec } from '@tandem/messaging';
-import { defineConsumer, defineService, eventFeed, type ServiceContext } from '@tandem/runtime';
+import { defineService, eventFeed, type ServiceContext } from '@tandem/runtime';
 import { AcceptedSends } from './accepted-sends';
 import { DeliveryReceiptBatcher } from './delivery-receipts';
 import { DeviceListsProjection, deviceLists } from './device-lists.projection';
@@ -28,9 +22,9 @@ import { InboxNotifications } from './inbox-notifications';
 import { InboxSignals, SIGNALS_TOPIC } from './inbox-signals';
 import { InboxStreams } from './inbox-streams';
 import { InboxTiers } from './inbox-tiers';
-import { type InboxesProjection, inboxes } from './inboxes.projection';
+import { inboxes } from './inboxes.projection';
 import { InstanceConnections } from './instance-connections';
-import { type SourceEvent, SystemEntries } from './system-entries.consumer';
+import { SystemEntries } from './system-entries.consumer';
 
 /** How long signals are kept: they matter for moments only. */
 const SIGNAL_RETENTION_MS = 60 * 60 * 1000;
@@ -51,30 +45,6 @@ const signalsTopic = ({ config }: ServiceContext): TopicSpec | undefined =>
 const deviceDirectory = deviceDirectoryProjection('linking-events');
 const blocks = blocksProjection('blocks', 'accounts-events', { cacheMs: SEND_BLOCKS_CACHE_MS });
 
-interface FanoutParts {
-  readonly directory: DeviceDirectory;
-  readonly deviceLists: DeviceListsProjection;
-  readonly blocks: BlocksProjection;
-  readonly connections: InstanceConnections;
-  readonly signals: InboxSignals | undefined;
-  readonly receipts: DeliveryReceiptBatcher;
-  readonly departures: DeviceDepartures;
-  readonly tiers: InboxTiers;
-  readonly streams: InboxStreams;
-  readonly inboxes: InboxesProjection;
-  readonly commands: FanoutCommands;
-  readonly systemEntries: SystemEntries;
-  readonly sendRate: RateLimit;
-}
-
-/** The consumer that turns one service's events about an account into system entries. */
-const systemEntriesOf = <E extends SourceEvent>(topic: string, group: string, codec: EventCodec<E>) =>
-  defineConsumer({
-    name: `system-entries-of-${topic}`,
-    feed: eventFeed(topic, group, codec),
-    handler: (parts: FanoutParts) => parts.systemEntries.of(codec),
-  });
-
 /**
  * The fan-out service: accepts messages onto tandem.fanout.events, folds that topic into every
  * device's inbox and streams it to the device. It keeps its own device lists and device directory
@@ -82,39 +52,13 @@ const systemEntriesOf = <E extends SourceEvent>(topic: string, group: string, co
  * settings, blocked-account, device-list, backup and history-bundle changes into system entries
  * for every device.
  */
-export const fanoutService = defineService<FanoutParts>({
+export const fanoutService = defineService({
   name: 'fanout',
   grpc: FanoutServiceService,
   controllers: [FanoutGrpcController],
   payloads: [fanoutEventCodec],
   events: { payloadType: fanoutEventCodec.payloadType },
   topics: (service) => [signalsTopic(service)].filter((topic) => topic !== undefined),
-  projections: [deviceDirectory, deviceLists, blocks, inboxes],
-  consumers: [
-    systemEntriesOf('linking', 'linking-events', deviceListEventCodec),
-    systemEntriesOf('accounts', 'accounts-events', accountEventCodec),
-    systemEntriesOf('backups', 'backups-events', backupEventCodec),
-    systemEntriesOf('media', 'media-events', mediaEventCodec),
-  ],
-  jobs: [
-    {
-      name: 'instance-alive',
-      intervalMs: () => INSTANCE_ALIVE_INTERVAL_MS,
-      atStart: true,
-      run: ({ connections }) => connections.announceAlive(),
-    },
-    {
-      name: 'inbox-expiry',
-      intervalMs: (config) => config.fanout.expirySweepIntervalSeconds * 1000,
-      run: ({ tiers, commands }, config) =>
-        expireInboxEntries(
-          tiers,
-          commands.inboxChanges,
-          config.fanout.inboxRetentionSeconds * 1000,
-          new Date(),
-        ),
-    },
-  ],
   async build(service) {
     const { config, documents, eventLog, instanceId, logger } = service;
     const store = service.eventStore();
@@ -151,10 +95,57 @@ export const fanoutService = defineService<FanoutParts>({
       streams,
       inboxes: projection,
       commands,
-      systemEntries: new SystemEntries(commands.inboxChanges, lists),
+      systemEntries: new SystemEntries(commands.inboxChanges, lists, [
+        deviceListEventCodec,
+        accountEventCodec,
+        backupEventCodec,
+        mediaEventCodec,
+      ]),
       sendRate: rateLimits.limit({ name: 'send', what: 'messages from this device', points, windowSeconds }),
     };
   },
+  projections: [deviceDirectory, deviceLists, blocks, inboxes],
+  consumers: [
+    {
+      name: 'system-entries-of-device-lists',
+      feed: eventFeed('linking', 'linking-events', deviceListEventCodec),
+      handler: (parts) => parts.systemEntries,
+    },
+    {
+      name: 'system-entries-of-accounts',
+      feed: eventFeed('accounts', 'accounts-events', accountEventCodec),
+      handler: (parts) => parts.systemEntries,
+    },
+    {
+      name: 'system-entries-of-backups',
+      feed: eventFeed('backups', 'backups-events', backupEventCodec),
+      handler: (parts) => parts.systemEntries,
+    },
+    {
+      name: 'system-entries-of-media',
+      feed: eventFeed('media', 'media-events', mediaEventCodec),
+      handler: (parts) => parts.systemEntries,
+    },
+  ],
+  jobs: [
+    {
+      name: 'instance-alive',
+      intervalMs: () => INSTANCE_ALIVE_INTERVAL_MS,
+      atStart: true,
+      run: ({ connections }) => connections.announceAlive(),
+    },
+    {
+      name: 'inbox-expiry',
+      intervalMs: (config) => config.fanout.expirySweepIntervalSeconds * 1000,
+      run: ({ tiers, commands }, config) =>
+        expireInboxEntries(
+          tiers,
+          commands.inboxChanges,
+          config.fanout.inboxRetentionSeconds * 1000,
+          new Date(),
+        ),
+    },
+  ],
   providers: (parts) => [
     { provide: FanoutCommands, useValue: parts.commands },
     { provide: InboxStreams, useValue: parts.streams },

@@ -36,20 +36,20 @@ export type SourceEvent = { $case: string; value: { accountId: string; deviceId?
  * event records nothing new.
  */
 export class SystemEntries {
+  private readonly codecs: ReadonlyMap<string, EventCodec<SourceEvent>>;
+
   constructor(
     private readonly inboxChanges: CommandHandler<InboxCommand, FanoutDomainEvent, InboxState>,
     private readonly deviceLists: DeviceListsProjection,
-  ) {}
-
-  /** The consumer of one service's events: `codec` decodes them and names their payload type. */
-  of<E extends SourceEvent>(codec: EventCodec<E>): { apply(received: ReceivedEvent<E>): Promise<void> } {
-    return { apply: (received) => this.apply(codec, received) };
+    /** The codecs of the services' events it takes, by which an entry carries the event's bytes. */
+    codecs: readonly EventCodec<SourceEvent>[],
+  ) {
+    this.codecs = new Map(codecs.map((codec) => [codec.payloadType, codec]));
   }
 
-  async apply<E extends SourceEvent>(
-    codec: EventCodec<E>,
-    { event, metadata }: ReceivedEvent<E>,
-  ): Promise<void> {
+  async apply({ event, metadata }: ReceivedEvent<SourceEvent>): Promise<void> {
+    const codec = this.codecs.get(metadata.payloadType);
+    if (!codec) throw new Error(`system entries take no ${metadata.payloadType}`);
     const kind = kinds[event.$case];
     if (kind === undefined || !event.value.accountId) return;
     const list = await this.deviceLists.get(event.value.accountId);

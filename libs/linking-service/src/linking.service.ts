@@ -1,35 +1,18 @@
 import { LinkingServiceService } from '@tandem/contracts/tandem/linking/v1/linking_service';
-import { deviceDirectoryProjection, type DeviceDirectory } from '@tandem/linking-events';
+import { deviceDirectoryProjection } from '@tandem/linking-events';
 import { CommandHandler } from '@tandem/event-sourcing';
 import { deviceListDecider, linkSessionDecider } from '@tandem/linking-domain';
-import { defineConsumer, defineService, eventFeed } from '@tandem/runtime';
+import { defineService, eventFeed } from '@tandem/runtime';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { DeviceActivity } from './device-activity';
-import { DeviceLinking, type DeviceLists, type LinkSessions } from './device-linking';
-import { type LinkSessionsProjection, linkSessions } from './link-sessions.projection';
-import {
-  LINK_RATE_LIMITS,
-  type LinkRateLimits,
-  LinkingGrpcController,
-  linkRateLimits,
-} from './linking.grpc-controller';
+import { DeviceLinking } from './device-linking';
+import { linkSessions } from './link-sessions.projection';
+import { LINK_RATE_LIMITS, LinkingGrpcController, linkRateLimits } from './linking.grpc-controller';
 import { accountEventCodec, deviceListEventCodec } from './linking.codecs';
 import { SignIn } from './sign-in';
 import { expireLinkSessions, unlinkCompanionsOfInactivePrimaries } from './sweepers';
 
 const deviceDirectory = deviceDirectoryProjection('device-directory');
-
-interface LinkingParts {
-  readonly deviceLists: DeviceLists;
-  readonly linkSessionCommands: LinkSessions;
-  readonly directory: DeviceDirectory;
-  readonly activity: DeviceActivity;
-  readonly sessions: LinkSessionsProjection;
-  readonly accountsEvents: AccountsEventsConsumer;
-  readonly linking: DeviceLinking;
-  readonly signIn: SignIn;
-  readonly limits: LinkRateLimits;
-}
 
 /**
  * The linking service: every account's device list and the link sessions (event store and relay
@@ -37,39 +20,12 @@ interface LinkingParts {
  * consumer that starts and ends device lists from tandem.accounts.events, and the sweepers that
  * expire link sessions and unlink the companions of inactive primaries.
  */
-export const linkingService = defineService<LinkingParts>({
+export const linkingService = defineService({
   name: 'linking',
   grpc: LinkingServiceService,
   controllers: [LinkingGrpcController],
   payloads: [deviceListEventCodec],
   events: { payloadType: deviceListEventCodec.payloadType },
-  projections: [deviceDirectory, linkSessions],
-  consumers: [
-    defineConsumer({
-      name: 'device-lists-of-accounts',
-      feed: eventFeed('accounts', 'accounts-events', accountEventCodec),
-      handler: (parts: LinkingParts) => parts.accountsEvents,
-    }),
-  ],
-  jobs: [
-    {
-      name: 'link-session-sweeper',
-      intervalMs: (config) => Math.min(config.linking.sweepIntervalSeconds * 1000, 5_000),
-      run: (parts) => expireLinkSessions(parts.sessions, parts.linkSessionCommands, new Date()),
-    },
-    {
-      name: 'inactivity-sweeper',
-      intervalMs: (config) => config.linking.sweepIntervalSeconds * 1000,
-      run: (parts, config) =>
-        unlinkCompanionsOfInactivePrimaries(
-          parts.directory,
-          parts.activity,
-          parts.deviceLists,
-          config.linking.primaryInactivitySeconds * 1000,
-          new Date(),
-        ),
-    },
-  ],
   async build(service) {
     const { config } = service;
     const store = service.eventStore();
@@ -92,6 +48,33 @@ export const linkingService = defineService<LinkingParts>({
       limits: linkRateLimits(await service.rateLimits(), config.linking),
     };
   },
+  projections: [deviceDirectory, linkSessions],
+  consumers: [
+    {
+      name: 'device-lists-of-accounts',
+      feed: eventFeed('accounts', 'accounts-events', accountEventCodec),
+      handler: (parts) => parts.accountsEvents,
+    },
+  ],
+  jobs: [
+    {
+      name: 'link-session-sweeper',
+      intervalMs: (config) => Math.min(config.linking.sweepIntervalSeconds * 1000, 5_000),
+      run: (parts) => expireLinkSessions(parts.sessions, parts.linkSessionCommands, new Date()),
+    },
+    {
+      name: 'inactivity-sweeper',
+      intervalMs: (config) => config.linking.sweepIntervalSeconds * 1000,
+      run: (parts, config) =>
+        unlinkCompanionsOfInactivePrimaries(
+          parts.directory,
+          parts.activity,
+          parts.deviceLists,
+          config.linking.primaryInactivitySeconds * 1000,
+          new Date(),
+        ),
+    },
+  ],
   providers: (parts) => [
     { provide: SignIn, useValue: parts.signIn },
     { provide: DeviceLinking, useValue: parts.linking },

@@ -1,12 +1,12 @@
 import { MediaServiceService } from '@tandem/contracts/tandem/media/v1/media_service';
 import { BlocksProjection, blocksProjection } from '@tandem/accounts-events';
-import { deviceDirectoryProjection, type DeviceDirectory } from '@tandem/linking-events';
+import { deviceDirectoryProjection } from '@tandem/linking-events';
 import { join } from 'node:path';
 import { BLOB_STORE, openBlobStore } from '@tandem/blobs';
-import { defineConsumer, defineService, eventFeed } from '@tandem/runtime';
+import { defineService, eventFeed } from '@tandem/runtime';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { BlobJanitor } from './blob-janitor.consumer';
-import { type BackupReferencesProjection, backupReferences } from './backup-references.projection';
+import { backupReferences } from './backup-references.projection';
 import { accountEventCodec, deviceListEventCodec, mediaEventCodec } from './media.codecs';
 import { MediaExpiry } from './media-expiry';
 import { MediaIndexProjection, mediaIndex } from './media-index.projection';
@@ -18,69 +18,17 @@ import { MediaUploads } from './media-uploads';
 const deviceDirectory = deviceDirectoryProjection('device-directory');
 const mediaBlocks = blocksProjection('media-blocks', 'accounts-events');
 
-interface MediaParts {
-  readonly blobs: ReturnType<typeof openBlobStore>;
-  readonly commands: MediaCommands;
-  readonly uploads: MediaUploads;
-  readonly directory: DeviceDirectory;
-  readonly index: MediaIndexProjection;
-  readonly blocks: BlocksProjection;
-  readonly janitor: BlobJanitor;
-  readonly accountsEvents: AccountsEventsConsumer;
-  readonly bundleCommands: HistoryBundleCommands;
-  readonly bundles: HistoryBundleFollower;
-  readonly bundleDepartures: HistoryBundleDepartures;
-  readonly references: BackupReferencesProjection;
-  readonly expiry: MediaExpiry;
-}
-
 /**
  * The media service: each blob's aggregate (event store and relay to tandem.media.events), the
  * blob store its bytes live in, the device directory it authenticates devices with
  * (tandem.linking.events), and the media kept backups reference (tandem.backups.events).
  */
-export const mediaService = defineService<MediaParts>({
+export const mediaService = defineService({
   name: 'media',
   grpc: MediaServiceService,
   controllers: [MediaGrpcController],
   payloads: [mediaEventCodec],
   events: { payloadType: mediaEventCodec.payloadType },
-  projections: [deviceDirectory, mediaIndex, mediaBlocks, backupReferences],
-  consumers: [
-    defineConsumer({
-      name: 'history-bundles-of-departed-devices',
-      feed: eventFeed('linking', 'device-directory', deviceListEventCodec),
-      handler: (parts: MediaParts) => parts.bundleDepartures,
-    }),
-    defineConsumer({
-      name: 'history-bundles',
-      feed: eventFeed('media', 'history-bundles', mediaEventCodec),
-      handler: (parts: MediaParts) => parts.bundles,
-    }),
-    defineConsumer({
-      name: 'blob-janitor',
-      feed: eventFeed('media', 'blob-janitor', mediaEventCodec),
-      handler: (parts: MediaParts) => parts.janitor,
-    }),
-    defineConsumer({
-      name: 'purge-deleted-accounts',
-      feed: eventFeed('accounts', 'accounts-events', accountEventCodec),
-      handler: (parts: MediaParts) => parts.accountsEvents,
-    }),
-  ],
-  jobs: [
-    {
-      name: 'expiry',
-      intervalMs: (config) => config.media.sweepIntervalSeconds * 1000,
-      run: ({ expiry }) => expiry.sweep(),
-    },
-    {
-      // History bundles live an hour: swept every minute (or as often as the other media).
-      name: 'history-bundle-expiry',
-      intervalMs: (config) => Math.min(config.media.sweepIntervalSeconds, 60) * 1000,
-      run: ({ bundles }) => bundles.sweep(new Date()),
-    },
-  ],
   build(service) {
     const { config, documents } = service;
     const store = service.eventStore();
@@ -117,6 +65,42 @@ export const mediaService = defineService<MediaParts>({
       expiry: new MediaExpiry(commands, index, references),
     };
   },
+  projections: [deviceDirectory, mediaIndex, mediaBlocks, backupReferences],
+  consumers: [
+    {
+      name: 'history-bundles-of-departed-devices',
+      feed: eventFeed('linking', 'device-directory', deviceListEventCodec),
+      handler: (parts) => parts.bundleDepartures,
+    },
+    {
+      name: 'history-bundles',
+      feed: eventFeed('media', 'history-bundles', mediaEventCodec),
+      handler: (parts) => parts.bundles,
+    },
+    {
+      name: 'blob-janitor',
+      feed: eventFeed('media', 'blob-janitor', mediaEventCodec),
+      handler: (parts) => parts.janitor,
+    },
+    {
+      name: 'purge-deleted-accounts',
+      feed: eventFeed('accounts', 'accounts-events', accountEventCodec),
+      handler: (parts) => parts.accountsEvents,
+    },
+  ],
+  jobs: [
+    {
+      name: 'expiry',
+      intervalMs: (config) => config.media.sweepIntervalSeconds * 1000,
+      run: ({ expiry }) => expiry.sweep(),
+    },
+    {
+      // History bundles live an hour: swept every minute (or as often as the other media).
+      name: 'history-bundle-expiry',
+      intervalMs: (config) => Math.min(config.media.sweepIntervalSeconds, 60) * 1000,
+      run: ({ bundles }) => bundles.sweep(new Date()),
+    },
+  ],
   providers: (parts, { logger }) => [
     { provide: MediaCommands, useValue: parts.commands },
     { provide: MediaUploads, useValue: parts.uploads },

@@ -1,12 +1,7 @@
 import { PresenceServiceService } from '@tandem/contracts/tandem/presence/v1/presence_service';
-import {
-  deviceDeparturesWorker,
-  deviceDirectoryProjection,
-  DeviceDepartures,
-  type DeviceDirectory,
-} from '@tandem/linking-events';
+import { deviceDeparturesWorker, deviceDirectoryProjection, DeviceDepartures } from '@tandem/linking-events';
 import type { TopicSpec } from '@tandem/messaging';
-import { batchFeed, defineConsumer, defineService, eventFeed, type ServiceContext } from '@tandem/runtime';
+import { batchFeed, defineService, eventFeed, type ServiceContext } from '@tandem/runtime';
 import { AccountsEventsConsumer } from './accounts-events.consumer';
 import { FanoutEventsConsumer } from './fanout-events.consumer';
 import { type PresencePrivacy, presencePrivacy, type PrivacyListener } from './presence-privacy.projection';
@@ -36,17 +31,6 @@ const presenceTopic = (service: ServiceContext): TopicSpec => ({
 
 const deviceDirectory = deviceDirectoryProjection('linking-events');
 
-interface PresenceParts {
-  readonly book: PresenceBook;
-  readonly typing: TypingIndicators;
-  readonly privacy: PresencePrivacy;
-  readonly departures: DeviceDepartures;
-  readonly subscriptions: PresenceSubscriptions;
-  readonly fanoutEvents: FanoutEventsConsumer;
-  readonly accountsEvents: AccountsEventsConsumer;
-  readonly directory: DeviceDirectory;
-}
-
 /**
  * The presence service: device and account presence from fanout's inbox-stream events
  * (tandem.fanout.events) and from heartbeats, kept in memory and written to the compacted topic
@@ -60,37 +44,12 @@ interface PresenceParts {
  * its memory, so a second instance would split fanout's partitions with the first and see only
  * part of the heartbeats. Deploy one replica that is replaced (recreate), not rolled.
  */
-export const presenceService = defineService<PresenceParts>({
+export const presenceService = defineService({
   name: 'presence',
   grpc: PresenceServiceService,
   controllers: [PresenceGrpcController],
   payloads: [presenceEventCodec, typingEventCodec, restoreMarkerJson],
   topics: (service) => [presenceTopic(service), typingTopic(service.config)],
-  projections: [deviceDirectory, presencePrivacy],
-  consumers: [
-    defineConsumer({
-      name: 'forget-deleted-accounts',
-      feed: eventFeed('accounts', 'accounts-events', accountEventCodec),
-      handler: (parts: PresenceParts) => parts.accountsEvents,
-    }),
-    defineConsumer({
-      name: 'presence-of-streams',
-      feed: batchFeed('fanout', 'fanout-events'),
-      handler: (parts: PresenceParts) => parts.fanoutEvents,
-    }),
-  ],
-  jobs: [
-    {
-      name: 'sweep',
-      intervalMs: ({ presence: { timeoutSeconds, typingSeconds } }) =>
-        Math.max(200, Math.min(1_000, (Math.min(timeoutSeconds, typingSeconds) * 1000) / 5)),
-      async run({ book, typing }) {
-        book.sweep();
-        typing.sweep();
-        await book.flush();
-      },
-    },
-  ],
   build(service) {
     const { eventLog, config, logger } = service;
     const clock = () => new Date();
@@ -135,6 +94,31 @@ export const presenceService = defineService<PresenceParts>({
       directory: service.projection(deviceDirectory),
     };
   },
+  projections: [deviceDirectory, presencePrivacy],
+  consumers: [
+    {
+      name: 'forget-deleted-accounts',
+      feed: eventFeed('accounts', 'accounts-events', accountEventCodec),
+      handler: (parts) => parts.accountsEvents,
+    },
+    {
+      name: 'presence-of-streams',
+      feed: batchFeed('fanout', 'fanout-events'),
+      handler: (parts) => parts.fanoutEvents,
+    },
+  ],
+  jobs: [
+    {
+      name: 'sweep',
+      intervalMs: ({ presence: { timeoutSeconds, typingSeconds } }) =>
+        Math.max(200, Math.min(1_000, (Math.min(timeoutSeconds, typingSeconds) * 1000) / 5)),
+      async run({ book, typing }) {
+        book.sweep();
+        typing.sweep();
+        await book.flush();
+      },
+    },
+  ],
   providers: ({ book, typing, subscriptions }, { config }) => [
     { provide: PresenceBook, useValue: book },
     { provide: TypingIndicators, useValue: typing },

@@ -149,12 +149,15 @@ export interface ServiceDefinition<Parts = unknown> {
   readonly payloads: readonly PayloadJson[];
   /** Topics it publishes to besides its own events (short-lived signals and the like). */
   topics?(context: ServiceContext): readonly TopicSpec[];
+  /**
+   * Builds the service's objects, in order, from its context. Declared before the projections,
+   * consumers and jobs that use them, so that their type (`Parts`) is inferred from it.
+   */
+  build(context: ServiceContext): Promise<Parts> | Parts;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each projection its own types
   readonly projections: readonly ProjectionDefinition<any, any>[];
   readonly consumers: readonly ConsumerDefinition<Parts>[];
   readonly jobs: readonly JobDefinition<Parts>[];
-  /** Builds the service's objects, in order, from its context. */
-  build(context: ServiceContext): Promise<Parts> | Parts;
   /** What its controllers are given. */
   providers(parts: Parts, context: ServiceContext): Provider[];
   /** The devices its guard checks each RPC's token against. */
@@ -179,10 +182,3 @@ export const defineService = <Parts>(definition: ServiceDefinition<Parts>): Serv
 export const defineProjection = <P, L = never>(
   definition: ProjectionDefinition<P, L>,
 ): ProjectionDefinition<P, L> => definition;
-
-/** Declares a consumer of a service. */
-export const defineConsumer = <Parts, H>(definition: {
-  readonly name: string;
-  readonly feed: Feed<H>;
-  handler(parts: Parts): H;
-}): ConsumerDefinition<Parts> => definition as ConsumerDefinition<Parts>;
